@@ -1,0 +1,69 @@
+# Serverless Lakehouse: every target sets up what it needs, idempotently (stamps in build/).
+# `make demo` runs the pipeline offline; `make test` runs every test tier.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY ?= python3
+VENV := .venv
+SUPERSET_VENV := .venv-superset
+BUILD := build
+APT_PACKAGES := openjdk-17-jre-headless libxerial-sqlite-jdbc-java libhttpclient5-java libhttpcore5-java chromium chromium-driver
+# pip prints a warning per package for this machine's local indexes: keep the output readable
+PIP_QUIET := 2>&1 | grep -v "^WARNING: Location" || true
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PYSPARK_PYTHON := $(CURDIR)/$(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help setup demo test test-fast bench synth clean
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: $(BUILD)/apt.stamp $(VENV)/stamp $(BUILD)/jars/stamp node_modules/stamp $(SUPERSET_VENV)/stamp  ## install everything (idempotent)
+
+$(BUILD)/apt.stamp: Makefile
+	@mkdir -p $(BUILD)
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "apt: installing $$missing"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@touch $@
+
+$(VENV)/stamp: requirements.txt pyproject.toml
+	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
+	@echo "pip: installing requirements.txt into $(VENV) (first time about 2 min)"
+	@set -o pipefail; $(VENV)/bin/pip install -q -r requirements.txt $(PIP_QUIET)
+	@$(VENV)/bin/pip install -q --no-deps --no-build-isolation -e . $(PIP_QUIET)
+	@$(VENV)/bin/python -c "import pyspark, pyiceberg, duckdb, moto, aws_cdk" || { echo "pip install failed"; exit 1; }
+	@touch $@
+
+$(BUILD)/jars/stamp: $(VENV)/stamp $(BUILD)/apt.stamp lakehouse/spark_jars.py
+	@$(VENV)/bin/python -m lakehouse.spark_jars $(BUILD)/jars
+	@touch $@
+
+node_modules/stamp: package.json package-lock.json
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(SUPERSET_VENV)/stamp: dashboards/requirements-superset.txt
+	@test -x $(SUPERSET_VENV)/bin/python || $(PY) -m venv $(SUPERSET_VENV)
+	@echo "pip: installing Superset into $(SUPERSET_VENV) (first time about 2 min)"
+	@$(SUPERSET_VENV)/bin/pip install -q -r dashboards/requirements-superset.txt $(PIP_QUIET)
+	@$(SUPERSET_VENV)/bin/python -c "import superset, duckdb_engine" || { echo "superset install failed"; exit 1; }
+	@touch $@
+
+demo: setup  ## run the whole pipeline offline, then serve the dashboards (ARGS=--no-serve to stop after the numbers)
+	$(VENV)/bin/lakehouse demo $(ARGS)
+
+test: setup  ## run every test tier
+	$(VENV)/bin/python -m pytest tests $(ARGS)
+
+bench: setup  ## run the benchmarks and write docs/performance.md
+	$(VENV)/bin/python -m benchmarks $(ARGS)
+
+synth: $(VENV)/stamp node_modules/stamp  ## synthesize every environment offline
+	npx cdk synth -c env=dev 'dev/*' -q
+	npx cdk synth -c env=local 'local/*' -q
+
+clean:  ## remove the local lake and build outputs (not the venvs)
+	rm -rf .lakehouse $(BUILD) cdk.out

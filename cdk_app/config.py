@@ -1,0 +1,104 @@
+"""Environment configuration: the one reader of `cdk.json`'s `lakehouse:environments`.
+
+CDK stacks, the local runtime and the tests all get their settings and resource names from
+here, so a name (a stream, a job, a state machine) is spelled once. No aws_cdk import: the
+local runtime imports this module without loading the CDK.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CDK_JSON = PROJECT_ROOT / "cdk.json"
+CONTEXT_KEY = "lakehouse:environments"
+PROJECT = "lakehouse"
+
+# Iceberg catalog name, identical in Spark (Glue catalog in AWS, JDBC locally), pyiceberg and SQL.
+CATALOG_NAME = "lake"
+
+
+class ConfigError(ValueError):
+    """A bad value in cdk.json or an unknown environment: the message names it."""
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    name: str
+    account: str
+    region: str
+    kinesis_shards: int  # 0 = on-demand capacity
+    cleaner_batch_size: int
+    cleaner_batching_window_seconds: int
+    cleaner_max_retries: int
+    glue_worker_type: Literal["G.1X", "G.2X", "G.4X", "G.8X"]
+    glue_workers: int
+    glue_timeout_minutes: int
+    raw_retention_days: int
+    athena_bytes_scanned_cutoff: int
+    removal_policy: Literal["destroy", "retain"]
+
+    def resource_name(self, component: str) -> str:
+        """Physical name of a resource, e.g. `lakehouse-dev-cleaner`."""
+        return f"{PROJECT}-{self.name}-{component}"
+
+    @property
+    def stream_name(self) -> str:
+        return self.resource_name("events")
+
+    @property
+    def state_machine_name(self) -> str:
+        return self.resource_name("batch-pipeline")
+
+    def function_name(self, function: str) -> str:
+        """Lambda function name; `function` is the folder name under lambdas/."""
+        return self.resource_name(function.replace("_", "-"))
+
+    def glue_job_name(self, job: str) -> str:
+        """Glue job name; `job` is the script name under glue_jobs/ (without .py)."""
+        return self.resource_name(job.replace("_", "-"))
+
+
+_CHECKS: dict[str, tuple[type, Any]] = {
+    "kinesis_shards": (int, lambda v: 0 <= v <= 500),
+    "cleaner_batch_size": (int, lambda v: 1 <= v <= 10000),
+    "cleaner_batching_window_seconds": (int, lambda v: 0 <= v <= 300),
+    "cleaner_max_retries": (int, lambda v: -1 <= v <= 10000),
+    "glue_worker_type": (str, lambda v: v in ("G.1X", "G.2X", "G.4X", "G.8X")),
+    "glue_workers": (int, lambda v: 2 <= v <= 299),
+    "glue_timeout_minutes": (int, lambda v: 1 <= v <= 2880),
+    "raw_retention_days": (int, lambda v: v >= 1),
+    "athena_bytes_scanned_cutoff": (int, lambda v: v >= 10_000_000),
+    "removal_policy": (str, lambda v: v in ("destroy", "retain")),
+    "account": (str, lambda v: len(v) == 12 and v.isdigit()),
+    "region": (str, lambda v: bool(v)),
+}
+
+
+def environments(context: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """The raw environment table, from a CDK context dict or from cdk.json."""
+    if context is None:
+        context = json.loads(CDK_JSON.read_text())["context"]
+    envs = context.get(CONTEXT_KEY)
+    if not isinstance(envs, dict) or not envs:
+        raise ConfigError(f"cdk.json: context '{CONTEXT_KEY}' must map environment names to settings")
+    return envs
+
+
+def load(env: str, context: dict[str, Any] | None = None) -> EnvConfig:
+    """Validated settings of one environment; raises ConfigError naming the bad key."""
+    envs = environments(context)
+    if env not in envs:
+        raise ConfigError(f"unknown environment '{env}': cdk.json defines {', '.join(sorted(envs))}")
+    raw = envs[env]
+    wanted = {f.name for f in fields(EnvConfig)} - {"name"}
+    missing, unknown = wanted - raw.keys(), raw.keys() - wanted
+    if missing or unknown:
+        raise ConfigError(f"environment '{env}': missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")
+    for key, (typ, ok) in _CHECKS.items():
+        value = raw[key]
+        if not isinstance(value, typ) or isinstance(value, bool) or not ok(value):
+            raise ConfigError(f"environment '{env}': invalid value {value!r} for '{key}'")
+    return EnvConfig(name=env, **raw)

@@ -1,0 +1,31 @@
+"""Where each zone keeps a source's files, relative to the zone's root URI.
+
+The same prefixes are used in AWS (`s3://<bucket>/...`) and locally (`file:///.../.lakehouse/lake/...`).
+The cleaner writes them, CDK and the local cloud pass them to the Glue jobs as arguments.
+"""
+from __future__ import annotations
+
+
+def raw_prefix(source: str) -> str:
+    """Raw zone: every received record as received, gzip NDJSON, by ingest hour."""
+    return f"{source}/"
+
+
+def clean_prefix(source: str) -> str:
+    """Staging zone: the cleaner's Parquet micro-batches."""
+    return f"clean/{source}/"
+
+
+def quarantine_prefix(source: str) -> str:
+    """Staging zone: rejected records with their raw payload and reason."""
+    return f"quarantine/{source}/"
+
+
+def manifest_prefix(source: str) -> str:
+    """Staging zone: one JSON ledger per cleaned batch (received, clean, quarantined, duplicates)."""
+    return f"manifests/{source}/"
+
+
+def join(root_uri: str, *parts: str) -> str:
+    """Join a zone root URI and relative parts with single slashes."""
+    return "/".join([root_uri.rstrip("/"), *(p.strip("/") for p in parts if p)])
