@@ -1,0 +1,1 @@
+"""The local runtime of Serverless Lakehouse and the `lakehouse` CLI."""

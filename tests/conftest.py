@@ -1,0 +1,4 @@
+"""Session fixtures shared across tiers live in tests/fixtures/ and are registered here."""
+pytest_plugins = [
+    "tests.fixtures.local_cloud",
+]
