@@ -65,7 +65,7 @@ _CHECKS: dict[str, tuple[type, Any]] = {
     "kinesis_shards": (int, lambda v: 0 <= v <= 500),
     "cleaner_batch_size": (int, lambda v: 1 <= v <= 10000),
     "cleaner_batching_window_seconds": (int, lambda v: 0 <= v <= 300),
-    "cleaner_max_retries": (int, lambda v: -1 <= v <= 10000),
+    "cleaner_max_retries": (int, lambda v: 0 <= v <= 10000),
     "glue_worker_type": (str, lambda v: v in ("G.1X", "G.2X", "G.4X", "G.8X")),
     "glue_workers": (int, lambda v: 2 <= v <= 299),
     "glue_timeout_minutes": (int, lambda v: 1 <= v <= 2880),

@@ -4,12 +4,10 @@ If a moto upgrade changes the internals a patch relies on, one of these fails by
 """
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
 import uuid
-import zipfile
 from typing import Any
 
 import boto3
@@ -17,33 +15,13 @@ import pytest
 
 from lakehouse import moto_patches
 from lakehouse.local_cloud import LocalCloud
+from tests.fixtures.local_cloud import register_function as _function
 
 pytestmark = pytest.mark.usefixtures("local_cloud")
 
 
 def _name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def _role_arn() -> str:
-    iam = boto3.client("iam")
-    name = _name("role")
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                     "Principal": {"Service": "lambda.amazonaws.com"}}]}
-    return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-
-
-def _function(handler: Any, env: dict[str, str] | None = None) -> str:
-    """A Lambda function whose invokes run `handler` in-process; returns its ARN."""
-    name = _name("fn")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("placeholder.py", "# code runs in-process through moto_patches\n")
-    moto_patches.LAMBDA_HANDLERS[name] = handler
-    return boto3.client("lambda").create_function(
-        FunctionName=name, Runtime="python3.12", Role=_role_arn(), Handler="placeholder.handler",
-        Code={"ZipFile": buffer.getvalue()}, Environment={"Variables": env or {}},
-    )["FunctionArn"]
 
 
 def _glue_job(job: Any, default_arguments: dict[str, str] | None = None) -> str:

@@ -1,0 +1,172 @@
+"""A local Kinesis event source mapping with Lambda's batching semantics.
+
+moto's own mapping invokes once per record and ignores BatchSize, so the local cloud polls the
+shards itself, over the Kinesis API, and invokes the function through the Lambda API, as Lambda's
+pollers do: BatchSize, a batching window, per-shard ordering, ReportBatchItemFailures
+checkpointing, BisectBatchOnFunctionError, MaximumRetryAttempts, and an on-failure SQS
+destination that carries the shard and sequence range of a batch given up on.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import boto3
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MappingSettings:
+    batch_size: int
+    batching_window_seconds: float = 0.0
+    max_retry_attempts: int = 3
+    bisect_on_error: bool = True
+    report_batch_item_failures: bool = True
+    on_failure_queue_url: str | None = None
+
+
+@dataclass
+class PollStats:
+    records: int = 0          # records read from the stream
+    invocations: int = 0
+    retries: int = 0
+    failed_batches: int = 0   # batches given up on and sent to the on-failure destination
+    failed_records: int = 0
+    per_shard: dict[str, int] = field(default_factory=dict)
+
+
+def kinesis_event(records: list[dict[str, Any]], shard_id: str, stream_arn: str, region: str) -> dict[str, Any]:
+    """A Lambda Kinesis event for GetRecords records, shaped as Lambda delivers it."""
+    return {"Records": [{
+        "kinesis": {
+            "kinesisSchemaVersion": "1.0",
+            "partitionKey": r["PartitionKey"],
+            "sequenceNumber": r["SequenceNumber"],
+            "data": base64.b64encode(r["Data"]).decode("ascii"),
+            "approximateArrivalTimestamp": r["ApproximateArrivalTimestamp"].timestamp(),
+        },
+        "eventSource": "aws:kinesis",
+        "eventVersion": "1.0",
+        "eventID": f"{shard_id}:{r['SequenceNumber']}",
+        "eventName": "aws:kinesis:record",
+        "awsRegion": region,
+        "eventSourceARN": stream_arn,
+    } for r in records]}
+
+
+class KinesisPoller:
+    """Reads every shard of a stream and invokes a function with batches of its records."""
+
+    def __init__(self, stream_name: str, function_name: str, settings: MappingSettings) -> None:
+        self.stream_name, self.function_name, self.settings = stream_name, function_name, settings
+        self._kinesis = boto3.client("kinesis")
+        self._lambda = boto3.client("lambda")
+        self._sqs = boto3.client("sqs")
+        summary = self._kinesis.describe_stream_summary(StreamName=stream_name)["StreamDescriptionSummary"]
+        self._stream_arn = summary["StreamARN"]
+        self._region = self._kinesis.meta.region_name
+        self._iterators: dict[str, str] = {}
+
+    def drain(self) -> PollStats:
+        """Deliver every record now in the stream, shard by shard, then return (records stay checkpointed)."""
+        stats = PollStats()
+        shards = self._kinesis.list_shards(StreamName=self.stream_name)["Shards"]
+        for shard in shards:
+            shard_id = shard["ShardId"]
+            iterator = self._iterators.get(shard_id) or self._kinesis.get_shard_iterator(
+                StreamName=self.stream_name, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            while True:
+                batch, iterator = self._next_batch(iterator)
+                if not batch:
+                    break
+                stats.records += len(batch)
+                stats.per_shard[shard_id] = stats.per_shard.get(shard_id, 0) + len(batch)
+                self._deliver(batch, shard_id, stats)
+            self._iterators[shard_id] = iterator
+        return stats
+
+    def _next_batch(self, iterator: str) -> tuple[list[dict[str, Any]], str]:
+        """Up to BatchSize records, waiting at most the batching window for a batch to fill."""
+        batch: list[dict[str, Any]] = []
+        deadline = time.monotonic() + self.settings.batching_window_seconds
+        while len(batch) < self.settings.batch_size:
+            response = self._kinesis.get_records(ShardIterator=iterator,
+                                                 Limit=self.settings.batch_size - len(batch))
+            iterator = response["NextShardIterator"]
+            batch.extend(response["Records"])
+            caught_up = response.get("MillisBehindLatest", 0) == 0 and not response["Records"]
+            if caught_up and (batch or time.monotonic() >= deadline):
+                break
+            if caught_up:
+                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        return batch, iterator
+
+    def _deliver(self, batch: list[dict[str, Any]], shard_id: str, stats: PollStats) -> None:
+        """Invoke until the batch succeeds, retrying from the failed checkpoint, bisecting on errors."""
+        pending = [batch]
+        attempts: dict[str, int] = {}
+        while pending:
+            records = pending.pop(0)
+            key = records[0]["SequenceNumber"] + ":" + records[-1]["SequenceNumber"]
+            stats.invocations += 1
+            ok, failed_from = self._invoke(records, shard_id)
+            if ok and failed_from is None:
+                continue
+            attempts[key] = attempts.get(key, 0) + 1
+            if attempts[key] > self.settings.max_retry_attempts:
+                self._give_up(records, shard_id, stats)
+                continue
+            stats.retries += 1
+            if failed_from is not None:
+                # ReportBatchItemFailures: everything before the failed item is checkpointed.
+                retry = [r for r in records if int(r["SequenceNumber"]) >= int(failed_from)]
+                pending.insert(0, retry)
+            elif self.settings.bisect_on_error and len(records) > 1:
+                half = len(records) // 2
+                pending[:0] = [records[:half], records[half:]]
+            else:
+                pending.insert(0, records)
+
+    def _invoke(self, records: list[dict[str, Any]], shard_id: str) -> tuple[bool, str | None]:
+        """(function succeeded, sequence number to retry from when it reported item failures)."""
+        event = kinesis_event(records, shard_id, self._stream_arn, self._region)
+        response = self._lambda.invoke(FunctionName=self.function_name, Payload=json.dumps(event).encode())
+        body = json.loads(response["Payload"].read() or b"null")
+        if "FunctionError" in response:
+            log.warning("function %s failed on %s records of %s: %s", self.function_name, len(records),
+                        shard_id, (body or {}).get("errorMessage"))
+            return False, None
+        failures = (body or {}).get("batchItemFailures") if self.settings.report_batch_item_failures else None
+        if failures:
+            return True, min((f["itemIdentifier"] for f in failures), key=int)
+        return True, None
+
+    def _give_up(self, records: list[dict[str, Any]], shard_id: str, stats: PollStats) -> None:
+        stats.failed_batches += 1
+        stats.failed_records += len(records)
+        log.error("giving up on %s records of %s after retries", len(records), shard_id)
+        if self.settings.on_failure_queue_url is None:
+            return
+        arrival = [r["ApproximateArrivalTimestamp"] for r in records]
+        message = {
+            "version": "1.0",
+            "timestamp": datetime.now(timezone.utc).isoformat(),
+            "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": self.function_name,
+                               "approximateInvokeCount": self.settings.max_retry_attempts + 1},
+            "KinesisBatchInfo": {
+                "shardId": shard_id,
+                "startSequenceNumber": records[0]["SequenceNumber"],
+                "endSequenceNumber": records[-1]["SequenceNumber"],
+                "approximateArrivalOfFirstRecord": min(arrival).isoformat(),
+                "approximateArrivalOfLastRecord": max(arrival).isoformat(),
+                "batchSize": len(records),
+                "streamArn": self._stream_arn,
+            },
+        }
+        self._sqs.send_message(QueueUrl=self.settings.on_failure_queue_url, MessageBody=json.dumps(message))

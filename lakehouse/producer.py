@@ -1,0 +1,73 @@
+"""Kinesis producer: PutRecords in batches, retrying only the entries that failed.
+
+The same code puts to AWS and to the local cloud (boto3 honours AWS_ENDPOINT_URL).
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import boto3
+
+MAX_RECORDS_PER_CALL = 500          # PutRecords limit
+MAX_BYTES_PER_CALL = 5 * 1024 * 1024  # PutRecords limit, data plus partition keys
+
+
+class ProducerError(RuntimeError):
+    """Some records could not be put after every retry; `failed` says which and why."""
+
+    def __init__(self, failed: list[tuple[int, str]]) -> None:
+        self.failed = failed
+        sample = "; ".join(f"record {i}: {reason}" for i, reason in failed[:3])
+        super().__init__(f"{len(failed)} record(s) were not accepted by Kinesis after retries ({sample})")
+
+
+@dataclass
+class PutResult:
+    records: int = 0
+    calls: int = 0
+    retried_entries: int = 0
+
+
+def _batches(records: Sequence[bytes], keys: Sequence[str]) -> list[list[int]]:
+    """Indices of records grouped within PutRecords' count and size limits."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    for i, (data, key) in enumerate(zip(records, keys, strict=True)):
+        entry = len(data) + len(key.encode())
+        if current and (len(current) == MAX_RECORDS_PER_CALL or size + entry > MAX_BYTES_PER_CALL):
+            batches.append(current)
+            current, size = [], 0
+        current.append(i)
+        size += entry
+    if current:
+        batches.append(current)
+    return batches
+
+
+def put_records(stream_name: str, records: Sequence[bytes], partition_keys: Sequence[str], *,
+                client: Any = None, max_attempts: int = 6, base_delay: float = 0.1) -> PutResult:
+    """Put every record, in order within each call, retrying failed entries with jittered backoff."""
+    kinesis = client or boto3.client("kinesis")
+    result = PutResult(records=len(records))
+    for batch in _batches(records, partition_keys):
+        pending = batch
+        for attempt in range(max_attempts):
+            response = kinesis.put_records(
+                StreamName=stream_name,
+                Records=[{"Data": records[i], "PartitionKey": partition_keys[i]} for i in pending],
+            )
+            result.calls += 1
+            failed = [(i, entry) for i, entry in zip(pending, response["Records"]) if "ErrorCode" in entry]
+            if not failed:
+                break
+            if attempt == max_attempts - 1:
+                raise ProducerError([(i, f"{e['ErrorCode']}: {e.get('ErrorMessage', '')}") for i, e in failed])
+            pending = [i for i, _ in failed]
+            result.retried_entries += len(pending)
+            # Full jitter: spreads retries of throttled producers instead of synchronising them.
+            time.sleep(random.uniform(0, base_delay * 2 ** attempt))
+    return result

@@ -1,0 +1,127 @@
+"""Provision the local cloud from the same definitions CDK deploys: names from cdk.json, the same
+ASL file with the same substitutions, the same handlers, the same job scripts and arguments.
+
+Resources are created through the AWS APIs (on moto), and the local providers are told which
+of our functions and Spark jobs stand behind each name (lakehouse/moto_patches.py).
+"""
+from __future__ import annotations
+
+import importlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from string import Template
+from typing import Any, Callable
+
+import boto3
+
+from cdk_app.config import PROJECT_ROOT, EnvConfig
+from lakehouse import moto_patches
+from lakehouse.layout import LocalLake
+from lambdas.contracts import clickstream, lake_layout
+
+ASL_DIR = PROJECT_ROOT / "step_functions"
+GLUE_JOBS = ("silver_merge", "gold_build")
+
+_TRUST = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": "sts:AssumeRole",
+    "Principal": {"Service": ["lambda.amazonaws.com", "glue.amazonaws.com", "states.amazonaws.com"]}}]}
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    stream_name: str
+    cleaner_function: str
+    dlq_url: str
+    state_machine_arn: str
+
+
+def render_asl(name: str, substitutions: dict[str, str]) -> str:
+    """An ASL file with CDK-style `${Name}` definition substitutions filled in; all must be given."""
+    text = (ASL_DIR / f"{name}.asl.json").read_text()
+    rendered = Template(text).substitute(substitutions)  # KeyError names a missing substitution
+    json.loads(rendered)
+    return rendered
+
+
+def job_arguments(job: str, staging_uri: str) -> dict[str, str]:
+    """Default arguments of a Glue job: where its inputs are. CDK passes the same keys."""
+    if job == "silver_merge":
+        return {
+            "--clean_path": lake_layout.join(staging_uri, lake_layout.clean_prefix(clickstream.SOURCE)),
+            "--manifest_path": lake_layout.join(staging_uri, lake_layout.manifest_prefix(clickstream.SOURCE)),
+        }
+    return {}
+
+
+def _code_zip(function: str) -> bytes:
+    """The function's source folder, zipped (it runs in-process; the zip only makes the API call real)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted((PROJECT_ROOT / "lambdas" / function).rglob("*.py")):
+            archive.write(path, str(path.relative_to(PROJECT_ROOT)))
+    return buffer.getvalue()
+
+
+def _handler(function: str) -> Callable[[dict[str, Any], Any], Any]:
+    return importlib.import_module(f"lambdas.{function}.handler").handler
+
+
+def _spark_job(job: str, lake: LocalLake) -> Callable[[dict[str, str]], Any]:
+    def run(args: dict[str, str]) -> Any:
+        from lakehouse.spark import get_spark  # Spark starts only when a job first runs
+        module = importlib.import_module(f"glue_jobs.{job}")
+        return module.run(get_spark(lake.warehouse, lake.catalog_db), args)
+    return run
+
+
+def provision(env: EnvConfig, lake: LocalLake) -> Provisioned:
+    """Create every local resource of the pipeline and register the code behind it."""
+    iam, kinesis, sqs = boto3.client("iam"), boto3.client("kinesis"), boto3.client("sqs")
+    lam, glue, sfn = boto3.client("lambda"), boto3.client("glue"), boto3.client("stepfunctions")
+
+    role = iam.create_role(RoleName=env.resource_name("local-role"),
+                           AssumeRolePolicyDocument=json.dumps(_TRUST))["Role"]["Arn"]
+
+    stream = env.stream_name
+    kinesis.create_stream(StreamName=stream, ShardCount=max(1, env.kinesis_shards))
+    kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.1})
+    dlq_url = sqs.create_queue(QueueName=env.resource_name("cleaner-dlq"))["QueueUrl"]
+
+    function_env = {
+        "cleaner": {
+            "RAW_URI": lake.raw_uri, "STAGING_URI": lake.staging_uri, "SOURCE": clickstream.SOURCE,
+            "POWERTOOLS_SERVICE_NAME": "cleaner", "POWERTOOLS_METRICS_NAMESPACE": "Lakehouse",
+        },
+        "record_run": {"LAKEHOUSE_WAREHOUSE": str(lake.warehouse), "LAKEHOUSE_CATALOG_DB": str(lake.catalog_db)},
+    }
+    arns: dict[str, str] = {}
+    for function, variables in function_env.items():
+        name = env.function_name(function)
+        arns[function] = lam.create_function(
+            FunctionName=name, Runtime="python3.12", Role=role, Handler=f"lambdas.{function}.handler.handler",
+            Code={"ZipFile": _code_zip(function)}, Environment={"Variables": variables}, Timeout=900,
+        )["FunctionArn"]
+        moto_patches.LAMBDA_HANDLERS[name] = _handler(function)
+
+    for job in GLUE_JOBS:
+        name = env.glue_job_name(job)
+        glue.create_job(
+            Name=name, Role=role, GlueVersion="5.0", WorkerType=env.glue_worker_type,
+            NumberOfWorkers=env.glue_workers, Timeout=env.glue_timeout_minutes,
+            Command={"Name": "glueetl", "ScriptLocation": str(PROJECT_ROOT / "glue_jobs" / f"{job}.py"),
+                     "PythonVersion": "3"},
+            DefaultArguments=job_arguments(job, lake.staging_uri),
+        )
+        moto_patches.GLUE_JOBS[name] = _spark_job(job, lake)
+
+    definition = render_asl("batch_pipeline", {
+        "SilverMergeJobName": env.glue_job_name("silver_merge"),
+        "GoldBuildJobName": env.glue_job_name("gold_build"),
+        "RecordRunFunctionArn": arns["record_run"],
+    })
+    state_machine = sfn.create_state_machine(name=env.state_machine_name, definition=definition,
+                                             roleArn=role)["stateMachineArn"]
+    return Provisioned(stream_name=stream, cleaner_function=env.function_name("cleaner"),
+                       dlq_url=dlq_url, state_machine_arn=state_machine)

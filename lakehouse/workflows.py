@@ -1,0 +1,69 @@
+"""Start a state machine execution and follow its steps, as `lakehouse run batch` shows them."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+import boto3
+
+
+@dataclass
+class Step:
+    name: str
+    status: str = "RUNNING"
+    started: datetime | None = None
+    ended: datetime | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        return (self.ended - self.started).total_seconds() if self.started and self.ended else None
+
+
+@dataclass
+class Execution:
+    arn: str
+    status: str
+    steps: list[Step] = field(default_factory=list)
+    output: dict[str, Any] | None = None
+    error: str | None = None
+    cause: str | None = None
+
+
+def _steps(history: list[dict[str, Any]]) -> list[Step]:
+    steps: list[Step] = []
+    for event in history:
+        kind = event["type"]
+        if kind.endswith("StateEntered"):
+            steps.append(Step(event["stateEnteredEventDetails"]["name"], started=event["timestamp"]))
+        elif kind.endswith("StateExited") and steps:
+            steps[-1].ended, steps[-1].status = event["timestamp"], "SUCCEEDED"
+        elif kind in ("TaskFailed", "ExecutionFailed") and steps:
+            steps[-1].status = "FAILED"
+    return steps
+
+
+def run(state_machine_arn: str, payload: dict[str, Any] | None = None, *, name: str | None = None,
+        on_change: Callable[[list[Step]], None] | None = None, poll_seconds: float = 0.25) -> Execution:
+    """Start an execution and wait for it to end, calling `on_change` whenever its steps change."""
+    sfn = boto3.client("stepfunctions")
+    kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn, "input": json.dumps(payload or {})}
+    if name:
+        kwargs["name"] = name
+    arn = sfn.start_execution(**kwargs)["executionArn"]
+    seen: list[tuple[str, str]] = []
+    while True:
+        described = sfn.describe_execution(executionArn=arn)
+        history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        steps = _steps(history)
+        fingerprint = [(s.name, s.status) for s in steps]
+        if on_change and fingerprint != seen:
+            on_change(steps)
+        seen = fingerprint
+        if described["status"] != "RUNNING":
+            output = json.loads(described["output"]) if described.get("output") else None
+            return Execution(arn=arn, status=described["status"], steps=steps, output=output,
+                             error=described.get("error"), cause=described.get("cause"))
+        time.sleep(poll_seconds)
