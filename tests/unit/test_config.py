@@ -1,0 +1,52 @@
+"""Environment config: every environment in cdk.json loads, and bad config names the problem."""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from cdk_app import config
+
+
+def _context() -> dict:
+    return json.loads(config.CDK_JSON.read_text())["context"]
+
+
+@pytest.mark.parametrize("env", ["local", "dev", "prod"])
+def test_every_environment_in_cdk_json_is_valid(env: str) -> None:
+    loaded = config.load(env)
+    assert loaded.name == env
+    assert loaded.stream_name == f"lakehouse-{env}-events"
+    assert loaded.function_name("record_run") == f"lakehouse-{env}-record-run"
+    assert loaded.glue_job_name("silver_merge") == f"lakehouse-{env}-silver-merge"
+
+
+def test_unknown_environment_lists_the_known_ones() -> None:
+    with pytest.raises(config.ConfigError, match="unknown environment 'qa': cdk.json defines dev, local, prod"):
+        config.load("qa")
+
+
+def test_missing_and_unknown_keys_are_named() -> None:
+    context = copy.deepcopy(_context())
+    dev = context[config.CONTEXT_KEY]["dev"]
+    del dev["glue_workers"]
+    dev["glue_wrokers"] = 3
+    with pytest.raises(config.ConfigError, match=r"missing keys \['glue_workers'\], unknown keys \['glue_wrokers'\]"):
+        config.load("dev", context)
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("glue_workers", 1), ("glue_workers", "2"), ("glue_worker_type", "G.3X"), ("cleaner_batch_size", 0),
+    ("account", "12345"), ("removal_policy", "keep"), ("kinesis_shards", True),
+])
+def test_invalid_values_are_named(key: str, value: object) -> None:
+    context = copy.deepcopy(_context())
+    context[config.CONTEXT_KEY]["prod"][key] = value
+    with pytest.raises(config.ConfigError, match=f"environment 'prod': invalid value .* for '{key}'"):
+        config.load("prod", context)
+
+
+def test_missing_environment_table_is_explained() -> None:
+    with pytest.raises(config.ConfigError, match="must map environment names"):
+        config.load("dev", {})
