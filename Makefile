@@ -8,7 +8,8 @@ SUPERSET_VENV := .venv-superset
 BUILD := build
 APT_PACKAGES := openjdk-17-jre-headless libxerial-sqlite-jdbc-java libhttpclient5-java libhttpcore5-java chromium chromium-driver
 # pip prints a warning per package for this machine's local indexes: keep the output readable
-PIP_QUIET := 2>&1 | grep -v "^WARNING: Location" || true
+# (pipefail keeps pip's exit status through the filter)
+PIP_QUIET := 2>&1 | { grep -v "^WARNING: Location" || true; }
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYSPARK_PYTHON := $(CURDIR)/$(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -33,8 +34,8 @@ $(VENV)/stamp: requirements.txt pyproject.toml
 	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
 	@echo "pip: installing requirements.txt into $(VENV) (first time about 2 min)"
 	@set -o pipefail; $(VENV)/bin/pip install -q -r requirements.txt $(PIP_QUIET)
-	@$(VENV)/bin/pip install -q --no-deps --no-build-isolation -e . $(PIP_QUIET)
-	@$(VENV)/bin/python -c "import pyspark, pyiceberg, duckdb, moto, aws_cdk" || { echo "pip install failed"; exit 1; }
+	@set -o pipefail; $(VENV)/bin/pip install -q --no-deps -e . $(PIP_QUIET)
+	@$(VENV)/bin/python -c "import pyspark, pyiceberg, duckdb, moto, aws_cdk, lakehouse"
 	@touch $@
 
 $(BUILD)/jars/stamp: $(VENV)/stamp $(BUILD)/apt.stamp lakehouse/spark_jars.py
@@ -48,8 +49,8 @@ node_modules/stamp: package.json package-lock.json
 $(SUPERSET_VENV)/stamp: dashboards/requirements-superset.txt
 	@test -x $(SUPERSET_VENV)/bin/python || $(PY) -m venv $(SUPERSET_VENV)
 	@echo "pip: installing Superset into $(SUPERSET_VENV) (first time about 2 min)"
-	@$(SUPERSET_VENV)/bin/pip install -q -r dashboards/requirements-superset.txt $(PIP_QUIET)
-	@$(SUPERSET_VENV)/bin/python -c "import superset, duckdb_engine" || { echo "superset install failed"; exit 1; }
+	@set -o pipefail; $(SUPERSET_VENV)/bin/pip install -q -r dashboards/requirements-superset.txt $(PIP_QUIET)
+	@$(SUPERSET_VENV)/bin/python -c "import superset, duckdb_engine"
 	@touch $@
 
 demo: setup  ## run the whole pipeline offline, then serve the dashboards (ARGS=--no-serve to stop after the numbers)
