@@ -131,7 +131,7 @@ def query(sql: Annotated[str, typer.Argument(help="Athena (Trino) SQL, e.g. SELE
         raise typer.Exit(2)
     try:
         columns, rows = athena.query(local_catalog(lake.warehouse, lake.catalog_db), sql)
-    except athena.QueryError as error:
+    except athena.AthenaError as error:
         console.print(f"[red]{error}")
         raise typer.Exit(2) from None
     table = Table()
