@@ -20,6 +20,12 @@ MAX_FUTURE_SECONDS = 15 * 60
 # Events older than this are rejected as implausible (late data within it is accepted).
 MAX_AGE_DAYS = 365
 
+# PII masking, applied by the cleaner before anything is staged: an IP keeps only its network,
+# and every e-mail address in page_url (also a percent-encoded one) is replaced by EMAIL_REDACTION.
+IPV4_PREFIX_BITS = 24
+IPV6_PREFIX_BITS = 48
+EMAIL_REDACTION = "REDACTED"
+
 FieldType = Literal["string", "timestamp"]
 
 
