@@ -1,0 +1,1 @@
+"""Iceberg table specs (specs.py), the migrator (migrator.py) and catalog access (catalogs.py)."""
