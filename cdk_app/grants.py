@@ -1,0 +1,72 @@
+"""Least-privilege grants spelled out: exact actions on exact resources.
+
+CDK's `grant_*` bundles add wildcard actions this app never needs (s3:DeleteObject*,
+kms:ReEncrypt*), and their resources are cross-stack tokens whose cdk-nag finding ids can't be
+known in advance. Here resources are ARNs built from the deterministic names in config, each
+with the form cdk-nag prints, so a wildcard (an object prefix, the tables of a database) is
+acknowledged right where it is granted, with its reason.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import IConstruct
+
+from cdk_app.nag import acknowledge
+
+ENCRYPT_DECRYPT = ("kms:Decrypt", "kms:GenerateDataKey")
+
+
+@dataclass(frozen=True)
+class Arn:
+    value: str  # as written into the policy (holds the partition token)
+    nag: str  # as cdk-nag prints it in a finding id
+
+
+def arn(scope: IConstruct, service: str, resource: str, *, regional: bool = True) -> Arn:
+    """ARN of `resource` of `service` in the scope's account and region (S3: neither)."""
+    stack = Stack.of(scope)
+    where = f"{stack.region}:{stack.account}" if regional else ":"
+    return Arn(f"arn:{stack.partition}:{service}:{where}:{resource}", f"arn:<AWS::Partition>:{service}:{where}:{resource}")
+
+
+def bucket_arn(scope: IConstruct, bucket_name: str) -> Arn:
+    return arn(scope, "s3", bucket_name, regional=False)
+
+
+def objects_arn(scope: IConstruct, bucket_name: str, prefix: str = "") -> Arn:
+    """The objects under `prefix` ("" = all of the bucket's)."""
+    return arn(scope, "s3", f"{bucket_name}/{prefix}*", regional=False)
+
+
+def catalog_arns(scope: IConstruct, databases: Sequence[str]) -> list[Arn]:
+    """The Glue catalog, the `databases` and all their tables."""
+    found = [arn(scope, "glue", "catalog")]
+    for database in databases:
+        found += [arn(scope, "glue", f"database/{database}"), arn(scope, "glue", f"table/{database}/*")]
+    return found
+
+
+def allow(role: iam.Role, actions: Sequence[str], resources: Sequence[Arn], *, wildcard_reason: str = "") -> None:
+    """Allow `actions` on `resources`; a wildcard resource needs the reason it can't be narrower."""
+    wildcards = [r for r in resources if "*" in r.nag]
+    if wildcards and not wildcard_reason:
+        raise ValueError(f"wildcard resources {[r.nag for r in wildcards]} granted without a reason")
+    role.add_to_principal_policy(iam.PolicyStatement(actions=list(actions), resources=[r.value for r in resources]))
+    acknowledge(role, {f"AwsSolutions-IAM5[Resource::{r.nag}]": wildcard_reason for r in wildcards})
+
+
+def allow_list(role: iam.Role, bucket_name: str, prefixes: Sequence[str] = ()) -> None:
+    """s3:ListBucket, limited to keys under `prefixes` when given."""
+    conditions = {"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}} if prefixes else None
+    role.add_to_principal_policy(iam.PolicyStatement(
+        actions=["s3:ListBucket"], resources=[bucket_arn(role, bucket_name).value], conditions=conditions,
+    ))
+
+
+def allow_key(role: iam.Role, key: kms.IKey, actions: Sequence[str] = ENCRYPT_DECRYPT) -> None:
+    role.add_to_principal_policy(iam.PolicyStatement(actions=list(actions), resources=[key.key_arn]))

@@ -1,0 +1,71 @@
+"""Lake stack: the lake's KMS key, its zone buckets, the Glue databases and the Iceberg tables."""
+from __future__ import annotations
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from cdk_app.config import EnvConfig
+from cdk_app.nag import acknowledge
+from cdk_app.secure_bucket import access_log_bucket, bucket_name, removal_policy, secure_bucket
+from cdk_app.table_migrator import TableMigrator
+
+# Iceberg namespaces = Glue databases; the same names in the local catalog.
+DATABASES: tuple[str, ...] = ("silver", "gold", "ops")
+
+
+class LakeStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, env_config: EnvConfig, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        env = env_config
+        self.key = kms.Key(
+            self, "Key",
+            alias=f"alias/{env.resource_name('lake')}",
+            description=f"Encrypts the {env.name} lakehouse: buckets, stream, queues, logs",
+            enable_key_rotation=True,
+            removal_policy=removal_policy(env),
+        )
+        # CloudWatch Logs encrypts this account's log groups with the key, and only those
+        self.key.add_to_resource_policy(iam.PolicyStatement(
+            principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
+            actions=["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"],
+            resources=["*"],  # in a key policy, "*" is this key
+            conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
+                                    f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:*"}},
+        ))
+        self.access_logs = access_log_bucket(self, "AccessLogs", env=env)
+        acknowledge(self.access_logs, {
+            "AwsSolutions-S1": "This is the server-access-log target of the other buckets; logging it into "
+                               "itself would loop.",
+        })
+
+        def zone(construct_id: str, purpose: str, *rules: s3.LifecycleRule) -> s3.Bucket:
+            return secure_bucket(self, construct_id, env=env, purpose=purpose, key=self.key,
+                                 access_logs=self.access_logs, lifecycle_rules=rules)
+
+        # literal names for policies in other stacks (see cdk_app/grants.py)
+        self.bucket_names = {zone_: bucket_name(env, zone_) for zone_ in ("raw", "staging", "warehouse")}
+        self.raw = zone("Raw", "raw", s3.LifecycleRule(id="expire-raw", expiration=Duration.days(env.raw_retention_days)))
+        self.staging = zone("Staging", "staging")
+        self.warehouse = zone("Warehouse", "warehouse")
+
+        self.databases = {
+            name: glue.CfnDatabase(
+                self, f"{name.capitalize()}Database",
+                catalog_id=self.account,
+                database_input=glue.CfnDatabase.DatabaseInputProperty(
+                    name=name,
+                    description=f"Iceberg tables of the {name} layer ({env.name})",
+                    location_uri=self.warehouse.s3_url_for_object(f"{name}.db"),
+                ),
+            )
+            for name in DATABASES
+        }
+        self.table_migrator = TableMigrator(
+            self, "Tables", env=env, key=self.key, warehouse_bucket=self.bucket_names["warehouse"],
+            databases=self.databases,
+        )
+        self.table_migrator.node.add_dependency(self.warehouse)

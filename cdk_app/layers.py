@@ -1,0 +1,40 @@
+"""Public Lambda layers the functions use, by ARN: the one place their versions are pinned.
+
+Synth must work offline, so no SSM lookup: the ARNs are spelled here. Powertools publishes one
+layer version number for all commercial regions; AWS SDK for pandas numbers differ per region,
+so that layer is a table, and a region missing from it is a clear synth error, not a guess.
+Bump these together with requirements.txt (docs/decisions/0203-lambda-packaging.md says how to
+check a version).
+"""
+from __future__ import annotations
+
+from cdk_app.config import ConfigError
+
+POWERTOOLS_VERSION = "3.37.0"  # the aws-lambda-powertools pin in requirements.txt
+_POWERTOOLS_LAYER_VERSION = 41
+_POWERTOOLS_ACCOUNT = "017000801446"
+
+# AWS SDK for pandas (awswrangler, pandas, pyarrow) managed layer, Python 3.12 x86_64.
+_PANDAS_ACCOUNT = "336392948345"
+_PANDAS_LAYER_VERSIONS: dict[str, int] = {
+    "us-east-1": 26,
+    "eu-west-1": 26,
+}
+
+
+def powertools_layer_arn(region: str) -> str:
+    """Powertools for AWS Lambda (Python) v3 layer for python3.12 on x86_64."""
+    return (
+        f"arn:aws:lambda:{region}:{_POWERTOOLS_ACCOUNT}:layer:"
+        f"AWSLambdaPowertoolsPythonV3-python312-x86_64:{_POWERTOOLS_LAYER_VERSION}"
+    )
+
+
+def pandas_layer_arn(region: str) -> str:
+    """The managed AWSSDKPandas-Python312 layer (pyarrow, pandas, awswrangler)."""
+    if region not in _PANDAS_LAYER_VERSIONS:
+        raise ConfigError(
+            f"no AWSSDKPandas-Python312 layer version pinned for region '{region}': "
+            f"add it to cdk_app/layers.py (pinned: {', '.join(sorted(_PANDAS_LAYER_VERSIONS))})"
+        )
+    return f"arn:aws:lambda:{region}:{_PANDAS_ACCOUNT}:layer:AWSSDKPandas-Python312:{_PANDAS_LAYER_VERSIONS[region]}"

@@ -1,0 +1,86 @@
+"""A Python 3.12 Lambda function as this app runs them all: its own least-privilege role, an
+encrypted log group with a retention, X-Ray tracing, Powertools from the public layer."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from cdk_app.config import PROJECT, EnvConfig
+from cdk_app.lambda_code import lambda_code
+from cdk_app.layers import pandas_layer_arn, powertools_layer_arn
+from cdk_app.nag import acknowledge
+from cdk_app.secure_bucket import removal_policy
+
+LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+
+
+def encrypted_log_group(scope: Construct, construct_id: str, *, env: EnvConfig, name: str, key: kms.IKey) -> logs.LogGroup:
+    return logs.LogGroup(
+        scope, construct_id, log_group_name=name, encryption_key=key,
+        retention=LOG_RETENTION, removal_policy=removal_policy(env),
+    )
+
+
+class PythonFunction(Construct):
+    """The function of `lambdas/<folder>/`, handler `lambdas.<folder>.handler.handler`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        env: EnvConfig,
+        folder: str,
+        key: kms.IKey,
+        environment: Mapping[str, str],
+        extra_sources: Sequence[str] = (),
+        bundled: Sequence[str] = (),
+        with_pyarrow: bool = False,
+        timeout: Duration = Duration.minutes(1),
+        memory_mb: int = 512,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        name = env.function_name(folder)
+        self.log_group = encrypted_log_group(self, "Logs", env=env, name=f"/aws/lambda/{name}", key=key)
+        # our own role: the default one carries the AWS-managed AWSLambdaBasicExecutionRole
+        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        self.log_group.grant_write(self.role)
+        region = Stack.of(self).region
+        layers = [lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools_layer_arn(region))]
+        if with_pyarrow:
+            layers.append(lambda_.LayerVersion.from_layer_version_arn(self, "Pandas", pandas_layer_arn(region)))
+        code, self.code_hash = lambda_code(
+            ["lambdas/__init__.py", "lambdas/contracts", f"lambdas/{folder}", *extra_sources], bundled
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=name,
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.X86_64,  # the public layers used are x86_64 builds
+            handler=f"lambdas.{folder}.handler.handler",
+            code=code,
+            layers=layers,
+            role=self.role,
+            log_group=self.log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            timeout=timeout,
+            memory_size=memory_mb,
+            environment={
+                "POWERTOOLS_SERVICE_NAME": folder,
+                "POWERTOOLS_METRICS_NAMESPACE": PROJECT,
+                "LAKEHOUSE_ENV": env.name,
+                **environment,
+            },
+        )
+        acknowledge(self, {
+            "AwsSolutions-IAM5[Resource::*]": "X-Ray PutTraceSegments/PutTelemetryRecords accept no resource but *.",
+            "AwsSolutions-L1": "Pinned to python3.12 on purpose: the Powertools and AWSSDKPandas layers and the "
+                               "bundled wheels are built per Python minor version; a runtime bump moves them together.",
+        })
