@@ -167,7 +167,12 @@ def mask_ip(text: str) -> str | None:
 
 def redact_emails(url: str) -> str:
     """Replace every e-mail address (also percent-encoded ones) with contract.EMAIL_REDACTION."""
-    return _EMAIL.sub(contract.EMAIL_REDACTION, url)
+    # Until nothing matches: one pass can leave an address behind another ("a@b.cc@d.ee").
+    # Each pass removes at least one "@", so this ends.
+    while True:
+        url, replaced = _EMAIL.subn(contract.EMAIL_REDACTION, url)
+        if not replaced:
+            return url
 
 
 def _json_type(value: Any) -> str:

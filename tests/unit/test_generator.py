@@ -1,0 +1,190 @@
+"""The generator: deterministic, realistic, and its ground truth agrees with the cleaner's decisions.
+
+The generator labels records from its own event objects and the cleaner decides from the bytes;
+they are written independently, so agreement record by record is a real check of both.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from lakehouse.generator import KPI_NAMES, LABEL_CLEAN, LABEL_DUPLICATE, ClickEvent, Generated, generate
+from lambdas.cleaner.rules import Clean, clean
+from lambdas.contracts import clickstream as contract
+from lambdas.contracts.clickstream import Reason
+
+NOW = datetime(2026, 11, 27, 9, 41, 7, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def gen() -> Generated:
+    return generate(10_000, seed=11, now=NOW)
+
+
+@pytest.fixture(scope="module")
+def decisions(gen: Generated) -> list[Clean | str]:
+    """The cleaner's decision per record, with its in-batch duplicate rule (the whole stream as one batch)."""
+    seen: set[str] = set()
+    out: list[Clean | str] = []
+    for raw in gen.records:
+        result = clean(raw, now=NOW)
+        if not isinstance(result, Clean):
+            out.append(result.reason)
+        elif result.event_id in seen:
+            out.append(LABEL_DUPLICATE)
+        else:
+            seen.add(result.event_id)
+            out.append(result)
+    return out
+
+
+def test_same_arguments_same_bytes() -> None:
+    first, second = generate(2_000, seed=5, now=NOW), generate(2_000, seed=5, now=NOW)
+    assert first.records == second.records
+    assert (first.partition_keys, first.labels) == (second.partition_keys, second.labels)
+    assert first.expected_daily_kpis == second.expected_daily_kpis
+    assert generate(2_000, seed=6, now=NOW).records != first.records
+
+
+def test_an_explicit_start_pins_the_bytes_whatever_now_is() -> None:
+    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    one = generate(500, seed=1, start=start, days=2, now=NOW)
+    later = generate(500, seed=1, start=start, days=2, now=NOW + timedelta(days=3))
+    # Far-future and too-old defects are relative to now; everything else is the same.
+    differs = [i for i, (a, b) in enumerate(zip(one.records, later.records)) if a != b]
+    assert all(one.labels[i] == Reason.BAD_TIMESTAMP for i in differs)
+
+
+def test_sizes_and_counts_add_up(gen: Generated) -> None:
+    assert len(gen.records) == len(gen.partition_keys) == len(gen.labels) == len(gen.events) == 10_000
+    c = gen.counts
+    assert c.received == 10_000 == c.clean + c.quarantined + c.duplicates
+    assert c.clean == 9_500 and c.quarantined + c.duplicates == 500  # the default 5 % defect rate
+    assert set(c.quarantined_by_reason) == set(Reason.ALL)  # every defect kind is made
+    assert c.duplicates > 0
+    assert Counter(gen.labels) == Counter({LABEL_CLEAN: c.clean, LABEL_DUPLICATE: c.duplicates,
+                                           **c.quarantined_by_reason})
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.2, 1.0])
+def test_defect_rate_is_honoured(rate: float) -> None:
+    g = generate(1_000, seed=3, defect_rate=rate, now=NOW)
+    assert len(g.records) == 1_000
+    assert g.counts.received - g.counts.clean == round(1_000 * rate)
+
+
+def test_empty() -> None:
+    g = generate(0, seed=1, now=NOW)
+    assert (g.records, g.counts.received, g.expected_daily_kpis) == ([], 0, {})
+
+
+def test_labels_match_the_cleaner_record_by_record(gen: Generated, decisions: list[Clean | str]) -> None:
+    got = [LABEL_CLEAN if isinstance(d, Clean) else d for d in decisions]
+    mismatches = [(i, gen.labels[i], got[i], gen.records[i][:120]) for i in range(len(got)) if gen.labels[i] != got[i]]
+    assert mismatches == []
+
+
+def test_clean_values_match_the_generators_events(gen: Generated, decisions: list[Clean | str]) -> None:
+    for decision, event in zip(decisions, gen.events):
+        if isinstance(decision, Clean):
+            assert event is not None
+            assert decision == Clean(
+                event_id=event.event_id, event_type=event.event_type, event_time=event.event_time,
+                user_id=event.user_id, session_id=event.session_id, page_url=event.page_url_redacted,
+                product_id=event.product_id, user_agent=event.user_agent, ip=event.ip_masked,
+                country=event.country, event_time_offset=event.event_time_offset,
+            )
+
+
+def test_expected_kpis_equal_kpis_of_what_the_cleaner_keeps(gen: Generated, decisions: list[Clean | str]) -> None:
+    users: dict[tuple[date, str], set[str]] = {}
+    sessions: dict[tuple[date, str], set[str]] = {}
+    counts: dict[tuple[date, str], Counter[str]] = {}
+    for d in decisions:
+        if isinstance(d, Clean):
+            key = (d.event_time.date(), d.country)
+            users.setdefault(key, set()).add(d.user_id)
+            sessions.setdefault(key, set()).add(d.session_id)
+            counts.setdefault(key, Counter())[d.event_type] += 1
+    from_cleaner = {key: {
+        "active_users": len(users[key]), "sessions": len(sessions[key]), "events": sum(counts[key].values()),
+        "page_views": counts[key]["page_view"], "product_views": counts[key]["product_view"],
+        "add_to_cart": counts[key]["add_to_cart"], "checkouts": counts[key]["checkout_started"],
+    } for key in counts}
+    assert gen.expected_daily_kpis == from_cleaner
+    assert all(set(v) == set(KPI_NAMES) for v in gen.expected_daily_kpis.values())
+
+
+def test_duplicates_are_exact_resends_of_earlier_clean_records(gen: Generated) -> None:
+    first_clean: dict[bytes, int] = {}
+    for i, (raw, label) in enumerate(zip(gen.records, gen.labels)):
+        if label == LABEL_CLEAN:
+            first_clean.setdefault(raw, i)
+        elif label == LABEL_DUPLICATE:
+            assert first_clean.get(raw, i) < i, f"record {i} re-sends nothing sent before"
+            assert gen.partition_keys[i] == gen.partition_keys[first_clean[raw]]
+    assert len({e.event_id for e in gen.clean_events}) == gen.counts.clean
+
+
+def test_events_lie_in_the_window_before_now(gen: Generated) -> None:
+    start = datetime(2026, 11, 24, tzinfo=timezone.utc)  # the 3 whole UTC days before NOW
+    times = [e.event_time for e in gen.clean_events]
+    assert start <= min(times) and max(times) < start + timedelta(days=3)
+    assert {t.date() for t in times} == {date(2026, 11, 24), date(2026, 11, 25), date(2026, 11, 26)}
+    assert {key[0] for key in gen.expected_daily_kpis} == {t.date() for t in times}
+
+
+def test_sessions_follow_the_funnel_with_drop_off(gen: Generated) -> None:
+    reached: dict[str, set[str]] = {t: set() for t in contract.EVENT_TYPES}
+    by_session: dict[str, list[ClickEvent]] = {}
+    for e in gen.clean_events:
+        reached[e.event_type].add(e.session_id)
+        by_session.setdefault(e.session_id, []).append(e)
+    sizes = [len(reached[t]) for t in contract.EVENT_TYPES]
+    assert all(a > b > 0 for a, b in zip(sizes, sizes[1:])), f"sessions reaching each step: {sizes}"
+    for events in by_session.values():
+        assert len({e.user_id for e in events}) == 1 and len({e.country for e in events}) == 1
+        steps = [contract.EVENT_TYPES.index(e.event_type) for e in sorted(events, key=lambda e: e.event_time)]
+        assert steps == sorted(steps), "a session goes down the funnel, never back up"
+
+
+def test_producers_are_realistically_sloppy(gen: Generated) -> None:
+    clean_docs = [json.loads(r) for r, label in zip(gen.records, gen.labels) if label == LABEL_CLEAN]
+    countries = Counter(d["country"] for d in clean_docs)
+    assert any(c != c.strip() for c in countries) and any(c.strip().islower() for c in countries)
+    assert len({c.strip().upper() for c in countries}) >= 8
+    offsets = Counter(re.search(r"(Z|[+-]\d\d:\d\d)$", d["event_time"]).group(1) for d in clean_docs)
+    assert {"Z", "+00:00", "+05:30", "+09:00", "-03:00"} <= set(offsets)
+    urls = [d["page_url"] for d in clean_docs]
+    assert any("@" in u for u in urls) and any("%40" in u for u in urls)
+    ips = [d.get("ip") for d in clean_docs]
+    assert any(ip and ":" in ip for ip in ips) and any(ip and "." in ip for ip in ips) and None in ips
+    assert len({d["user_agent"] for d in clean_docs if d.get("user_agent")}) > 3
+    # Late arrivals: some events are sent after others that happened hours later.
+    times = [e.event_time for e in gen.clean_events]
+    assert any(times[i] < times[i - 1] - timedelta(hours=1) for i in range(1, len(times)))
+
+
+def test_to_ndjson_writes_the_exact_records(gen: Generated, tmp_path: Path) -> None:
+    path = gen.to_ndjson(tmp_path / "out" / "events.ndjson")
+    assert path.read_bytes().split(b"\n")[:-1] == gen.records
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n": -1}, "n must be >= 0"),
+    ({"defect_rate": 1.5}, "defect_rate must be between 0 and 1"),
+    ({"days": 0}, "days must be >= 1"),
+    ({"now": datetime(2026, 11, 27)}, "now must be timezone-aware"),
+    ({"start": datetime(2026, 11, 1)}, "start must be timezone-aware"),
+    ({"start": datetime(2025, 11, 1, tzinfo=timezone.utc)}, "outside the contract's window"),
+    ({"start": datetime(2026, 11, 26, tzinfo=timezone.utc)}, "outside the contract's window"),
+])
+def test_bad_arguments_are_named(kwargs: dict, message: str) -> None:
+    args = {"n": 10, "seed": 1, "now": NOW, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        generate(**args)
