@@ -1,0 +1,208 @@
+"""The cleaner handler on the local lake (file:// zones): conservation, file contents, retries, failures."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from lakehouse.generator import LABEL_CLEAN, Generated, generate
+from lambdas.cleaner.handler import ConfigurationError, handler
+from lambdas.cleaner.writer import CLEAN_SCHEMA, QUARANTINE_SCHEMA
+from lambdas.contracts.clickstream import Reason
+from tests.fixtures.kinesis_events import ARRIVAL, kinesis_event, raw_file_records, sequence_number
+
+OK = {"batchItemFailures": []}
+
+
+@pytest.fixture(scope="module")
+def generated() -> Generated:
+    # The handler checks event times against the wall clock; the generator's defaults stay inside its window.
+    return generate(10_000, seed=23, now=datetime.now(timezone.utc))
+
+
+@pytest.fixture(scope="module")
+def big_event(generated: Generated) -> dict[str, Any]:
+    return kinesis_event(generated.records, generated.partition_keys)
+
+
+@pytest.fixture
+def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RAW_URI", (tmp_path / "raw").as_uri())
+    monkeypatch.setenv("STAGING_URI", (tmp_path / "staging").as_uri())
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "LakehouseTest")
+    monkeypatch.delenv("SOURCE", raising=False)
+    return tmp_path
+
+
+def files_of(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def only_manifest(lake: Path) -> dict[str, Any]:
+    (path,) = (lake / "staging" / "manifests").rglob("*.json")
+    return json.loads(path.read_text())
+
+
+def local(uri: str) -> Path:
+    assert uri.startswith("file://")
+    return Path(uri[len("file://"):])
+
+
+def test_a_10k_batch_is_conserved_and_written_as_the_contract_says(lake: Path, generated: Generated,
+                                                                   big_event: dict[str, Any]) -> None:
+    assert handler(big_event, None) == OK
+    manifest = only_manifest(lake)
+    truth = generated.counts
+    batch_id = f"shardId-000000000000-{sequence_number(0)}-{sequence_number(9_999)}"
+    assert manifest == {
+        "source": "clickstream", "contract_version": 1, "batch_id": batch_id, "ingest_hour": "2026-11-27-10",
+        "received": 10_000, "clean": truth.clean, "quarantined": truth.quarantined,
+        "quarantined_by_reason": dict(sorted(truth.quarantined_by_reason.items())),
+        "duplicates": truth.duplicates, "files": manifest["files"],
+    }
+    assert manifest["received"] == manifest["clean"] + manifest["quarantined"] + manifest["duplicates"]
+    files = manifest["files"]
+    assert files["raw"] == f"{(lake / 'raw').as_uri()}/clickstream/ingest_hour=2026-11-27-10/{batch_id}.ndjson.gz"
+    assert files["clean"].endswith(f"/staging/clean/clickstream/ingest_hour=2026-11-27-10/{batch_id}.parquet")
+    assert files["quarantine"].endswith(f"/staging/quarantine/clickstream/ingest_hour=2026-11-27-10/{batch_id}.parquet")
+
+    # Raw: every received record, byte for byte, in order, with its Kinesis coordinates.
+    raw = raw_file_records(local(files["raw"]).read_bytes())
+    assert [r["payload"] for r in raw] == generated.records
+    assert [r["sequence_number"] for r in raw] == [sequence_number(i) for i in range(10_000)]
+    assert [r["partition_key"] for r in raw] == generated.partition_keys
+    assert any("data_base64" in r for r in raw), "the generator's non-UTF-8 records are kept as base64"
+
+    # Clean staging: the generator's distinct clean events, in arrival order, with the contract's schema.
+    table = pq.read_table(local(files["clean"]))
+    assert table.schema.equals(CLEAN_SCHEMA)
+    clean_events = generated.clean_events
+    assert table.column("event_id").to_pylist() == [e.event_id for e in clean_events]
+    assert table.column("event_time").to_pylist() == [e.event_time for e in clean_events]
+    assert table.column("country").to_pylist() == [e.country for e in clean_events]
+    assert table.column("ip").to_pylist() == [e.ip_masked for e in clean_events]
+    assert table.column("page_url").to_pylist() == [e.page_url_redacted for e in clean_events]
+    clean_positions = [i for i, label in enumerate(generated.labels) if label == LABEL_CLEAN]
+    arrivals = {r["sequence_number"]: r["approximate_arrival"] for r in raw}
+    assert [t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            for t in table.column("ingested_at").to_pylist()] == [arrivals[sequence_number(i)] for i in clean_positions]
+
+    # Quarantine: each bad record's exact bytes, reason, and where it came from.
+    quarantine = pq.read_table(local(files["quarantine"]))
+    assert quarantine.schema.equals(QUARANTINE_SCHEMA)
+    bad = [i for i, label in enumerate(generated.labels) if label in Reason.ALL]
+    assert quarantine.column("raw_payload").to_pylist() == [generated.records[i] for i in bad]
+    assert quarantine.column("reason").to_pylist() == [generated.labels[i] for i in bad]
+    assert quarantine.column("sequence_number").to_pylist() == [sequence_number(i) for i in bad]
+    assert set(quarantine.column("source").to_pylist()) == {"clickstream"}
+    assert all(quarantine.column("message").to_pylist())
+
+
+def test_a_retried_batch_rewrites_the_same_files_with_the_same_bytes(lake: Path, tmp_path_factory: pytest.TempPathFactory,
+                                                                      big_event: dict[str, Any],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    assert handler(big_event, None) == OK
+    first = files_of(lake)
+    assert len(first) == 4  # raw, clean, quarantine, manifest
+    assert handler(big_event, None) == OK
+    assert files_of(lake) == first
+    # A fresh lake gets the same names and bytes too: nothing depends on the wall clock or the host.
+    elsewhere = tmp_path_factory.mktemp("other-lake")
+    monkeypatch.setenv("RAW_URI", (elsewhere / "raw").as_uri())
+    monkeypatch.setenv("STAGING_URI", (elsewhere / "staging").as_uri())
+    assert handler(big_event, None) == OK
+    assert {name: data for name, data in files_of(elsewhere).items() if not name.endswith(".json")} == \
+        {name: data for name, data in first.items() if not name.endswith(".json")}
+
+
+def test_a_failed_write_asks_lambda_to_retry_the_batch_and_the_retry_completes(lake: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    records = generate(200, seed=4, now=datetime.now(timezone.utc)).records
+    event = kinesis_event(records, first_sequence=7_000)
+    blocker = lake / "blocked-staging"
+    blocker.write_text("a file where the staging zone's folder should be")
+    monkeypatch.setenv("STAGING_URI", blocker.as_uri())
+    assert handler(event, None) == {"batchItemFailures": [{"itemIdentifier": "7000"}]}
+    assert list((lake / "raw").rglob("*.ndjson.gz")), "raw is written first and kept"
+    blocker.unlink()
+    assert handler(event, None) == OK
+    (manifest,) = blocker.rglob("*.json")
+    assert json.loads(manifest.read_text())["received"] == 200
+
+
+def test_in_batch_duplicates_keep_the_first_and_are_counted(lake: Path) -> None:
+    now = datetime.now(timezone.utc)
+    base = {"event_type": "page_view", "event_time": now.isoformat(), "user_id": "u1", "session_id": "s1",
+            "country": "fr"}
+    first = json.dumps({**base, "event_id": "e1", "page_url": "https://x.example/a"}).encode()
+    other = json.dumps({**base, "event_id": "e2"}).encode()
+    same_id = json.dumps({**base, "event_id": "e1", "page_url": "https://x.example/b"}).encode()
+    assert handler(kinesis_event([first, other, first, same_id, b"{oops"]), None) == OK
+    manifest = only_manifest(lake)
+    assert (manifest["received"], manifest["clean"], manifest["duplicates"], manifest["quarantined"]) == (5, 2, 2, 1)
+    table = pq.read_table(local(manifest["files"]["clean"]))
+    assert table.column("page_url").to_pylist() == ["https://x.example/a", None]
+
+
+def test_a_batch_without_bad_records_writes_no_quarantine_file(lake: Path) -> None:
+    doc = {"event_id": "e1", "event_type": "checkout_started", "event_time": datetime.now(timezone.utc).isoformat(),
+           "user_id": "u1", "session_id": "s1", "country": "NL"}
+    assert handler(kinesis_event([json.dumps(doc).encode()]), None) == OK
+    manifest = only_manifest(lake)
+    assert manifest["files"]["quarantine"] is None and manifest["quarantined_by_reason"] == {}
+    assert not (lake / "staging" / "quarantine").exists()
+
+
+def test_metrics_are_emitted_as_emf(lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    now = datetime.now(timezone.utc).isoformat()
+    good = json.dumps({"event_id": "e1", "event_type": "page_view", "event_time": now, "user_id": "u",
+                       "session_id": "s", "country": "US"}).encode()
+    assert handler(kinesis_event([good, good, b"[]", b"{", b"{}"]), None) == OK
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    totals = [b for b in blobs if "records_in" in b]
+    assert len(totals) == 1
+    assert {k: totals[0][k] for k in ("records_in", "clean", "quarantined", "duplicates")} == {
+        "records_in": [5.0], "clean": [1.0], "quarantined": [3.0], "duplicates": [1.0]}
+    assert totals[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "LakehouseTest"
+    per_reason = {b["reason"]: b["quarantined"] for b in blobs if "reason" in b}
+    assert per_reason == {"MALFORMED_JSON": [1.0], "MISSING_FIELD": [1.0], "NOT_AN_OBJECT": [1.0]}
+    assert all(b["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "reason"]]
+               for b in blobs if "reason" in b)
+
+
+def test_an_empty_event_writes_nothing(lake: Path) -> None:
+    assert handler({"Records": []}, None) == OK
+    assert files_of(lake) == {}
+
+
+def test_a_batch_from_two_shards_is_refused(lake: Path) -> None:
+    event = kinesis_event([b"{}", b"{}"])
+    event["Records"][1]["eventID"] = "shardId-000000000001:" + event["Records"][1]["kinesis"]["sequenceNumber"]
+    with pytest.raises(ValueError, match="must come from one shard"):
+        handler(event, None)
+
+
+@pytest.mark.parametrize("unset", ["RAW_URI", "STAGING_URI", "POWERTOOLS_METRICS_NAMESPACE"])
+def test_missing_configuration_is_named(lake: Path, monkeypatch: pytest.MonkeyPatch, unset: str) -> None:
+    monkeypatch.delenv(unset)
+    with pytest.raises(ConfigurationError, match=unset):
+        handler(kinesis_event([b"{}"]), None)
+
+
+def test_a_foreign_source_is_refused(lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE", "orders")
+    with pytest.raises(ConfigurationError, match="SOURCE='orders'"):
+        handler(kinesis_event([b"{}"]), None)
+
+
+def test_arrival_times_decide_the_ingest_hour(lake: Path) -> None:
+    assert ARRIVAL.hour == 10
+    later = datetime(2026, 11, 27, 23, 59, 59, 999000, tzinfo=timezone.utc)
+    assert handler(kinesis_event([b"not json"], arrival=later), None) == OK
+    assert only_manifest(lake)["ingest_hour"] == "2026-11-27-23"
+    assert Counter(p.parent.name for p in lake.rglob("*") if p.is_file()) == {"ingest_hour=2026-11-27-23": 3}
