@@ -38,6 +38,10 @@ def bucket_arn(scope: IConstruct, bucket_name: str) -> Arn:
     return arn(scope, "s3", bucket_name, regional=False)
 
 
+def object_arn(scope: IConstruct, bucket_name: str, key: str) -> Arn:
+    return arn(scope, "s3", f"{bucket_name}/{key}", regional=False)
+
+
 def objects_arn(scope: IConstruct, bucket_name: str, prefix: str = "") -> Arn:
     """The objects under `prefix` ("" = all of the bucket's)."""
     return arn(scope, "s3", f"{bucket_name}/{prefix}*", regional=False)

@@ -12,9 +12,15 @@ from cdk_app.config import EnvConfig
 from cdk_app.nag import acknowledge
 from cdk_app.secure_bucket import access_log_bucket, bucket_name, removal_policy, secure_bucket
 from cdk_app.table_migrator import TableMigrator
+from iceberg_tables.specs import ALL_TABLES
 
-# Iceberg namespaces = Glue databases; the same names in the local catalog.
-DATABASES: tuple[str, ...] = ("silver", "gold", "ops")
+# Iceberg namespaces = Glue databases, as the table specs name them.
+DATABASES: tuple[str, ...] = tuple(sorted({table.namespace for table in ALL_TABLES}))
+
+
+def warehouse_prefix(database: str) -> str:
+    """Folder of a database's tables in the warehouse bucket (tables default to their database's location)."""
+    return f"{database}.db/"
 
 
 class LakeStack(Stack):
@@ -47,10 +53,12 @@ class LakeStack(Stack):
                                  access_logs=self.access_logs, lifecycle_rules=rules)
 
         # literal names for policies in other stacks (see cdk_app/grants.py)
-        self.bucket_names = {zone_: bucket_name(env, zone_) for zone_ in ("raw", "staging", "warehouse")}
+        self.bucket_names = {zone_: bucket_name(env, zone_) for zone_ in ("raw", "staging", "warehouse", "athena-results")}
         self.raw = zone("Raw", "raw", s3.LifecycleRule(id="expire-raw", expiration=Duration.days(env.raw_retention_days)))
         self.staging = zone("Staging", "staging")
         self.warehouse = zone("Warehouse", "warehouse")
+        self.athena_results = zone("AthenaResults", "athena-results",
+                                   s3.LifecycleRule(id="expire-results", expiration=Duration.days(30)))
 
         self.databases = {
             name: glue.CfnDatabase(
@@ -59,7 +67,7 @@ class LakeStack(Stack):
                 database_input=glue.CfnDatabase.DatabaseInputProperty(
                     name=name,
                     description=f"Iceberg tables of the {name} layer ({env.name})",
-                    location_uri=self.warehouse.s3_url_for_object(f"{name}.db"),
+                    location_uri=f"s3://{self.bucket_names['warehouse']}/{warehouse_prefix(name)}",
                 ),
             )
             for name in DATABASES

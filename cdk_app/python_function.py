@@ -12,7 +12,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk_app.config import PROJECT, EnvConfig
-from cdk_app.lambda_code import lambda_code
+from cdk_app.packaging import lambda_code
 from cdk_app.layers import pandas_layer_arn, powertools_layer_arn
 from cdk_app.nag import acknowledge
 from cdk_app.secure_bucket import removal_policy

@@ -5,8 +5,10 @@ from aws_cdk import DefaultStackSynthesizer, Environment, Stage
 from constructs import Construct
 
 from cdk_app.config import PROJECT, EnvConfig
+from cdk_app.analytics import AnalyticsStack
 from cdk_app.ingestion import IngestionStack
-from cdk_app.lake import LakeStack
+from cdk_app.lake import DATABASES, LakeStack
+from cdk_app.processing import ProcessingStack
 
 # The embedded local cloud (moto) has no CDK bootstrap SSM parameter to check.
 LOCAL_ENV = "local"
@@ -28,6 +30,11 @@ class LakehouseStage(Stage):
         self.lake = LakeStack(self, "Lake", env_config=env, **stack_args("lake"))
         lake_parts = {"key": self.lake.key, "bucket_names": self.lake.bucket_names}
         self.ingestion = IngestionStack(self, "Ingestion", env_config=env, **lake_parts, **stack_args("ingestion"))
+        self.processing = ProcessingStack(self, "Processing", env_config=env, databases=DATABASES, **lake_parts,
+                                          **stack_args("processing"))
+        self.analytics = AnalyticsStack(self, "Analytics", env_config=env, key=self.lake.key,
+                                        results_bucket=self.lake.bucket_names["athena-results"],
+                                        **stack_args("analytics"))
         # the buckets are named, not referenced, in other stacks' policies: order them explicitly
-        for stack in (self.ingestion,):
+        for stack in (self.ingestion, self.processing, self.analytics):
             stack.add_stack_dependency(self.lake)

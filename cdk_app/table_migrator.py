@@ -15,10 +15,11 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from cdk_app.config import CATALOG_NAME, EnvConfig
+from cdk_app.config import EnvConfig
 from cdk_app.grants import allow, allow_key, allow_list, catalog_arns, objects_arn
 from cdk_app.nag import acknowledge, nag_ref
 from cdk_app.python_function import PythonFunction, encrypted_log_group
+from iceberg_tables.catalogs import ENV_WAREHOUSE_URI
 
 CATALOG_ACTIONS = ("glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable")
 
@@ -40,7 +41,7 @@ class TableMigrator(Construct):
             self, "Handler", env=env, folder="table_migrator", key=key,
             extra_sources=["iceberg_tables"], bundled=["pyiceberg"], with_pyarrow=True,
             timeout=Duration.minutes(5), memory_mb=1024,
-            environment={"ICEBERG_CATALOG": CATALOG_NAME, "WAREHOUSE_URI": warehouse_uri},
+            environment={ENV_WAREHOUSE_URI: warehouse_uri},
         )
         role = self.handler.role
         allow(role, CATALOG_ACTIONS, catalog_arns(self, list(databases)),
@@ -69,8 +70,6 @@ class TableMigrator(Construct):
             service_token=provider.service_token,
             resource_type="Custom::IcebergTables",
             properties={
-                "CatalogName": CATALOG_NAME,
-                "Warehouse": warehouse_uri,
                 "Databases": sorted(databases),
                 # a new hash of the migrator and table specs re-runs the migration on deploy
                 "CodeHash": self.handler.code_hash,

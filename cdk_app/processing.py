@@ -1,0 +1,102 @@
+"""Processing stack: the batch pipeline (Step Functions) over the Glue Spark jobs and record_run."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from cdk_app.config import PROJECT_ROOT, EnvConfig
+from cdk_app.glue_jobs import GlueJobs
+from cdk_app.lake import warehouse_prefix
+from cdk_app.grants import allow, allow_key, allow_list, arn, catalog_arns, objects_arn
+from cdk_app.nag import acknowledge
+from cdk_app.python_function import PythonFunction, encrypted_log_group
+from iceberg_tables.catalogs import ENV_WAREHOUSE_URI
+from lambdas.contracts import clickstream
+from lambdas.contracts.lake_layout import clean_prefix, join, manifest_prefix
+
+ASL_FILE = PROJECT_ROOT / "step_functions" / "batch_pipeline.asl.json"
+OPS_DATABASE = "ops"
+
+
+class ProcessingStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        env_config: EnvConfig,
+        key: kms.IKey,
+        bucket_names: Mapping[str, str],
+        databases: Sequence[str],
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        env = env_config
+        source = clickstream.SOURCE
+        staging_uri = f"s3://{bucket_names['staging']}"
+        self.glue = GlueJobs(
+            self, "Jobs", env=env, key=key, bucket_names=bucket_names, databases=databases,
+            job_arguments={
+                "silver_merge": {
+                    "clean_path": join(staging_uri, clean_prefix(source)),
+                    "manifest_path": join(staging_uri, manifest_prefix(source)),
+                },
+                "gold_build": {},
+            },
+            staging_read_prefixes=[clean_prefix(source), manifest_prefix(source)],
+        )
+
+        warehouse = bucket_names["warehouse"]
+        self.record_run = PythonFunction(
+            self, "RecordRun", env=env, folder="record_run", key=key,
+            extra_sources=["iceberg_tables"], bundled=["pyiceberg"], with_pyarrow=True,
+            timeout=Duration.minutes(2), memory_mb=1024,
+            environment={ENV_WAREHOUSE_URI: f"s3://{warehouse}"},
+        )
+        role = self.record_run.role
+        allow(role, ("glue:GetDatabase", "glue:GetTable", "glue:UpdateTable"), catalog_arns(self, [OPS_DATABASE]),
+              wildcard_reason="record_run appends to the ops tables (pipeline_runs), defined in iceberg_tables/.")
+        allow_list(role, warehouse, [warehouse_prefix(OPS_DATABASE)])
+        allow(role, ("s3:GetObject", "s3:PutObject"), [objects_arn(self, warehouse, warehouse_prefix(OPS_DATABASE))],
+              wildcard_reason="Iceberg appends write new data and metadata files, named at run time, under "
+                              "the ops tables' folder.")
+        allow_key(role, key)
+
+        self.state_machine = self._state_machine(env, key)
+
+    def _state_machine(self, env: EnvConfig, key: kms.IKey) -> sfn.StateMachine:
+        """The ASL file as written, its placeholders filled with this environment's names."""
+        role = iam.Role(self, "PipelineRole", assumed_by=iam.ServicePrincipal("states.amazonaws.com"))
+        jobs = [job.name for job in self.glue.jobs.values()]
+        allow(role, ("glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"),
+              [arn(self, "glue", f"job/{name}") for name in jobs])
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["lambda:InvokeFunction"], resources=[self.record_run.function.function_arn]))
+        machine = sfn.StateMachine(
+            self, "BatchPipeline",
+            state_machine_name=env.state_machine_name,
+            definition_body=sfn.DefinitionBody.from_string(ASL_FILE.read_text()),
+            definition_substitutions={
+                "SilverMergeJobName": env.glue_job_name("silver_merge"),
+                "GoldBuildJobName": env.glue_job_name("gold_build"),
+                "RecordRunFunctionArn": self.record_run.function.function_arn,
+            },
+            role=role,
+            logs=sfn.LogOptions(
+                destination=encrypted_log_group(self, "PipelineLogs", env=env, key=key,
+                                                name=f"/aws/vendedlogs/states/{env.state_machine_name}"),
+                level=sfn.LogLevel.ALL,
+                include_execution_data=True,
+            ),
+            tracing_enabled=True,
+        )
+        for job in self.glue.jobs.values():
+            machine.node.add_dependency(job)
+        acknowledge(role, {"AwsSolutions-IAM5[Resource::*]": "Log delivery (logs:*LogDelivery) and X-Ray "
+                                                             "actions, added by CDK for logging and tracing, take no resource but *."})
+        return machine
