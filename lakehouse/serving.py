@@ -1,0 +1,50 @@
+"""The serving file: gold tables copied out of Iceberg into one DuckDB file that Superset reads.
+
+Superset opens the file read-only. The export writes a new file beside it and renames it over
+the old one, so a running Superset sees either the previous complete file or the new one, never a
+half-written file, and never meets a writer's lock (docs/decisions/0302-serving-duckdb-file.md).
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+from pyiceberg.catalog import Catalog
+
+from lakehouse.athena import UnknownTableError, connect, ident, literal, table_names
+
+SERVED_NAMESPACE = "gold"
+
+
+def export_serving(catalog: Catalog, db_path: Path, tables: Iterable[str] | None = None) -> Path:
+    """Materialize `tables` ('namespace.table'; default: every gold table) into `db_path`.
+
+    Each table keeps its schema and name (`gold.daily_kpis` stays `gold.daily_kpis`), so the
+    dashboards' SQL is the same on this file as on Athena. Returns `db_path`.
+    """
+    known = table_names(catalog)
+    names = list(tables) if tables is not None else [t for t in known if t.startswith(f"{SERVED_NAMESPACE}.")]
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise UnknownTableError(f"cannot export {', '.join(unknown)}: not in catalog '{catalog.name}' "
+                                f"(it has {', '.join(known) or 'no tables'})")
+    db_path = Path(db_path)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = db_path.with_name(f".{db_path.name}.{uuid.uuid4().hex}.tmp")
+    con = connect(catalog)
+    try:
+        con.execute(f"ATTACH {literal(str(scratch))} AS serving")
+        for name in names:
+            namespace, table = name.rsplit(".", 1)
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS serving.{ident(namespace)}")
+            con.execute(f"CREATE TABLE serving.{ident(namespace)}.{ident(table)} AS "
+                        f"SELECT * FROM {ident(namespace)}.{ident(table)}")
+        con.execute("DETACH serving")  # checkpoints, so no .wal is left to go with the file
+        os.replace(scratch, db_path)
+    finally:
+        con.close()
+        scratch.unlink(missing_ok=True)
+        scratch.with_name(scratch.name + ".wal").unlink(missing_ok=True)
+    return db_path
