@@ -8,8 +8,8 @@ URLs, late arrivals. A `defect_rate` share of the records is broken on purpose, 
 `_DEFECTS`), or is an exact re-send of an earlier record.
 
 The ground truth (labels, counts, expected KPIs) comes from the generator's own event objects,
-never from the cleaner, so comparing the two is a real check. Same arguments (including `now`
-or `start`), same bytes.
+never from the cleaner, so comparing the two is a real check. Same arguments (and the same UTC
+date of `now`), same bytes.
 """
 from __future__ import annotations
 
@@ -137,7 +137,8 @@ def generate(n: int, seed: int, defect_rate: float = 0.05, start: datetime | Non
     """`n` records over `days` days from `start` (default: the `days` whole UTC days before `now`).
 
     Every event lies inside the contract's accepted window relative to `now` (default: the wall
-    clock; pass it, or `start`, for the same bytes on every run).
+    clock). Only `now`'s UTC date shapes the output: the same arguments give the same bytes all day,
+    and on every day when `now` is passed.
     """
     now = _check_args(n, defect_rate, days, start, now)
     if start is None:
@@ -368,6 +369,8 @@ def _unknown_event_type(rng: random.Random, event: ClickEvent, now: datetime) ->
 def _bad_timestamp(rng: random.Random, event: ClickEvent, now: datetime) -> tuple[bytes, str]:
     wire = _wire(rng, event)
     stamp = wire["event_time"]
+    # Days away from now's UTC date, not from now itself: the default output then stays the same all day.
+    today = datetime.combine(now.date(), time(), tzinfo=timezone.utc)
     kind = rng.randrange(5)
     if kind == 0:
         wire["event_time"] = rng.choice(("yesterday", "27/11/2026 10:00", "1732700000", "not a time"))
@@ -376,10 +379,9 @@ def _bad_timestamp(rng: random.Random, event: ClickEvent, now: datetime) -> tupl
     elif kind == 2:
         wire["event_time"] = "2026-02-30" + stamp[10:]  # no such day
     elif kind == 3:  # a device clock days ahead
-        wire["event_time"] = (now + timedelta(days=rng.randint(1, 30))).isoformat(timespec="seconds")
+        wire["event_time"] = (today + timedelta(days=rng.randint(2, 30))).isoformat()
     else:  # a device clock reset to long ago
-        old = now - timedelta(days=contract.MAX_AGE_DAYS + rng.randint(30, 900))
-        wire["event_time"] = old.isoformat(timespec="seconds")
+        wire["event_time"] = (today - timedelta(days=contract.MAX_AGE_DAYS + rng.randint(30, 900))).isoformat()
     return _dump(wire), Reason.BAD_TIMESTAMP
 
 

@@ -51,11 +51,16 @@ def test_same_arguments_same_bytes() -> None:
     assert generate(2_000, seed=6, now=NOW).records != first.records
 
 
+def test_the_default_window_gives_the_same_bytes_all_day() -> None:
+    morning, evening = NOW.replace(hour=0, minute=0, second=1), NOW.replace(hour=23, minute=59, second=59)
+    assert generate(1_000, seed=2, now=morning).records == generate(1_000, seed=2, now=evening).records
+
+
 def test_an_explicit_start_pins_the_bytes_whatever_now_is() -> None:
     start = datetime(2026, 11, 1, tzinfo=timezone.utc)
     one = generate(500, seed=1, start=start, days=2, now=NOW)
     later = generate(500, seed=1, start=start, days=2, now=NOW + timedelta(days=3))
-    # Far-future and too-old defects are relative to now; everything else is the same.
+    # Far-future defects are relative to now's date; everything else is the same.
     differs = [i for i, (a, b) in enumerate(zip(one.records, later.records)) if a != b]
     assert all(one.labels[i] == Reason.BAD_TIMESTAMP for i in differs)
 
