@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.table.sorting import NullOrder
@@ -159,7 +159,9 @@ def migrate(catalog: Catalog, specs: Sequence[TableSpec] = ALL_TABLES) -> list[s
 
     done: list[str] = []
     for namespace in dict.fromkeys(spec.namespace for spec in specs):
-        if (namespace,) not in catalog.list_namespaces():
+        try:  # one namespace lookup (Glue: GetDatabase), not a listing of all of them
+            catalog.load_namespace_properties(namespace)
+        except NoSuchNamespaceError:
             catalog.create_namespace(namespace)
             done.append(f"{namespace}: created namespace")
     for spec in specs:

@@ -1,0 +1,95 @@
+"""The record_run Lambda: the batch run's own row in ops.pipeline_runs (step "run").
+
+The state machine calls it last, on success and on failure, with
+{run_id, status, started_at (the execution's start, ISO-8601), steps (the state: each step's
+result, and `error` after a Catch)}. The row copies the conservation ledger from the run's
+silver_merge row, so one row per run tells what the run did.
+
+Environment: LAKEHOUSE_WAREHOUSE + LAKEHOUSE_CATALOG_DB (local sqlite catalog) or WAREHOUSE_URI
+(Glue catalog in AWS); see iceberg_tables.catalogs.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from datetime import datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+from aws_lambda_powertools import Logger
+from pyiceberg.catalog import Catalog
+from pyiceberg.expressions import EqualTo
+from pyiceberg.table import Table
+
+from iceberg_tables.catalogs import ENV_CATALOG_DB, ENV_WAREHOUSE, ENV_WAREHOUSE_URI, catalog_from_env
+from iceberg_tables.specs import OPS_PIPELINE_RUNS
+
+logger = Logger(service="record_run")
+
+RUN_STEP = "run"
+STATUSES = ("SUCCEEDED", "FAILED")
+LEDGER = ("received", "clean", "quarantined", "duplicates", "quarantined_by_reason")
+MAX_MESSAGE_CHARS = 4000
+
+
+class BadRunEvent(ValueError):
+    """The state machine sent an event this function cannot record: the message names the field."""
+
+
+def _started_at(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise BadRunEvent(f"'started_at' must be an ISO-8601 string, got {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise BadRunEvent(f"'started_at' is not ISO-8601: {value!r}") from err
+    # Step Functions' $$.Execution.StartTime is UTC; a value without an offset is taken as UTC.
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+
+
+def _message(status: str, steps: dict[str, Any]) -> str:
+    """The failure's error and cause, or each step's state and duration."""
+    error = steps.get("error")
+    if isinstance(error, dict):
+        text = f"{error.get('Error', 'error')}: {error.get('Cause', '')}"
+    else:
+        parts = [f"{name} {result.get('JobRunState', '?')} ({result.get('ExecutionTime', '?')} s)"
+                 for name, result in steps.items() if isinstance(result, dict) and "JobRunState" in result]
+        text = f"{status}: " + (", ".join(parts) or "no step results")
+    return text[:MAX_MESSAGE_CHARS]
+
+
+def _ledger(table: Table, run_id: str) -> dict[str, Any]:
+    """The ledger of this run's step row that has one (silver_merge); nulls when the run failed before it."""
+    rows = table.scan(row_filter=EqualTo("run_id", run_id), selected_fields=("step", *LEDGER)).to_arrow()
+    with_ledger = [r for r in rows.to_pylist() if r["step"] != RUN_STEP and r["received"] is not None]
+    return {key: with_ledger[-1][key] for key in LEDGER} if with_ledger else dict.fromkeys(LEDGER)
+
+
+@functools.lru_cache(maxsize=4)
+def _catalog(warehouse: str | None, catalog_db: str | None, warehouse_uri: str | None) -> Catalog:
+    environ = {k: v for k, v in ((ENV_WAREHOUSE, warehouse), (ENV_CATALOG_DB, catalog_db),
+                                 (ENV_WAREHOUSE_URI, warehouse_uri)) if v}
+    return catalog_from_env(environ)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    for key in ("run_id", "status", "started_at"):
+        if key not in event:
+            raise BadRunEvent(f"event has no '{key}' (keys: {sorted(event)})")
+    run_id, status = str(event["run_id"]), event["status"]
+    if status not in STATUSES:
+        raise BadRunEvent(f"'status' must be one of {STATUSES}, got {status!r}")
+    steps = event.get("steps") if isinstance(event.get("steps"), dict) else {}
+    # Read per invocation: the local runtime sets a function's environment per invoke.
+    catalog = _catalog(os.environ.get(ENV_WAREHOUSE), os.environ.get(ENV_CATALOG_DB),
+                       os.environ.get(ENV_WAREHOUSE_URI))
+    table = catalog.load_table(OPS_PIPELINE_RUNS.full_name)
+    row = {
+        "run_id": run_id, "step": RUN_STEP, "status": status, "started_at": _started_at(event["started_at"]),
+        "finished_at": datetime.now(timezone.utc), **_ledger(table, run_id), "rows_written": None,
+        "message": _message(status, steps),
+    }
+    table.append(pa.Table.from_pylist([row], schema=table.schema().as_arrow()))
+    logger.info("run recorded", extra={"run_id": run_id, "status": status})
+    return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in row.items()}
