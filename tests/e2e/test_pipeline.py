@@ -1,0 +1,106 @@
+"""The whole pipeline, as a user runs it: `lakehouse demo --no-serve --json` on 10,000 events with defects.
+
+The expected numbers come from the generator's ground truth, computed from its own event objects,
+independently of the cleaner, the Spark jobs and DuckDB. moto stands in for AWS (inside the demo).
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cdk_app.config import PROJECT_ROOT
+from lakehouse import athena
+from lakehouse.catalog import local_catalog
+from lakehouse.generator import Generated, generate
+from lakehouse.layout import LocalLake
+
+EVENTS, SEED, DEFECT_RATE = 10_000, 11, 0.06
+
+
+@dataclass
+class DemoRun:
+    summary: dict[str, Any]
+    truth: Generated
+    lake: LocalLake
+    output: str
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
+    home = tmp_path_factory.mktemp("lakehouse-home")
+    summary_path = home / "summary.json"
+    env = {**os.environ, "LAKEHOUSE_HOME": str(home), "PYSPARK_PYTHON": sys.executable}
+    process = subprocess.run(
+        [str(Path(sys.executable).parent / "lakehouse"), "demo", "--no-serve", "--events", str(EVENTS),
+         "--seed", str(SEED), "--defect-rate", str(DEFECT_RATE), "--json", str(summary_path)],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False,
+    )
+    output = process.stdout + process.stderr
+    assert process.returncode == 0, output[-5000:]
+    yield DemoRun(json.loads(summary_path.read_text()), generate(EVENTS, seed=SEED, defect_rate=DEFECT_RATE),
+                  LocalLake(home), output)
+
+
+def test_the_ledger_accounts_for_every_record(demo_run: DemoRun) -> None:
+    summary, counts = demo_run.summary, demo_run.truth.counts
+    assert summary["state_machine_status"] == "SUCCEEDED"
+    assert summary["sent"] == summary["received"] == len(demo_run.truth.records) == counts.received
+    assert summary["received"] == summary["clean"] + summary["quarantined_total"] + summary["duplicates"]
+    assert summary["conserved"] is True
+    assert summary["clean"] == counts.clean
+    assert summary["duplicates"] == counts.duplicates
+    assert summary["quarantined"] == {k: v for k, v in counts.quarantined_by_reason.items() if v}
+    assert summary["silver_events"] == counts.clean
+
+
+def test_every_defect_kind_was_exercised(demo_run: DemoRun) -> None:
+    reasons = set(demo_run.summary["quarantined"])
+    assert {"MALFORMED_JSON", "MISSING_FIELD", "BAD_TIMESTAMP", "UNKNOWN_EVENT_TYPE"} <= reasons
+    assert demo_run.summary["duplicates"] > 0
+
+
+def _gold(lake: LocalLake) -> dict[tuple[date, str], dict[str, int]]:
+    columns, rows = athena.query(local_catalog(lake.warehouse, lake.catalog_db), """
+        SELECT event_date, country, active_users, sessions, events, page_views, product_views,
+               add_to_cart, checkouts
+        FROM gold.daily_kpis""")
+    return {(row[0], row[1]): dict(zip(columns[2:], row[2:])) for row in rows}
+
+
+def test_every_gold_number_equals_the_ground_truth(demo_run: DemoRun) -> None:
+    gold = _gold(demo_run.lake)
+    expected = demo_run.truth.expected_daily_kpis
+    assert demo_run.summary["gold_daily_kpis"] == len(expected) == len(gold)
+    assert gold == expected
+
+
+def test_silver_holds_each_clean_event_once_with_pii_masked(demo_run: DemoRun) -> None:
+    _, rows = athena.query(local_catalog(demo_run.lake.warehouse, demo_run.lake.catalog_db),
+                           "SELECT event_id, ip, page_url FROM silver.events")
+    truth = {e.event_id: e for e in demo_run.truth.clean_events}
+    assert sorted(r[0] for r in rows) == sorted(truth)
+    for event_id, ip, page_url in rows:
+        assert page_url == truth[event_id].page_url_redacted
+        assert "@" not in (page_url or "")
+        if ip and ":" not in ip:
+            assert ip.endswith(".0"), ip  # IPv4 truncated to its /24
+
+
+def test_the_run_is_recorded_in_ops_pipeline_runs(demo_run: DemoRun) -> None:
+    _, rows = athena.query(local_catalog(demo_run.lake.warehouse, demo_run.lake.catalog_db),
+                           f"SELECT step, status FROM ops.pipeline_runs WHERE run_id = '{demo_run.summary['run_id']}'")
+    assert sorted(rows) == [("gold_build", "SUCCEEDED"), ("run", "SUCCEEDED"), ("silver_merge", "SUCCEEDED")]
+
+
+def test_the_demo_prints_the_ledger_and_the_state_machine_steps(demo_run: DemoRun) -> None:
+    for text in ("Conservation ledger", "holds", "SilverMerge", "GoldBuild", "RecordSuccess", "gold.daily_kpis"):
+        assert text in demo_run.output
