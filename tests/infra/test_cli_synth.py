@@ -1,0 +1,71 @@
+"""The real CDK CLI synthesizes dev offline, with CDK's CloudFormation validation and real bundling."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cdk_app.config import PROJECT_ROOT, load
+from cdk_app.wheelhouse import WHEELHOUSE
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cli_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cdk = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"
+    assert cdk.exists(), "the pinned CDK CLI is not installed: run `make setup` (npm ci)"
+    assert (WHEELHOUSE / ".complete").exists(), "no Lambda wheelhouse: run `make setup` (python -m cdk_app.wheelhouse)"
+    out = tmp_path_factory.mktemp("cdk-cli")
+    env = {k: v for k, v in os.environ.items() if k != "CDK_VALIDATION"}  # keep CDK's validation on
+    env["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
+    done = subprocess.run([str(cdk), "synth", "-c", "env=dev", "dev/*", "-q", "-o", str(out)],
+                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out / "assembly-dev"
+
+
+def _asset_dirs(assembly: Path, stack: str) -> dict[str, Path]:
+    """{Lambda function name: its bundled asset folder} of one stack."""
+    template = _template(assembly, stack)
+    found = {}
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Lambda::Function" and "FunctionName" in resource["Properties"]:
+            key = resource["Properties"]["Code"]["S3Key"]
+            found[resource["Properties"]["FunctionName"]] = assembly.parent / f"asset.{key.removesuffix('.zip')}"
+    return found
+
+
+def _template(assembly: Path, stack: str) -> dict:
+    manifest = json.loads((assembly / "manifest.json").read_text())
+    [artifact] = [a for name, a in manifest["artifacts"].items()
+                  if a["type"] == "aws:cloudformation:stack" and name.startswith(f"dev{stack}")]
+    return json.loads((assembly / artifact["properties"]["templateFile"]).read_text())
+
+
+def test_every_dev_stack_is_synthesized(cli_synth: Path) -> None:
+    manifest = json.loads((cli_synth / "manifest.json").read_text())
+    stacks = {a["displayName"] for a in manifest["artifacts"].values() if a["type"] == "aws:cloudformation:stack"}
+    assert stacks == {"dev/Lake", "dev/Ingestion", "dev/Processing", "dev/Analytics"}
+
+
+def test_cleaner_package_holds_its_code_and_no_bundled_dependencies(cli_synth: Path) -> None:
+    package = _asset_dirs(cli_synth, "Ingestion")[load("dev").function_name("cleaner")]
+    for module in ("lambdas/cleaner/handler.py", "lambdas/contracts/lake_layout.py", "lambdas/__init__.py"):
+        assert (package / module).is_file(), module
+    # Powertools and pyarrow come from the public layers
+    assert not any((package / name).exists() for name in ("pyarrow", "aws_lambda_powertools", "pyiceberg"))
+    assert not list(package.rglob("__pycache__"))
+
+
+def test_migrator_package_bundles_pyiceberg_for_lambdas_python(cli_synth: Path) -> None:
+    package = _asset_dirs(cli_synth, "Lake")[load("dev").function_name("table_migrator")]
+    assert (package / "iceberg_tables" / "migrator.py").is_file()
+    assert (package / "lambdas" / "table_migrator").is_dir()
+    assert list(package.glob("pyiceberg-0.12.0.dist-info"))
+    extensions = [p.name for p in package.rglob("*.so")]
+    assert extensions and all("cpython-312-x86_64-linux-gnu" in name or "abi3" in name or name.startswith("lib")
+                              for name in extensions), extensions

@@ -1,0 +1,117 @@
+"""Lake stack: encryption, TLS-only private buckets, access logs, lifecycle, databases, tables."""
+from __future__ import annotations
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from cdk_app.config import load
+from cdk_app.secure_bucket import bucket_name
+from tests.infra.helpers import as_list, flatten_arn, only, resources
+
+DATA_BUCKETS = ("raw", "staging", "warehouse", "athena-results")
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def lake(request, synthesized) -> tuple[str, Template]:
+    env = request.param
+    return env, Template.from_stack(synthesized(env).stage.lake)
+
+
+def _buckets(template: Template) -> dict[str, dict]:
+    """{bucket name: properties}."""
+    return {r["Properties"]["BucketName"]: r["Properties"] for r in resources(template, "AWS::S3::Bucket").values()}
+
+
+def test_key_rotates(lake) -> None:
+    _, template = lake
+    assert only(template, "AWS::KMS::Key")["EnableKeyRotation"] is True
+
+
+def test_data_buckets_are_kms_encrypted_private_versioned_and_logged(lake) -> None:
+    env, template = lake
+    config = load(env)
+    buckets = _buckets(template)
+    logs = bucket_name(config, "access-logs")
+    assert set(buckets) == {bucket_name(config, b) for b in DATA_BUCKETS} | {logs}
+    for purpose in DATA_BUCKETS:
+        props = buckets[bucket_name(config, purpose)]
+        sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+        assert sse["SSEAlgorithm"] == "aws:kms"
+        assert "Fn::GetAtt" in sse["KMSMasterKeyID"]  # the lake key, not the aws/s3 default
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+        assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+        assert props["LoggingConfiguration"]["LogFilePrefix"] == f"{purpose}/"
+    # S3 can't deliver access logs into an SSE-KMS bucket
+    log_sse = buckets[logs]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert log_sse == {"SSEAlgorithm": "AES256"}
+
+
+def test_every_bucket_refuses_plain_http(lake) -> None:
+    _, template = lake
+    policies = resources(template, "AWS::S3::BucketPolicy")
+    buckets = resources(template, "AWS::S3::Bucket")
+    protected = set()
+    for policy in policies.values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Deny" and statement.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}:
+                assert statement["Action"] == "s3:*" and statement["Principal"] == {"AWS": "*"}
+                protected.add(policy["Properties"]["Bucket"]["Ref"])
+    assert protected == set(buckets)
+
+
+def test_raw_zone_expires_after_the_configured_retention(lake) -> None:
+    env, template = lake
+    config = load(env)
+    rules = _buckets(template)[bucket_name(config, "raw")]["LifecycleConfiguration"]["Rules"]
+    expiry = [r for r in rules if r["Id"] == "expire-raw"]
+    assert expiry == [{"Id": "expire-raw", "Status": "Enabled", "ExpirationInDays": config.raw_retention_days}]
+    for purpose in ("staging", "warehouse"):  # the lake's tables are never expired by S3
+        rules = _buckets(template)[bucket_name(config, purpose)]["LifecycleConfiguration"]["Rules"]
+        assert all("ExpirationInDays" not in r for r in rules)
+
+
+def test_removal_policy_follows_config(lake) -> None:
+    env, template = lake
+    expected = "Retain" if load(env).removal_policy == "retain" else "Delete"
+    for cfn_type in ("AWS::S3::Bucket", "AWS::KMS::Key"):
+        assert {r["DeletionPolicy"] for r in resources(template, cfn_type).values()} == {expected}
+
+
+def test_glue_databases_point_into_the_warehouse(lake) -> None:
+    env, template = lake
+    warehouse = bucket_name(load(env), "warehouse")
+    databases = {r["Properties"]["DatabaseInput"]["Name"]: r["Properties"]["DatabaseInput"]["LocationUri"]
+                 for r in resources(template, "AWS::Glue::Database").values()}
+    assert databases == {db: f"s3://{warehouse}/{db}.db/" for db in ("silver", "gold", "ops")}
+    # tables come from the migrator, never from CloudFormation (it drops table_type=ICEBERG)
+    assert resources(template, "AWS::Glue::Table") == {}
+
+
+def test_tables_are_migrated_by_the_custom_resource(lake) -> None:
+    env, template = lake
+    config = load(env)
+    migration = only(template, "Custom::IcebergTables")
+    assert migration["Databases"] == ["gold", "ops", "silver"]
+    assert len(migration["CodeHash"]) == 64
+    template.has_resource_properties("AWS::Lambda::Function", {
+        "FunctionName": config.function_name("table_migrator"),
+        "Handler": "lambdas.table_migrator.handler.handler",
+        "Runtime": "python3.12",
+        "Environment": {"Variables": Match.object_like({"WAREHOUSE_URI": f"s3://{bucket_name(config, 'warehouse')}"})},
+    })
+
+
+def test_migrator_may_change_only_the_lake_databases(lake) -> None:
+    env, template = lake
+    config = load(env)
+    glue_resources: set[str] = set()
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if any(a.startswith("glue:") for a in as_list(statement["Action"])):
+                glue_resources |= {flatten_arn(r) for r in as_list(statement["Resource"])}
+    prefix = f"arn:aws:glue:{config.region}:{config.account}"
+    expected = {f"{prefix}:catalog"}
+    for db in ("silver", "gold", "ops"):
+        expected |= {f"{prefix}:database/{db}", f"{prefix}:table/{db}/*"}
+    assert glue_resources == expected
