@@ -1,6 +1,6 @@
 """Control of the local Superset: set up, start, import the dashboards, read chart data, stop.
 
-Superset runs from its own venv (.venv-superset, see docs/decisions/0300-superset-venv.md) as a
+Superset runs from its own venv (.venv-superset, see docs/decisions/0003 and 0300) as a
 gunicorn process group on 127.0.0.1, with its metadata, logs and PID file under `home`. This
 module runs in the pipeline venv and talks to it over HTTP only.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -103,6 +104,9 @@ class LocalSuperset:
         gunicorn = self._bin("gunicorn")
         if self._running_pid() is not None:
             raise SupersetError(f"a Superset from {self.home} already runs with PID {self._running_pid()}: stop it first")
+        with socket.socket() as probe:  # else /health could be answered by whatever holds the port
+            if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                raise SupersetError(f"port {self.port} on 127.0.0.1 is already in use: choose another port")
         self.home.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
             self._proc = subprocess.Popen(
