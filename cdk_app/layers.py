@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from cdk_app.config import ConfigError
 
-POWERTOOLS_VERSION = "3.37.0"  # the aws-lambda-powertools pin in requirements.txt
+POWERTOOLS_VERSION = "3.37.0"  # = the aws-lambda-powertools pin in requirements.txt (a test checks)
 _POWERTOOLS_LAYER_VERSION = 41
 _POWERTOOLS_ACCOUNT = "017000801446"
 
@@ -38,3 +38,10 @@ def pandas_layer_arn(region: str) -> str:
             f"add it to cdk_app/layers.py (pinned: {', '.join(sorted(_PANDAS_LAYER_VERSIONS))})"
         )
     return f"arn:aws:lambda:{region}:{_PANDAS_ACCOUNT}:layer:AWSSDKPandas-Python312:{_PANDAS_LAYER_VERSIONS[region]}"
+
+
+# Lambda refuses a function whose code and layers exceed 250 MB unzipped. What the two public
+# layers take is an estimate (their unzipped size can't be read offline): a function's own
+# package must stay within the rest, which tests/infra/test_cli_synth.py checks.
+LAMBDA_UNZIPPED_LIMIT_MB = 250
+LAYERS_ESTIMATE_MB = 160

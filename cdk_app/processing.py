@@ -54,7 +54,8 @@ class ProcessingStack(Stack):
         warehouse = bucket_names["warehouse"]
         self.record_run = PythonFunction(
             self, "RecordRun", env=env, folder="record_run", key=key,
-            extra_sources=["iceberg_tables"], bundled=["pyiceberg"], with_pyarrow=True,
+            # pyiceberg-core computes the day() partition of the rows it appends
+            extra_sources=["iceberg_tables"], bundled=["pyiceberg", "pyiceberg-core"], with_pyarrow=True,
             timeout=Duration.minutes(2), memory_mb=1024,
             environment={ENV_WAREHOUSE_URI: f"s3://{warehouse}"},
         )

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cdk_app.config import PROJECT_ROOT, load
+from cdk_app.layers import LAMBDA_UNZIPPED_LIMIT_MB, LAYERS_ESTIMATE_MB
 from cdk_app.wheelhouse import WHEELHOUSE
 
 pytestmark = pytest.mark.slow
@@ -69,3 +70,14 @@ def test_migrator_package_bundles_pyiceberg_for_lambdas_python(cli_synth: Path) 
     extensions = [p.name for p in package.rglob("*.so")]
     assert extensions and all("cpython-312-x86_64-linux-gnu" in name or "abi3" in name or name.startswith("lib")
                               for name in extensions), extensions
+
+
+def test_every_function_package_leaves_room_for_its_layers(cli_synth: Path) -> None:
+    packages = {name: path for stack in ("Lake", "Ingestion", "Processing") for name, path in
+                _asset_dirs(cli_synth, stack).items()}
+    sizes_mb = {name: sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
+                for name, path in packages.items()}
+    config = load("dev")
+    assert {config.function_name(f) for f in ("cleaner", "table_migrator", "record_run")} <= set(sizes_mb)
+    over = {n: round(mb) for n, mb in sizes_mb.items() if mb > LAMBDA_UNZIPPED_LIMIT_MB - LAYERS_ESTIMATE_MB}
+    assert not over, f"packages too large beside the layers: {over} MB"
