@@ -18,10 +18,8 @@ KPIS = ("active_users", "sessions", "events", "page_views", "product_views", "ad
 
 
 @pytest.fixture
-def lake(spark: SparkSession, spark_lake: SparkLake) -> SparkLake:
-    for table in ("silver.events", "gold.daily_kpis", "ops.pipeline_runs"):
-        spark.sql(f"DELETE FROM lake.{table}")
-    return spark_lake
+def lake(empty_spark_lake: SparkLake) -> SparkLake:
+    return empty_spark_lake
 
 
 def gold_by_pyiceberg(lake: SparkLake) -> dict[tuple[date, str], dict[str, int]]:

@@ -17,12 +17,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def lake(spark: SparkSession, spark_lake: SparkLake, monkeypatch: pytest.MonkeyPatch) -> SparkLake:
-    for table in ("silver.events", "gold.daily_kpis", "ops.pipeline_runs"):
-        spark.sql(f"DELETE FROM lake.{table}")
-    for key, value in spark_lake.env.items():
+def lake(empty_spark_lake: SparkLake, monkeypatch: pytest.MonkeyPatch) -> SparkLake:
+    """The emptied lake, named in record_run's environment as the local cloud does."""
+    for key, value in empty_spark_lake.env.items():
         monkeypatch.setenv(key, value)
-    return spark_lake
+    return empty_spark_lake
 
 
 def run_rows(spark: SparkSession, run_id: str) -> dict[str, dict]:

@@ -20,11 +20,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def lake(spark: SparkSession, spark_lake: SparkLake) -> SparkLake:
-    """The shared lake with empty tables (the schema and catalog stay)."""
-    for table in ("silver.events", "gold.daily_kpis", "ops.pipeline_runs"):
-        spark.sql(f"DELETE FROM lake.{table}")
-    return spark_lake
+def lake(empty_spark_lake: SparkLake) -> SparkLake:
+    return empty_spark_lake
 
 
 def silver_rows(lake: SparkLake) -> list[dict]:

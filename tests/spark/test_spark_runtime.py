@@ -67,9 +67,9 @@ def test_missing_jars_say_how_to_build_them(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_one_session_is_re_pointed_between_lakes(spark: SparkSession, spark_lake: SparkLake,
+def test_one_session_is_re_pointed_between_lakes(spark: SparkSession, empty_spark_lake: SparkLake,
                                                  tmp_path: Path) -> None:
-    spark.sql("DELETE FROM lake.ops.pipeline_runs")
+    spark_lake = empty_spark_lake
     other_root = tmp_path / "other"
     migrated_catalog(other_root / "warehouse", other_root / "catalog.db")
 
