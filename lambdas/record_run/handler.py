@@ -61,9 +61,12 @@ def _message(status: str, steps: dict[str, Any]) -> str:
 
 def _ledger(table: Table, run_id: str) -> dict[str, Any]:
     """The ledger of this run's step row that has one (silver_merge); nulls when the run failed before it."""
-    rows = table.scan(row_filter=EqualTo("run_id", run_id), selected_fields=("step", *LEDGER)).to_arrow()
-    with_ledger = [r for r in rows.to_pylist() if r["step"] != RUN_STEP and r["received"] is not None]
-    return {key: with_ledger[-1][key] for key in LEDGER} if with_ledger else dict.fromkeys(LEDGER)
+    rows = table.scan(row_filter=EqualTo("run_id", run_id), selected_fields=("step", "finished_at", *LEDGER))
+    with_ledger = [r for r in rows.to_arrow().to_pylist() if r["step"] != RUN_STEP and r["received"] is not None]
+    if not with_ledger:
+        return dict.fromkeys(LEDGER)
+    latest = max(with_ledger, key=lambda r: r["finished_at"])  # a retried job may have recorded twice
+    return {key: latest[key] for key in LEDGER}
 
 
 @functools.lru_cache(maxsize=4)

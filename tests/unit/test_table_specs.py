@@ -105,3 +105,12 @@ def test_catalog_from_env_names_what_is_missing(tmp_path: Path) -> None:
                                          "LAKEHOUSE_CATALOG_DB": str(tmp_path / "c.db")})
     assert catalog.name == "lake" and (tmp_path / "c.db").is_file()
     assert sqlite3.connect(tmp_path / "c.db").execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+@pytest.mark.parametrize("spec", ALL_TABLES, ids=lambda s: s.full_name)
+def test_docs_describe_every_column(spec: TableSpec) -> None:
+    docs = (Path(config.PROJECT_ROOT) / "docs" / "tables.md").read_text()
+    section = docs.split(f"### `{spec.full_name}`", 1)[1].split("###", 1)[0]
+    for column in spec.columns:
+        required = "yes" if column.required else ""
+        assert f"| {column.name} | {column.type} | {required} | {column.doc} |" in section
