@@ -79,6 +79,11 @@ def bundle_charts() -> dict[str, str]:
     return {d["slice_name"]: d["uuid"] for f, d in _templates().items() if f.startswith("charts/")}
 
 
+def bundle_dashboards() -> dict[str, str]:
+    """The bundle's dashboards: title -> slug (the page is /superset/dashboard/<slug>/)."""
+    return {d["dashboard_title"]: d["slug"] for f, d in _templates().items() if f.startswith("dashboards/")}
+
+
 def spec_schemas() -> dict[str, Schema]:
     """The Iceberg schema of every table defined in iceberg_tables/specs.py, by 'namespace.table'."""
     return {spec.full_name: spec.schema() for spec in ALL_TABLES}

@@ -18,6 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from pyiceberg.catalog import Catalog
+
+from dashboards.render import bundle_dashboards, render_bundle
+from lakehouse.serving import export_serving
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SUPERSET_VENV = PROJECT_ROOT / ".venv-superset"
@@ -192,6 +196,15 @@ class LocalSuperset:
             data = client.get(f"/api/v1/chart/{chart.json()['result']['id']}/data/")
         _check(data, f"data of chart {chart_uuid}")
         return data.json()
+
+
+def publish_dashboards(superset: LocalSuperset, catalog: Catalog, serving_db: Path, bundle_zip: Path) -> list[str]:
+    """Export gold to `serving_db`, render the bundle for it into `bundle_zip`, import it into the
+    running `superset`; returns the dashboards' URLs. Run it again after each batch: a re-export
+    alone is enough for new data, the import only matters when the bundle changed."""
+    export_serving(catalog, serving_db)
+    superset.import_bundle(render_bundle("duckdb", bundle_zip, serving_db=serving_db))
+    return [f"{superset.url}/superset/dashboard/{slug}/" for slug in bundle_dashboards().values()]
 
 
 def _check(response: httpx.Response, what: str) -> None:

@@ -18,7 +18,7 @@ from playwright.sync_api import Page, sync_playwright
 from dashboards.render import bundle_charts
 from lakehouse.athena import query
 from lakehouse.serving import export_serving
-from lakehouse.superset import ADMIN_PASSWORD, ADMIN_USER, LocalSuperset
+from lakehouse.superset import ADMIN_PASSWORD, ADMIN_USER, LocalSuperset, publish_dashboards
 from tests.fixtures.superset import (KpiLake, append_daily_kpis, big_number, daily_kpis_rows, import_and_chart_data,
                                      make_lake, series_by_day_and_country)
 
@@ -64,14 +64,17 @@ def test_chart_data_equals_duckdb_athena_and_python(superset: LocalSuperset, kpi
     assert {(day, country): total for day, country, total in by_duckdb} == python_series
 
 
-def test_a_new_export_shows_in_the_running_superset(superset: LocalSuperset, tmp_path: Path) -> None:
+def test_published_dashboards_show_a_new_export_without_restart(superset: LocalSuperset, tmp_path: Path) -> None:
     catalog = make_lake(tmp_path / "lake")
     first = daily_kpis_rows(seed=11, days=3)
     later = daily_kpis_rows(seed=12, days=2, first_day=dt.date(2026, 12, 1))
     append_daily_kpis(catalog, first)
-    serving_db = export_serving(catalog, tmp_path / "serving.duckdb")
-    charts = import_and_chart_data(superset, serving_db, tmp_path / "bundle.zip")
-    assert big_number(charts["Total events"]) == sum(r["events"] for r in first)
+    serving_db = tmp_path / "serving.duckdb"
+    urls = publish_dashboards(superset, catalog, serving_db, tmp_path / "bundle.zip")
+    assert urls == [f"{superset.url}/superset/dashboard/shop-kpis/"]
+    with superset.client() as client:
+        assert client.get("/api/v1/dashboard/shop-kpis").json()["result"]["dashboard_title"] == "Shop KPIs"
+    assert big_number(superset.chart_data(bundle_charts()["Total events"])) == sum(r["events"] for r in first)
 
     append_daily_kpis(catalog, later)
     export_serving(catalog, serving_db)  # replaced under the running Superset: no restart, no re-import
