@@ -6,7 +6,9 @@ PY ?= python3
 VENV := .venv
 SUPERSET_VENV := .venv-superset
 BUILD := build
-APT_PACKAGES := openjdk-17-jre-headless libxerial-sqlite-jdbc-java libhttpclient5-java libhttpcore5-java chromium chromium-driver
+# Lambda dependencies for CDK's local bundling, so synth never reaches a package index
+WHEELHOUSE := $(BUILD)/wheelhouse/lambda-py312/.complete
+APT_PACKAGES := binutils openjdk-17-jre-headless libxerial-sqlite-jdbc-java libhttpclient5-java libhttpcore5-java chromium chromium-driver
 # pip prints a warning per package for this machine's local indexes: keep the output readable
 # (pipefail keeps pip's exit status through the filter)
 PIP_QUIET := 2>&1 | { grep -v "^WARNING: Location" || true; }
@@ -18,7 +20,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: $(BUILD)/apt.stamp $(VENV)/stamp $(BUILD)/jars/stamp node_modules/stamp $(SUPERSET_VENV)/stamp  ## install everything (idempotent)
+setup: $(BUILD)/apt.stamp $(VENV)/stamp $(BUILD)/jars/stamp $(WHEELHOUSE) node_modules/stamp $(SUPERSET_VENV)/stamp  ## install everything (idempotent)
 
 $(BUILD)/apt.stamp: Makefile
 	@mkdir -p $(BUILD)
@@ -42,6 +44,9 @@ $(BUILD)/jars/stamp: $(VENV)/stamp $(BUILD)/apt.stamp lakehouse/spark_jars.py
 	@$(VENV)/bin/python -m lakehouse.spark_jars $(BUILD)/jars
 	@touch $@
 
+$(WHEELHOUSE): $(VENV)/stamp cdk_app/wheelhouse.py
+	@$(VENV)/bin/python -m cdk_app.wheelhouse
+
 node_modules/stamp: package.json package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
@@ -62,7 +67,7 @@ test: setup  ## run every test tier
 bench: setup  ## run the benchmarks and write docs/performance.md
 	$(VENV)/bin/python -m benchmarks $(ARGS)
 
-synth: $(VENV)/stamp node_modules/stamp  ## synthesize every environment offline
+synth: $(VENV)/stamp $(WHEELHOUSE) node_modules/stamp  ## synthesize every environment offline
 	npx cdk synth -c env=dev 'dev/*' -q
 	npx cdk synth -c env=local 'local/*' -q
 

@@ -17,7 +17,7 @@ from cdk_app.nag import acknowledge
 from cdk_app.python_function import PythonFunction, encrypted_log_group
 from iceberg_tables.catalogs import ENV_WAREHOUSE_URI
 from lambdas.contracts import clickstream
-from lambdas.contracts.lake_layout import clean_prefix, join, manifest_prefix
+from lambdas.contracts.lake_layout import clean_prefix, glue_job_inputs, manifest_prefix
 
 ASL_FILE = PROJECT_ROOT / "step_functions" / "batch_pipeline.asl.json"
 OPS_DATABASE = "ops"
@@ -41,13 +41,7 @@ class ProcessingStack(Stack):
         staging_uri = f"s3://{bucket_names['staging']}"
         self.glue = GlueJobs(
             self, "Jobs", env=env, key=key, bucket_names=bucket_names, databases=databases,
-            job_arguments={
-                "silver_merge": {
-                    "clean_path": join(staging_uri, clean_prefix(source)),
-                    "manifest_path": join(staging_uri, manifest_prefix(source)),
-                },
-                "gold_build": {},
-            },
+            job_arguments=glue_job_inputs(staging_uri, source),
             staging_read_prefixes=[clean_prefix(source), manifest_prefix(source)],
         )
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cdk_app import config
-from lakehouse import workflows
+from lakehouse import moto_patches, workflows
 from lakehouse.layout import LocalLake
 from lakehouse.local_cloud import LocalCloud
 from lakehouse.poller import KinesisPoller, MappingSettings
@@ -61,6 +61,7 @@ def run_pipeline(records: list[bytes], partition_keys: list[str], lake: LocalLak
     env = config.load("local")
     lake.wipe_data()
     lake.create()
+    moto_patches.LOG_DIR = lake.root / "logs"  # the functions' logs, as CloudWatch Logs keeps them
     with LocalCloud(env.account, env.region):
         catalog = local_catalog(lake.warehouse, lake.catalog_db)
         for change in migrate(catalog):
@@ -74,7 +75,8 @@ def run_pipeline(records: list[bytes], partition_keys: list[str], lake: LocalLak
             batch_size=env.cleaner_batch_size, batching_window_seconds=0,
             max_retry_attempts=env.cleaner_max_retries, on_failure_queue_url=resources.dlq_url)
         polled = KinesisPoller(resources.stream_name, resources.cleaner_function, mapping).drain()
-        progress(f"cleaner: {polled.records} records in {polled.invocations} invocations")
+        progress(f"cleaner: {polled.records} records in {polled.invocations} invocations "
+                 f"(its logs and metrics: {moto_patches.LOG_DIR})")
 
         execution = workflows.run(resources.state_machine_arn, on_change=on_steps)
         run_id = execution.arn.rsplit(":", 1)[-1]

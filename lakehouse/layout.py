@@ -54,7 +54,7 @@ class LocalLake:
 
     def wipe_data(self) -> None:
         """Remove the lake's data and catalog (Superset's home, which holds no lake data, is kept)."""
-        for path in (self.root / "lake", self.warehouse):
+        for path in (self.root / "lake", self.root / "logs", self.warehouse):
             shutil.rmtree(path, ignore_errors=True)
         for path in (self.catalog_db, self.serving_db):
             path.unlink(missing_ok=True)

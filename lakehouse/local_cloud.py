@@ -6,6 +6,7 @@ patches (lakehouse/moto_patches.py) can run our Spark jobs and Lambda handlers i
 """
 from __future__ import annotations
 
+import logging
 import os
 import urllib.request
 from types import TracebackType
@@ -32,6 +33,7 @@ class LocalCloud:
 
     def start(self) -> "LocalCloud":
         moto_patches.apply()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per API call otherwise
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()

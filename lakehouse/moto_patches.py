@@ -27,8 +27,9 @@ import os
 import textwrap
 import threading
 import traceback
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from contextlib import contextmanager, redirect_stdout
+from pathlib import Path
+from typing import Any, Callable, Iterator, TextIO
 
 from moto.awslambda.models import LambdaFunction
 from moto.core.config import default_user_config
@@ -53,6 +54,9 @@ LAMBDA_HANDLERS: dict[str, LambdaHandler] = {}
 
 _env_lock = threading.Lock()  # os.environ is process-wide: one in-process invoke at a time
 _applied = False
+# Where a function's stdout (its structured logs and EMF metrics) goes, as CloudWatch Logs would
+# keep it: LOG_DIR/<function>.log. None: the process's own stdout.
+LOG_DIR: Path | None = None
 
 
 class MotoChanged(RuntimeError):
@@ -147,6 +151,24 @@ def _job_run_as_dict(self: FakeJobRun) -> dict[str, Any]:
 _original_invoke_lambda = LambdaFunction._invoke_lambda
 
 
+_log_files: dict[Path, TextIO] = {}
+
+
+@contextmanager
+def function_output(function_name: str) -> Iterator[None]:
+    """Send stdout to the function's log file while its code runs (also around its import, since
+    Powertools' Logger keeps the stdout it sees when it is created: so the file stays open)."""
+    if LOG_DIR is None:
+        yield
+        return
+    path = LOG_DIR / f"{function_name}.log"
+    if path not in _log_files or _log_files[path].closed:
+        LOG_DIR.mkdir(parents=True, exist_ok=True)
+        _log_files[path] = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives with the process
+    with redirect_stdout(_log_files[path]):
+        yield
+
+
 @contextmanager
 def _function_environment(variables: dict[str, str]) -> Iterator[None]:
     """The function's environment variables for the duration of one in-process invoke."""
@@ -171,7 +193,7 @@ def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, 
     if isinstance(event, (str, bytes)):
         event = json.loads(event or "{}")
     try:
-        with _function_environment(dict(self.environment_vars or {})):
+        with _function_environment(dict(self.environment_vars or {})), function_output(self.function_name):
             result = handler(event or {}, None)
         return json.dumps(result), False, ""
     except Exception as error:  # noqa: BLE001 - reported as FunctionError, as AWS does

@@ -9,20 +9,19 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass
-from string import Template
 from typing import Any, Callable
 
 import boto3
 
-from cdk_app.config import PROJECT_ROOT, EnvConfig
+from cdk_app.config import PROJECT, PROJECT_ROOT, EnvConfig
 from lakehouse import moto_patches
 from lakehouse.layout import LocalLake
 from lambdas.contracts import clickstream, lake_layout
 
 ASL_DIR = PROJECT_ROOT / "step_functions"
-GLUE_JOBS = ("silver_merge", "gold_build")
 
 _TRUST = {"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Action": "sts:AssumeRole",
@@ -37,22 +36,21 @@ class Provisioned:
     state_machine_arn: str
 
 
+_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+
+
 def render_asl(name: str, substitutions: dict[str, str]) -> str:
-    """An ASL file with CDK-style `${Name}` definition substitutions filled in; all must be given."""
+    """An ASL file with CDK-style `${Name}` definition substitutions filled in; all must be given.
+
+    (Not string.Template: ASL's own `$$.Execution` paths would be taken for its `$$` escape.)
+    """
     text = (ASL_DIR / f"{name}.asl.json").read_text()
-    rendered = Template(text).substitute(substitutions)  # KeyError names a missing substitution
+    missing = sorted(set(_PLACEHOLDER.findall(text)) - substitutions.keys())
+    if missing:
+        raise KeyError(f"{name}.asl.json needs definition substitutions {missing}")
+    rendered = _PLACEHOLDER.sub(lambda match: substitutions[match.group(1)], text)
     json.loads(rendered)
     return rendered
-
-
-def job_arguments(job: str, staging_uri: str) -> dict[str, str]:
-    """Default arguments of a Glue job: where its inputs are. CDK passes the same keys."""
-    if job == "silver_merge":
-        return {
-            "--clean_path": lake_layout.join(staging_uri, lake_layout.clean_prefix(clickstream.SOURCE)),
-            "--manifest_path": lake_layout.join(staging_uri, lake_layout.manifest_prefix(clickstream.SOURCE)),
-        }
-    return {}
 
 
 def _code_zip(function: str) -> bytes:
@@ -64,8 +62,9 @@ def _code_zip(function: str) -> bytes:
     return buffer.getvalue()
 
 
-def _handler(function: str) -> Callable[[dict[str, Any], Any], Any]:
-    return importlib.import_module(f"lambdas.{function}.handler").handler
+def _handler(function: str, function_name: str) -> Callable[[dict[str, Any], Any], Any]:
+    with moto_patches.function_output(function_name):
+        return importlib.import_module(f"lambdas.{function}.handler").handler
 
 
 def _spark_job(job: str, lake: LocalLake) -> Callable[[dict[str, str]], Any]:
@@ -92,7 +91,7 @@ def provision(env: EnvConfig, lake: LocalLake) -> Provisioned:
     function_env = {
         "cleaner": {
             "RAW_URI": lake.raw_uri, "STAGING_URI": lake.staging_uri, "SOURCE": clickstream.SOURCE,
-            "POWERTOOLS_SERVICE_NAME": "cleaner", "POWERTOOLS_METRICS_NAMESPACE": "Lakehouse",
+            "POWERTOOLS_SERVICE_NAME": "cleaner", "POWERTOOLS_METRICS_NAMESPACE": PROJECT,
         },
         "record_run": {"LAKEHOUSE_WAREHOUSE": str(lake.warehouse), "LAKEHOUSE_CATALOG_DB": str(lake.catalog_db)},
     }
@@ -103,16 +102,16 @@ def provision(env: EnvConfig, lake: LocalLake) -> Provisioned:
             FunctionName=name, Runtime="python3.12", Role=role, Handler=f"lambdas.{function}.handler.handler",
             Code={"ZipFile": _code_zip(function)}, Environment={"Variables": variables}, Timeout=900,
         )["FunctionArn"]
-        moto_patches.LAMBDA_HANDLERS[name] = _handler(function)
+        moto_patches.LAMBDA_HANDLERS[name] = _handler(function, name)
 
-    for job in GLUE_JOBS:
+    for job, inputs in lake_layout.glue_job_inputs(lake.staging_uri, clickstream.SOURCE).items():
         name = env.glue_job_name(job)
         glue.create_job(
             Name=name, Role=role, GlueVersion="5.0", WorkerType=env.glue_worker_type,
             NumberOfWorkers=env.glue_workers, Timeout=env.glue_timeout_minutes,
             Command={"Name": "glueetl", "ScriptLocation": str(PROJECT_ROOT / "glue_jobs" / f"{job}.py"),
                      "PythonVersion": "3"},
-            DefaultArguments=job_arguments(job, lake.staging_uri),
+            DefaultArguments={f"--{key}": value for key, value in inputs.items()},
         )
         moto_patches.GLUE_JOBS[name] = _spark_job(job, lake)
 

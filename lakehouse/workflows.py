@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 import boto3
@@ -49,10 +50,11 @@ def run(state_machine_arn: str, payload: dict[str, Any] | None = None, *, name: 
         on_change: Callable[[list[Step]], None] | None = None, poll_seconds: float = 0.25) -> Execution:
     """Start an execution and wait for it to end, calling `on_change` whenever its steps change."""
     sfn = boto3.client("stepfunctions")
-    kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn, "input": json.dumps(payload or {})}
-    if name:
-        kwargs["name"] = name
-    arn = sfn.start_execution(**kwargs)["executionArn"]
+    # Always named: moto leaves $$.Execution.Name empty when the name is generated, and a readable
+    # name makes a good run id in ops.pipeline_runs.
+    name = name or f"run-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    arn = sfn.start_execution(stateMachineArn=state_machine_arn, name=name,
+                              input=json.dumps(payload or {}))["executionArn"]
     seen: list[tuple[str, str]] = []
     while True:
         described = sfn.describe_execution(executionArn=arn)

@@ -29,3 +29,14 @@ def manifest_prefix(source: str) -> str:
 def join(root_uri: str, *parts: str) -> str:
     """Join a zone root URI and relative parts with single slashes."""
     return "/".join([root_uri.rstrip("/"), *(p.strip("/") for p in parts if p)])
+
+
+def glue_job_inputs(staging_uri: str, source: str) -> dict[str, dict[str, str]]:
+    """Each Glue job's input arguments (without Glue's `--`), for CDK and for the local cloud alike."""
+    return {
+        "silver_merge": {
+            "clean_path": join(staging_uri, clean_prefix(source)),
+            "manifest_path": join(staging_uri, manifest_prefix(source)),
+        },
+        "gold_build": {},
+    }

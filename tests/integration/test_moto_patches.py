@@ -165,3 +165,16 @@ def test_local_cloud_is_only_reachable_on_loopback(local_cloud: LocalCloud) -> N
     assert local_cloud.endpoint.startswith("http://localhost:")
     server = local_cloud._server
     assert server is not None and server.get_host_and_port()[0] == "127.0.0.1"
+
+
+def test_function_output_goes_to_its_log_file_when_a_log_dir_is_set(tmp_path: Any, monkeypatch: Any) -> None:
+    monkeypatch.setattr(moto_patches, "LOG_DIR", tmp_path)
+
+    def handler(event: dict[str, Any], context: Any) -> str:
+        print(json.dumps({"level": "INFO", "message": "hello from the function"}))
+        return "ok"
+
+    arn = _function(handler)
+    boto3.client("lambda").invoke(FunctionName=arn, Payload=b"{}")
+    name = arn.rsplit(":", 1)[-1]
+    assert "hello from the function" in (tmp_path / f"{name}.log").read_text()
