@@ -50,8 +50,11 @@ class UnknownTableError(AthenaError):
 def extension_path(name: str) -> Path:
     """The extension file shipped by the PyPI wheel `duckdb-extension-<name>` for this DuckDB."""
     version = duckdb.__version__
-    path = Path(str(resources.files(f"duckdb_extension_{name}"))) / "extensions" / f"v{version}"
-    path /= f"{name}.duckdb_extension"
+    try:
+        package = Path(str(resources.files(f"duckdb_extension_{name}")))
+    except ModuleNotFoundError:
+        package = Path(f"<no package duckdb_extension_{name}>")
+    path = package / "extensions" / f"v{version}" / f"{name}.duckdb_extension"
     if not path.is_file():
         raise RuntimeError(f"DuckDB extension '{name}' for DuckDB {version} not found at {path}: "
                            f"install duckdb-extension-{name}=={version} (run make setup)")
@@ -59,16 +62,18 @@ def extension_path(name: str) -> Path:
 
 
 def ident(name: str) -> str:
+    """A quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
 
 
 def literal(text: str) -> str:
+    """A quoted SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
 
 
-def offline_duckdb(database: str = ":memory:") -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection that never downloads anything, in Athena's session time zone (UTC)."""
-    con = duckdb.connect(database, config={
+def offline_duckdb() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB that never downloads anything, in Athena's session time zone (UTC)."""
+    con = duckdb.connect(":memory:", config={
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
     })

@@ -12,8 +12,8 @@ import pytest
 import sqlglot
 
 from iceberg_tables.specs import GOLD_DAILY_KPIS
-from lakehouse.athena import (AthenaError, AthenaSyntaxError, UnknownTableError, connect, offline_duckdb, query,
-                              transpile)
+from lakehouse.athena import (AthenaError, AthenaSyntaxError, UnknownTableError, connect, extension_path,
+                              offline_duckdb, query, transpile)
 from tests.fixtures.superset import KpiLake, append_daily_kpis, daily_kpis_rows, make_lake
 
 
@@ -73,6 +73,11 @@ def test_extensions_load_offline_from_the_wheels(kpi_lake: KpiLake) -> None:
     assert loaded["iceberg"] == ""  # loaded from the wheel's file, never installed or downloaded
     assert con.execute("SELECT current_setting('autoinstall_known_extensions')").fetchone() == (False,)
     assert con.execute("SELECT current_setting('TimeZone')").fetchone() == ("UTC",)
+
+
+def test_a_missing_extension_wheel_says_make_setup() -> None:
+    with pytest.raises(RuntimeError, match=r"install duckdb-extension-spatial==1\.5\.5 \(run make setup\)"):
+        extension_path("spatial")
 
 
 def test_a_connection_reads_one_snapshot_and_a_new_one_sees_new_commits(tmp_path) -> None:

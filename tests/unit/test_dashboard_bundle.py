@@ -1,9 +1,11 @@
 """The dashboard bundle renders into what Superset's assets import needs, for both targets, and its
-dataset matches the Iceberg table spec it charts. (The import itself: tests/e2e/test_dashboards.py.)"""
+dataset matches the Iceberg table spec it charts; Superset's config and control fail clearly.
+(The import itself: tests/e2e/test_dashboards.py.)"""
 from __future__ import annotations
 
 import importlib.util
 import json
+import socket
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,8 @@ from pyiceberg.types import DateType, LongType, NestedField
 
 from dashboards.render import BUNDLE_DIR, ROOT_FOLDER, BundleError, render, render_bundle
 from iceberg_tables.specs import GOLD_DAILY_KPIS
+from lakehouse.superset import LocalSuperset, SupersetError
+from tests.fixtures.superset import free_port
 
 ATHENA = {"region": "eu-west-1", "s3_staging_dir": "s3://lakehouse-dev-athena/results/", "work_group": "lakehouse-dev",
           "databases": {"gold": "lakehouse_dev_gold"}}
@@ -129,3 +133,16 @@ def test_superset_config_is_offline_and_keeps_state_under_its_home(tmp_path: Pat
     sources = [s for directive in policy.values() for s in ([directive] if isinstance(directive, str) else directive)]
     assert not [s for s in sources if "://" in s or "." in s], "the CSP must allow no other host"
     assert config.RATELIMIT_STORAGE_URI == "memory://"
+
+
+def test_superset_control_says_make_setup_when_its_venv_is_missing(tmp_path: Path) -> None:
+    with pytest.raises(SupersetError, match=r"venv .*nowhere is not installed \(run make setup\)"):
+        LocalSuperset(tmp_path / "home", free_port(), venv=tmp_path / "nowhere").init()
+
+
+def test_superset_refuses_a_port_that_is_taken(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(SupersetError, match=f"port {taken.getsockname()[1]} on 127.0.0.1 is already in use"):
+            LocalSuperset(tmp_path / "home", taken.getsockname()[1]).start()
