@@ -22,6 +22,9 @@ from lakehouse import athena
 from lakehouse.catalog import local_catalog
 from lakehouse.generator import Generated, generate
 from lakehouse.layout import LocalLake
+from lakehouse.serving import export_serving
+from lakehouse.superset import LocalSuperset
+from tests.fixtures.superset import big_number, import_and_chart_data, series_by_day_and_country
 
 EVENTS, SEED, DEFECT_RATE = 10_000, 11, 0.06
 
@@ -104,3 +107,15 @@ def test_the_run_is_recorded_in_ops_pipeline_runs(demo_run: DemoRun) -> None:
 def test_the_demo_prints_the_ledger_and_the_state_machine_steps(demo_run: DemoRun) -> None:
     for text in ("Conservation ledger", "holds", "SilverMerge", "GoldBuild", "RecordSuccess", "gold.daily_kpis"):
         assert text in demo_run.output
+
+
+def test_superset_shows_the_same_numbers_as_duckdb(demo_run: DemoRun, superset: LocalSuperset,
+                                                   tmp_path: Path) -> None:
+    """The dashboard's chart-data API, on the demo's gold table, against DuckDB over the same table."""
+    catalog = local_catalog(demo_run.lake.warehouse, demo_run.lake.catalog_db)
+    serving_db = export_serving(catalog, tmp_path / "serving.duckdb")
+    charts = import_and_chart_data(superset, serving_db, tmp_path / "bundle.zip")
+    gold = _gold(demo_run.lake)
+    assert big_number(charts["Total events"]) == sum(row["events"] for row in gold.values())
+    assert series_by_day_and_country(charts["Events by day and country"], "total_events") == {
+        key: row["events"] for key, row in gold.items()}
