@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -119,3 +120,30 @@ def test_superset_shows_the_same_numbers_as_duckdb(demo_run: DemoRun, superset: 
     assert big_number(charts["Total events"]) == sum(row["events"] for row in gold.values())
     assert series_by_day_and_country(charts["Events by day and country"], "total_events") == {
         key: row["events"] for key, row in gold.items()}
+
+
+def _readme_cli_examples() -> list[str]:
+    """The `lakehouse` command lines shown in the README's shell blocks."""
+    lines = (PROJECT_ROOT / "README.md").read_text().splitlines()
+    return [line.split("  #")[0].strip() for line in lines if line.startswith(".venv/bin/lakehouse ")]
+
+
+def test_the_readme_cli_examples_run_on_the_demo_lake(demo_run: DemoRun, tmp_path: Path) -> None:
+    examples = _readme_cli_examples()
+    assert len(examples) >= 3
+    env = {**os.environ, "LAKEHOUSE_HOME": str(demo_run.lake.root), "COLUMNS": "200"}
+    outputs = {}
+    for example in examples:
+        argv = shlex.split(example)
+        argv[0] = str(Path(sys.executable).parent / "lakehouse")
+        process = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+        assert process.returncode == 0, f"{example}\n{process.stdout}{process.stderr}"
+        outputs[argv[1]] = process.stdout
+    assert (tmp_path / "events.ndjson").read_text().count("\n") == 1000
+    by_country: dict[str, int] = {}
+    for (_, country), row in demo_run.truth.expected_daily_kpis.items():
+        by_country[country] = by_country.get(country, 0) + row["events"]
+    top = max(by_country, key=by_country.__getitem__)
+    first_row = next(line for line in outputs["query"].splitlines() if top in line)
+    assert str(by_country[top]) in first_row
+    assert demo_run.summary["run_id"] in outputs["status"]

@@ -1,0 +1,38 @@
+"""The CLI refuses bad arguments with a message that names the problem (no pipeline is run)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from lakehouse.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["demo", "--events", "0"], "must be a positive number, got 0"),
+    (["demo", "--defect-rate", "1.5"], "must be between 0 and 0.9, got 1.5"),
+    (["demo", "--events", "many"], "Invalid value for '--events': Input should be a valid integer"),
+    (["generate", "--", "-5"], "must be a positive number, got -5"),
+    (["status", "--limit", "0"], "must be a positive number, got 0"),
+])
+def test_bad_arguments_are_named(argv: list[str], message: str) -> None:
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+
+
+def test_query_without_a_lake_says_how_to_make_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path / "nothing-here"))
+    result = runner.invoke(app, ["query", "SELECT 1"])
+    assert result.exit_code == 2
+    assert "run `lakehouse demo --no-serve` first" in " ".join(result.output.split())
+
+
+def test_generate_writes_one_record_per_line(tmp_path: Path) -> None:
+    out = tmp_path / "events.ndjson"
+    result = runner.invoke(app, ["generate", "300", "--out", str(out), "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert len(out.read_bytes().splitlines()) == 300
