@@ -1,0 +1,84 @@
+"""The provisioned pipeline on the local cloud (a real moto server over HTTP; moto stands in for AWS):
+Kinesis to the real cleaner to the lake, and the real batch state machine with its Retry and Catch.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from cdk_app import config
+from lakehouse import moto_patches, workflows
+from lakehouse.catalog import migrated_catalog
+from lakehouse.generator import generate
+from lakehouse.layout import LocalLake
+from lakehouse.local_cloud import LocalCloud
+from lakehouse.poller import KinesisPoller, MappingSettings
+from lakehouse.producer import put_records
+from lakehouse.provision import Provisioned, provision, render_asl
+
+ENV = config.load("local")
+
+
+@pytest.fixture
+def pipeline(local_cloud: LocalCloud, tmp_path: Path) -> Iterator[tuple[LocalLake, Provisioned]]:
+    local_cloud.reset()  # the pipeline's resource names are fixed: start from an empty cloud
+    lake = LocalLake(tmp_path / "lake").create()
+    migrated_catalog(lake.warehouse, lake.catalog_db)
+    registered = dict(moto_patches.GLUE_JOBS), dict(moto_patches.LAMBDA_HANDLERS)
+    yield lake, provision(ENV, lake)
+    for registry, saved in zip((moto_patches.GLUE_JOBS, moto_patches.LAMBDA_HANDLERS), registered):
+        registry.clear()
+        registry.update(saved)
+
+
+def test_kinesis_to_cleaner_to_lake_accounts_for_every_record(pipeline: tuple[LocalLake, Provisioned]) -> None:
+    lake, resources = pipeline
+    generated = generate(1500, seed=5, defect_rate=0.08)
+    put_records(resources.stream_name, generated.records, generated.partition_keys)
+    settings = MappingSettings(batch_size=ENV.cleaner_batch_size, on_failure_queue_url=resources.dlq_url)
+    stats = KinesisPoller(resources.stream_name, resources.cleaner_function, settings).drain()
+
+    assert stats.records == 1500 and stats.failed_batches == 0
+    assert stats.invocations >= 1500 // ENV.cleaner_batch_size
+    staging = lake.root / "lake" / "staging"
+    manifests = [json.loads(p.read_text()) for p in staging.glob("manifests/clickstream/**/*.json")]
+    assert len(manifests) == stats.invocations
+    assert sum(m["received"] for m in manifests) == 1500
+    assert all(m["received"] == m["clean"] + m["quarantined"] + m["duplicates"] for m in manifests)
+    staged = sum(pq.read_metadata(p).num_rows for p in staging.glob("clean/clickstream/**/*.parquet"))
+    assert staged == sum(m["clean"] for m in manifests)
+    quarantined = sum(pq.read_metadata(p).num_rows for p in staging.glob("quarantine/clickstream/**/*.parquet"))
+    assert quarantined == sum(generated.counts.quarantined_by_reason.values())
+
+
+def test_the_batch_asl_fails_through_its_catch_and_records_the_failed_run(
+        pipeline: tuple[LocalLake, Provisioned]) -> None:
+    """The real ASL and run recorder; the silver job is replaced by one that always fails."""
+    lake, resources = pipeline
+    attempts: list[str] = []
+
+    def broken_job(args: dict[str, str]) -> None:
+        attempts.append(args["run_id"])
+        raise RuntimeError("staging bucket unreachable")
+
+    moto_patches.GLUE_JOBS[ENV.glue_job_name("silver_merge")] = broken_job
+    execution = workflows.run(resources.state_machine_arn, name="failing-run")
+
+    assert execution.status == "FAILED"
+    assert execution.error == "BatchPipelineFailed"
+    assert attempts == ["failing-run"] * 3  # the first try and the ASL's two retries
+    assert [s.name for s in execution.steps] == ["SilverMerge", "RecordFailure", "Failed"]
+    from lakehouse import athena
+    from lakehouse.catalog import local_catalog
+    _, rows = athena.query(local_catalog(lake.warehouse, lake.catalog_db),
+                           "SELECT step, status FROM ops.pipeline_runs WHERE run_id = 'failing-run'")
+    assert rows == [("run", "FAILED")]
+
+
+def test_the_asl_needs_every_substitution() -> None:
+    with pytest.raises(KeyError, match="RecordRunFunctionArn"):
+        render_asl("batch_pipeline", {"SilverMergeJobName": "a", "GoldBuildJobName": "b"})
