@@ -39,6 +39,10 @@ class EnvConfig:
     raw_retention_days: int
     athena_bytes_scanned_cutoff: int
     removal_policy: Literal["destroy", "retain"]
+    msk_enabled: bool  # also ingest from MSK Serverless (Kafka)
+    cleaner_max_record_age_seconds: int
+    fx_api_base_url: str  # the FX-rates HTTP API; locally a fixture server replaces it
+    fx_schedule: str  # EventBridge Scheduler expression of the FX connector
 
     def resource_name(self, component: str) -> str:
         """Physical name of a resource, e.g. `lakehouse-dev-cleaner`."""
@@ -72,6 +76,10 @@ _CHECKS: dict[str, tuple[type, Any]] = {
     "raw_retention_days": (int, lambda v: v >= 1),
     "athena_bytes_scanned_cutoff": (int, lambda v: v >= 10_000_000),
     "removal_policy": (str, lambda v: v in ("destroy", "retain")),
+    "msk_enabled": (bool, lambda v: True),
+    "cleaner_max_record_age_seconds": (int, lambda v: v == -1 or 60 <= v <= 604800),
+    "fx_api_base_url": (str, lambda v: v.startswith(("https://", "http://127.0.0.1"))),
+    "fx_schedule": (str, lambda v: v.startswith(("cron(", "rate("))),
     "account": (str, lambda v: len(v) == 12 and v.isdigit()),
     "region": (str, lambda v: bool(v)),
 }
@@ -99,6 +107,6 @@ def load(env: str, context: dict[str, Any] | None = None) -> EnvConfig:
         raise ConfigError(f"environment '{env}': missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")
     for key, (typ, ok) in _CHECKS.items():
         value = raw[key]
-        if not isinstance(value, typ) or isinstance(value, bool) or not ok(value):
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)) or not ok(value):
             raise ConfigError(f"environment '{env}': invalid value {value!r} for '{key}'")
     return EnvConfig(name=env, **raw)
