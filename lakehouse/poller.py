@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -26,6 +27,7 @@ class MappingSettings:
     batch_size: int
     batching_window_seconds: float = 0.0
     max_retry_attempts: int = 3
+    max_record_age_seconds: int = -1  # -1: no limit, as on AWS
     bisect_on_error: bool = True
     report_batch_item_failures: bool = True
     on_failure_queue_url: str | None = None
@@ -73,6 +75,17 @@ class KinesisPoller:
         self._region = self._kinesis.meta.region_name
         self._iterators: dict[str, str] = {}
 
+    def run_until(self, stop: threading.Event) -> PollStats:
+        """Poll continuously, as Lambda's pollers do, until `stop` is set (for `lakehouse up`)."""
+        stats = PollStats()
+        while not stop.is_set():
+            delivered = self.drain()
+            for name in ("records", "invocations", "retries", "failed_batches", "failed_records"):
+                setattr(stats, name, getattr(stats, name) + getattr(delivered, name))
+            if not delivered.records:
+                stop.wait(max(0.2, self.settings.batching_window_seconds))
+        return stats
+
     def drain(self) -> PollStats:
         """Deliver every record now in the stream, shard by shard, then return (records stay checkpointed)."""
         stats = PollStats()
@@ -112,7 +125,11 @@ class KinesisPoller:
         pending = [batch]
         attempts: dict[str, int] = {}
         while pending:
-            records = pending.pop(0)
+            records, expired = self._split_expired(pending.pop(0))
+            if expired:
+                self._give_up(expired, shard_id, stats, condition="RecordAgeExceeded")
+            if not records:
+                continue
             key = records[0]["SequenceNumber"] + ":" + records[-1]["SequenceNumber"]
             stats.invocations += 1
             ok, failed_from = self._invoke(records, shard_id)
@@ -133,6 +150,14 @@ class KinesisPoller:
             else:
                 pending.insert(0, records)
 
+    def _split_expired(self, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(records still young enough to deliver, records past MaximumRecordAgeInSeconds)."""
+        if self.settings.max_record_age_seconds < 0:
+            return records, []
+        oldest = datetime.now(timezone.utc).timestamp() - self.settings.max_record_age_seconds
+        expired = [r for r in records if r["ApproximateArrivalTimestamp"].timestamp() < oldest]
+        return [r for r in records if r not in expired], expired
+
     def _invoke(self, records: list[dict[str, Any]], shard_id: str) -> tuple[bool, str | None]:
         """(function succeeded, sequence number to retry from when it reported item failures)."""
         event = kinesis_event(records, shard_id, self._stream_arn, self._region)
@@ -147,17 +172,18 @@ class KinesisPoller:
             return True, min((f["itemIdentifier"] for f in failures), key=int)
         return True, None
 
-    def _give_up(self, records: list[dict[str, Any]], shard_id: str, stats: PollStats) -> None:
+    def _give_up(self, records: list[dict[str, Any]], shard_id: str, stats: PollStats,
+                 condition: str = "RetryAttemptsExhausted") -> None:
         stats.failed_batches += 1
         stats.failed_records += len(records)
-        log.error("giving up on %s records of %s after retries", len(records), shard_id)
+        log.error("giving up on %s records of %s: %s", len(records), shard_id, condition)
         if self.settings.on_failure_queue_url is None:
             return
         arrival = [r["ApproximateArrivalTimestamp"] for r in records]
         message = {
             "version": "1.0",
             "timestamp": datetime.now(timezone.utc).isoformat(),
-            "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": self.function_name,
+            "requestContext": {"condition": condition, "functionArn": self.function_name,
                                "approximateInvokeCount": self.settings.max_retry_attempts + 1},
             "KinesisBatchInfo": {
                 "shardId": shard_id,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import uuid
 from typing import Any
 
@@ -141,3 +142,20 @@ def test_producer_retries_only_failed_entries() -> None:
     fn = _function(lambda event, ctx: seen.extend(_payloads(event)) or {"batchItemFailures": []})
     KinesisPoller(stream, fn, MappingSettings(batch_size=100)).drain()
     assert sorted(seen) == list(range(10))
+
+
+def test_records_older_than_the_maximum_age_go_to_the_on_failure_destination() -> None:
+    stream = _stream()
+    queue = boto3.client("sqs").create_queue(QueueName=f"dlq-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    seen: list[int] = []
+    fn = _function(lambda event, ctx: seen.extend(_payloads(event)) or {"batchItemFailures": []})
+    _put(stream, [1, 2, 3])
+    time.sleep(1.5)  # moto stamps arrival with the wall clock; AWS's smallest limit is 60 s, ours any
+    _put(stream, [4])
+    settings = MappingSettings(batch_size=10, max_record_age_seconds=1, on_failure_queue_url=queue)
+    stats = KinesisPoller(stream, fn, settings).drain()
+    assert seen == [4]
+    assert stats.failed_records == 3
+    message = json.loads(boto3.client("sqs").receive_message(QueueUrl=queue)["Messages"][0]["Body"])
+    assert message["requestContext"]["condition"] == "RecordAgeExceeded"
+    assert message["KinesisBatchInfo"]["batchSize"] == 3
