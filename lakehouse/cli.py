@@ -36,24 +36,17 @@ def demo(
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the dashboards until Ctrl-C.")] = True,
     port: Annotated[int, typer.Option(help="Superset port on 127.0.0.1.")] = 8088,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the summary as JSON here.")] = None,
+    input_path: Annotated[Optional[Path], typer.Option(
+        "--input", help="Run on this NDJSON file (one record per line, any bytes) instead of generated events.",
+        exists=True, dir_okay=False, readable=True)] = None,
 ) -> None:
     """Run the whole pipeline offline: Kinesis, cleaner, Spark batch, DuckDB, then Superset."""
     from lakehouse import demo as demo_module
-    from lakehouse.generator import generate
 
     lake = LocalLake.default()
     console.rule("[bold]Serverless Lakehouse demo (offline)")
-    with console.status("generating events"):
-        generated = generate(events, seed=seed, defect_rate=defect_rate)
-    console.print(f"generated {len(generated.records):,} records (seed {seed}, defect rate {defect_rate:.0%})")
-
-    def on_steps(steps: list) -> None:
-        for step in steps[-1:]:
-            took = f" in {step.seconds:.1f}s" if step.seconds is not None else ""
-            console.print(f"  state machine: {step.name} {step.status.lower()}{took}")
-
-    summary = demo_module.run_pipeline(generated.records, generated.partition_keys, lake,
-                                       progress=console.print, on_steps=on_steps)
+    records, keys = _records(input_path, events, seed, defect_rate)
+    summary = demo_module.run_pipeline(records, keys, lake, progress=console.print, on_steps=_step_printer())
     _print_summary(summary)
     if json_path:
         demo_module.write_json(summary, json_path)
@@ -69,10 +62,44 @@ def demo(
         serve_dashboards(lake, port=port, console=console)
 
 
+def _records(input_path: Path | None, events: int, seed: int, defect_rate: float) -> tuple[list[bytes], list[str]]:
+    """The records to send, with their partition keys: the file's lines, or generated events."""
+    if input_path is not None:
+        from lakehouse.pipeline import read_lines
+        from lakehouse.producer import partition_key
+
+        records = read_lines(input_path)
+        console.print(f"read {len(records):,} records from {input_path}")
+        return records, [partition_key(r) for r in records]
+    from lakehouse.generator import generate
+
+    with console.status("generating events"):
+        generated = generate(events, seed=seed, defect_rate=defect_rate)
+    console.print(f"generated {len(generated.records):,} records (seed {seed}, defect rate {defect_rate:.0%})")
+    return generated.records, generated.partition_keys
+
+
+def _step_printer():  # noqa: ANN202 - a callback for lakehouse.workflows.run
+    """Print each state machine step once as it starts and once as it ends."""
+    printed: set[tuple[str, str, int]] = set()
+
+    def on_steps(steps: list) -> None:
+        for index, step in enumerate(steps):
+            if (step.name, step.status, index) in printed:
+                continue
+            printed.add((step.name, step.status, index))
+            took = f" in {step.seconds:.1f}s" if step.seconds is not None else ""
+            console.print(f"  state machine: {step.name} {step.status.lower()}{took}")
+    return on_steps
+
+
 def _print_summary(summary) -> None:  # noqa: ANN001 - lakehouse.demo.Summary, imported lazily
     ledger = Table(title="Conservation ledger", show_header=True)
     ledger.add_column("records")
     ledger.add_column("count", justify="right")
+    ledger.add_row("input records", f"{summary.input_records:,}")
+    if summary.not_sent:
+        ledger.add_row("not sent: over Kinesis' 1 MiB limit", f"{summary.not_sent:,}")
     ledger.add_row("sent to Kinesis", f"{summary.sent:,}")
     ledger.add_row("received by the cleaner", f"{summary.received:,}")
     ledger.add_row("clean (in silver.events)", f"{summary.clean:,}")
@@ -102,6 +129,90 @@ def _print_gold() -> None:
     for row in rows:
         table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
     console.print(table)
+
+
+@app.command()
+def up(port: Annotated[int, typer.Option(help="Local cloud port on 127.0.0.1 (0: a free one).")] = 4566) -> None:
+    """Run the local cloud until Ctrl-C: a fresh lake, the pipeline's resources, and the cleaner polling
+    the stream. Other shells reach it with `lakehouse ingest`, `run batch`, `replay` (or AWS_ENDPOINT_URL)."""
+    import signal
+    import threading
+
+    from lakehouse.pipeline import LocalPipeline
+
+    lake = LocalLake.default()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # set explicitly: background jobs start with SIGINT ignored
+        signal.signal(signum, lambda *_: stop.set())
+    with LocalPipeline(lake, port=port, progress=console.print) as pipeline:
+        assert pipeline.cloud is not None
+        console.print(f"[bold green]local cloud up[/] at {pipeline.cloud.endpoint} (lake: {lake.root}); "
+                      "Ctrl-C stops it. In another shell:")
+        console.print("  lakehouse ingest --generate 1000   then   lakehouse run batch")
+        pipeline.serve(stop)
+    console.print("local cloud stopped")
+
+
+@app.command()
+def ingest(
+    file: Annotated[Optional[Path], typer.Option(help="NDJSON file: one record per line, any bytes.",
+                                                 exists=True, dir_okay=False, readable=True)] = None,
+    generate_events: Annotated[Optional[int], typer.Option("--generate", help="Send N generated events.")] = None,
+    seed: Annotated[int, typer.Option(help="Generator seed (with --generate).")] = 7,
+    env_name: Annotated[str, typer.Option("--env", help="Environment whose stream receives the records.")] = "local",
+) -> None:
+    """Put records to the pipeline's Kinesis stream: the running `lakehouse up`, or AWS for another --env."""
+    from cdk_app import config
+    from lakehouse.pipeline import NoLocalCloud, connect_to_local_cloud
+    from lakehouse.producer import ProducerError, put_records, unsendable
+
+    if (file is None) == (generate_events is None):
+        raise typer.BadParameter("give exactly one of --file PATH or --generate N")
+    if generate_events is not None and generate_events <= 0:
+        raise typer.BadParameter(f"--generate must be a positive number, got {generate_events}")
+    try:
+        env = config.load(env_name)
+        if env_name == "local":
+            connect_to_local_cloud(LocalLake.default())
+    except (config.ConfigError, NoLocalCloud) as error:
+        console.print(f"[red]{error}")
+        raise typer.Exit(2) from None
+    records, keys = _records(file, generate_events or 0, seed, 0.05)
+    refused = set(unsendable(records, keys))
+    sendable = [i for i in range(len(records)) if i not in refused]
+    try:
+        result = put_records(env.stream_name, [records[i] for i in sendable], [keys[i] for i in sendable])
+    except ProducerError as error:
+        console.print(f"[red]{error}")
+        raise typer.Exit(1) from None
+    console.print(f"put {result.records:,} records to {env.stream_name} in {result.calls} calls "
+                  f"({result.retried_entries} entries retried)")
+    if refused:
+        console.print(f"[yellow]{len(refused)} records over Kinesis' 1 MiB limit were not sent: lines "
+                      f"{', '.join(str(i + 1) for i in sorted(refused))}")
+        raise typer.Exit(1)
+
+
+run_app = typer.Typer(help="Start a workflow on the running local cloud and follow its steps.", no_args_is_help=True)
+app.add_typer(run_app, name="run")
+
+
+@run_app.command("batch")
+def run_batch() -> None:
+    """Run the batch state machine (silver merge, gold build, record the run) and show its steps."""
+    from lakehouse import workflows
+    from lakehouse.pipeline import NoLocalCloud, connect_to_local_cloud
+
+    try:
+        info = connect_to_local_cloud(LocalLake.default())
+    except NoLocalCloud as error:
+        console.print(f"[red]{error}")
+        raise typer.Exit(2) from None
+    execution = workflows.run(info.resources.state_machine_arn, on_change=_step_printer())
+    console.print(f"execution {execution.arn.rsplit(':', 1)[-1]}: {execution.status}")
+    if execution.status != "SUCCEEDED":
+        console.print(f"[red]{execution.error}: {execution.cause}")
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -11,19 +11,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from cdk_app import config
 from lakehouse import moto_patches, workflows
 from lakehouse.layout import LocalLake
-from lakehouse.local_cloud import LocalCloud
-from lakehouse.poller import KinesisPoller, MappingSettings
-from lakehouse.producer import put_records
-from lakehouse.provision import provision
+from lakehouse.pipeline import LocalPipeline
+from lakehouse.producer import put_records, unsendable
 
 
 @dataclass
 class Summary:
     """What a run did. `received == clean + quarantined + duplicates` must hold."""
 
+    input_records: int  # generated, or lines of the --input file
+    not_sent: int        # records Kinesis refuses (over 1 MiB), never put
     sent: int
     received: int
     clean: int
@@ -42,7 +41,8 @@ class Summary:
 
     @property
     def conserved(self) -> bool:
-        return self.sent == self.received == self.clean + self.quarantined_total + self.duplicates
+        return (self.input_records == self.sent + self.not_sent
+                and self.sent == self.received == self.clean + self.quarantined_total + self.duplicates)
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "quarantined_total": self.quarantined_total, "conserved": self.conserved}
@@ -55,35 +55,28 @@ def run_pipeline(records: list[bytes], partition_keys: list[str], lake: LocalLak
                  progress: Progress = lambda message: None,
                  on_steps: Callable[[list[workflows.Step]], None] | None = None) -> Summary:
     """Run every stage on a fresh local lake and return the run's ledger."""
-    from iceberg_tables.migrator import migrate
-    from lakehouse.catalog import local_catalog
-
-    env = config.load("local")
-    lake.wipe_data()
-    lake.create()
-    moto_patches.LOG_DIR = lake.root / "logs"  # the functions' logs, as CloudWatch Logs keeps them
-    with LocalCloud(env.account, env.region):
-        catalog = local_catalog(lake.warehouse, lake.catalog_db)
-        for change in migrate(catalog):
-            progress(f"tables: {change}")
-        resources = provision(env, lake)
-        progress(f"local cloud: stream {resources.stream_name}, state machine {env.state_machine_name}")
-
-        put = put_records(resources.stream_name, records, partition_keys)
+    with LocalPipeline(lake, progress=progress) as pipeline:
+        assert pipeline.resources is not None
+        refused = set(unsendable(records, partition_keys))
+        if refused:
+            progress(f"[yellow]kinesis: {len(refused)} records over 1 MiB can't be put and are not sent "
+                     f"(record numbers {', '.join(str(i + 1) for i in sorted(refused)[:10])})")
+        records = [r for i, r in enumerate(records) if i not in refused]
+        partition_keys = [k for i, k in enumerate(partition_keys) if i not in refused]
+        put = put_records(pipeline.resources.stream_name, records, partition_keys)
         progress(f"kinesis: put {put.records} records in {put.calls} PutRecords calls")
-        mapping = MappingSettings(
-            batch_size=env.cleaner_batch_size, batching_window_seconds=0,
-            max_retry_attempts=env.cleaner_max_retries, on_failure_queue_url=resources.dlq_url)
-        polled = KinesisPoller(resources.stream_name, resources.cleaner_function, mapping).drain()
+        polled = pipeline.drain()
         progress(f"cleaner: {polled.records} records in {polled.invocations} invocations "
                  f"(its logs and metrics: {moto_patches.LOG_DIR})")
-
-        execution = workflows.run(resources.state_machine_arn, on_change=on_steps)
+        if polled.failed_records:
+            progress(f"[red]cleaner: {polled.failed_records} records given up on, in the on-failure queue")
+        execution = workflows.run(pipeline.resources.state_machine_arn, on_change=on_steps)
         run_id = execution.arn.rsplit(":", 1)[-1]
-        return _summary(lake, len(records), run_id, execution)
+        return _summary(lake, len(records) + len(refused), put.records, len(refused), run_id, execution)
 
 
-def _summary(lake: LocalLake, sent: int, run_id: str, execution: workflows.Execution) -> Summary:
+def _summary(lake: LocalLake, input_records: int, sent: int, not_sent: int, run_id: str,
+             execution: workflows.Execution) -> Summary:
     from lakehouse import athena
     from lakehouse.catalog import local_catalog
 
@@ -96,7 +89,8 @@ def _summary(lake: LocalLake, sent: int, run_id: str, execution: workflows.Execu
     ledger = rows[0] if rows else (0, 0, 0, 0, "{}")
     steps = [{"name": s.name, "status": s.status, "seconds": s.seconds} for s in execution.steps]
     return Summary(
-        sent=sent, received=ledger[0], clean=ledger[1], quarantined=json.loads(ledger[4] or "{}"),
+        input_records=input_records, not_sent=not_sent, sent=sent, received=ledger[0], clean=ledger[1],
+        quarantined=json.loads(ledger[4] or "{}"),
         duplicates=ledger[3], silver_events=counts[0][0], gold_daily_kpis=counts[0][1],
         state_machine_status=execution.status, run_id=run_id, steps=steps,
         error=execution.cause if execution.status != "SUCCEEDED" else None,

@@ -4,6 +4,7 @@ The same code puts to AWS and to the local cloud (boto3 honours AWS_ENDPOINT_URL
 """
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import boto3
 
 MAX_RECORDS_PER_CALL = 500          # PutRecords limit
 MAX_BYTES_PER_CALL = 5 * 1024 * 1024  # PutRecords limit, data plus partition keys
+MAX_BYTES_PER_RECORD = 1024 * 1024    # Kinesis limit, data plus partition key
 
 
 class ProducerError(RuntimeError):
@@ -29,6 +31,17 @@ class PutResult:
     records: int = 0
     calls: int = 0
     retried_entries: int = 0
+
+
+def partition_key(record: bytes) -> str:
+    """A key spread evenly over shards, the same for a re-sent record (so its duplicate meets it)."""
+    return hashlib.sha1(record).hexdigest()[:16]  # noqa: S324 - spreading, not security
+
+
+def unsendable(records: Sequence[bytes], partition_keys: Sequence[str]) -> list[int]:
+    """Indices of records Kinesis would refuse (over 1 MiB with their key): callers must account for them."""
+    return [i for i, (data, key) in enumerate(zip(records, partition_keys, strict=True))
+            if len(data) + len(key.encode()) > MAX_BYTES_PER_RECORD]
 
 
 def _batches(records: Sequence[bytes], keys: Sequence[str]) -> list[list[int]]:

@@ -1,0 +1,131 @@
+"""The local pipeline: the local cloud, migrated tables and provisioned resources, as one object.
+
+`lakehouse demo` runs it once; `lakehouse up` keeps it running, with the event source mapping
+polling continuously, and writes `cloud.json` so that other commands (`ingest`, `run batch`,
+`replay`) in other shells find it, as they would find AWS through AWS_ENDPOINT_URL.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Callable
+
+from cdk_app import config
+from cdk_app.config import EnvConfig
+from lakehouse import moto_patches
+from lakehouse.layout import LocalLake
+from lakehouse.local_cloud import FAKE_CREDENTIALS, LocalCloud
+from lakehouse.poller import KinesisPoller, MappingSettings, PollStats
+from lakehouse.provision import Provisioned, provision
+
+CLOUD_FILE = "cloud.json"
+
+
+class NoLocalCloud(RuntimeError):
+    """No endpoint to talk to: neither AWS_ENDPOINT_URL nor a running `lakehouse up`."""
+
+
+@dataclass(frozen=True)
+class CloudInfo:
+    """What `lakehouse up` publishes for other commands: where the cloud is and what it holds."""
+
+    endpoint: str
+    pid: int
+    resources: Provisioned
+
+
+def mapping_settings(env: EnvConfig, dlq_url: str | None) -> MappingSettings:
+    """The cleaner's event source mapping, from the same cdk.json settings CDK deploys."""
+    return MappingSettings(
+        batch_size=env.cleaner_batch_size, batching_window_seconds=env.cleaner_batching_window_seconds,
+        max_retry_attempts=env.cleaner_max_retries, max_record_age_seconds=env.cleaner_max_record_age_seconds,
+        on_failure_queue_url=dlq_url)
+
+
+class LocalPipeline:
+    """`with LocalPipeline(lake) as pipeline:` starts a fresh local lake and cloud, ready for events."""
+
+    def __init__(self, lake: LocalLake, port: int = 0, progress: Callable[[str], None] = lambda _: None) -> None:
+        self.lake, self.env, self._port, self._progress = lake, config.load("local"), port, progress
+        self.cloud: LocalCloud | None = None
+        self.resources: Provisioned | None = None
+        self._poller: KinesisPoller | None = None
+
+    def start(self) -> "LocalPipeline":
+        from lakehouse.catalog import migrated_catalog
+
+        self.lake.wipe_data()
+        self.lake.create()
+        moto_patches.LOG_DIR = self.lake.root / "logs"  # the functions' logs, as CloudWatch Logs keeps them
+        self.cloud = LocalCloud(self.env.account, self.env.region, port=self._port).start()
+        for change in migrated_catalog(self.lake.warehouse, self.lake.catalog_db)[1]:
+            self._progress(f"tables: {change}")
+        self.resources = provision(self.env, self.lake)
+        self._progress(f"local cloud at {self.cloud.endpoint}: stream {self.resources.stream_name}, "
+                       f"state machine {self.env.state_machine_name}")
+        return self
+
+    @property
+    def poller(self) -> KinesisPoller:
+        if self._poller is None:
+            assert self.resources is not None, "start() first"
+            self._poller = KinesisPoller(self.resources.stream_name, self.resources.cleaner_function,
+                                         mapping_settings(self.env, self.resources.dlq_url))
+        return self._poller
+
+    def drain(self) -> PollStats:
+        """Deliver every record now in the stream to the cleaner (in batches, as Lambda would)."""
+        return self.poller.drain()
+
+    def serve(self, stop: threading.Event) -> None:
+        """Publish cloud.json and poll continuously until `stop` is set."""
+        assert self.cloud is not None and self.resources is not None, "start() first"
+        info = CloudInfo(self.cloud.endpoint, os.getpid(), self.resources)
+        path = self.lake.root / CLOUD_FILE
+        path.write_text(json.dumps(asdict(info), indent=2) + "\n")
+        try:
+            self.poller.run_until(stop)
+        finally:
+            path.unlink(missing_ok=True)
+
+    def stop(self) -> None:
+        if self.cloud is not None:
+            self.cloud.stop()
+            self.cloud = None
+
+    def __enter__(self) -> "LocalPipeline":
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def connect_to_local_cloud(lake: LocalLake) -> CloudInfo:
+    """Point this process's AWS clients at the running `lakehouse up` of `lake`."""
+    path = lake.root / CLOUD_FILE
+    if not path.exists():
+        raise NoLocalCloud(f"no local cloud is running for {lake.root}: start one with `lakehouse up` "
+                           "in another shell (or set AWS_ENDPOINT_URL)")
+    raw = json.loads(path.read_text())
+    info = CloudInfo(raw["endpoint"], raw["pid"], Provisioned(**raw["resources"]))
+    try:
+        os.kill(info.pid, 0)
+    except ProcessLookupError:
+        raise NoLocalCloud(f"{path} names process {info.pid}, which has stopped: run `lakehouse up` again") from None
+    env = config.load("local")
+    os.environ.update({**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": info.endpoint,
+                       "AWS_DISABLE_HOST_PREFIX_INJECTION": "true", "AWS_DEFAULT_REGION": env.region})
+    return info
+
+
+def read_lines(path: Path) -> list[bytes]:
+    """One record per line, as bytes (any bytes; a final newline ends the last line, it adds none)."""
+    data = path.read_bytes()
+    if not data:
+        return []
+    return data.removesuffix(b"\n").split(b"\n")
