@@ -216,6 +216,29 @@ def run_batch() -> None:
 
 
 @app.command()
+def replay(dlq: Annotated[bool, typer.Option("--dlq", help="Replay the cleaner's on-failure queue.")] = False) -> None:
+    """Reprocess batches the pipeline gave up on, without duplicates (from the stream, else the raw zone)."""
+    from lakehouse.pipeline import NoLocalCloud, connect_to_local_cloud
+    from lakehouse.replay import replay_dlq
+
+    if not dlq:
+        raise typer.BadParameter("say what to replay: --dlq (the cleaner's on-failure queue)")
+    lake = LocalLake.default()
+    try:
+        info = connect_to_local_cloud(lake)
+    except NoLocalCloud as error:
+        console.print(f"[red]{error}")
+        raise typer.Exit(2) from None
+    result = replay_dlq(info.resources.dlq_url, info.resources.cleaner_function, lake.raw_uri)
+    console.print(f"replayed {result.batches} batches, {result.records} records "
+                  f"({result.from_stream} from the stream, {result.from_raw} from the raw zone)")
+    for failure in result.failed:
+        console.print(f"[red]{failure}")
+    if result.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
 def generate(
     events: Annotated[int, typer.Argument(help="How many events.", callback=_positive)],
     out: Annotated[Path, typer.Option(help="NDJSON file to write, one record per line.")] = Path("events.ndjson"),

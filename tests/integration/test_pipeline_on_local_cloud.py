@@ -3,7 +3,9 @@ Kinesis to the real cleaner to the lake, and the real batch state machine with i
 """
 from __future__ import annotations
 
+import base64
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,3 +84,85 @@ def test_the_batch_asl_fails_through_its_catch_and_records_the_failed_run(
 def test_the_asl_needs_every_substitution() -> None:
     with pytest.raises(KeyError, match="RecordRunFunctionArn"):
         render_asl("batch_pipeline", {"SilverMergeJobName": "a", "GoldBuildJobName": "b"})
+
+
+def _silver_event_ids(lake: LocalLake) -> list[str]:
+    from lakehouse import athena
+    from lakehouse.catalog import local_catalog
+    _, rows = athena.query(local_catalog(lake.warehouse, lake.catalog_db), "SELECT event_id FROM silver.events")
+    return [row[0] for row in rows]
+
+
+def test_after_injected_faults_retries_and_the_replay_silver_holds_each_good_event_once(
+        pipeline: tuple[LocalLake, Provisioned]) -> None:
+    """Fault injection on the local cloud, while faults are on: the cleaner crashes on every 3rd call
+    (retried) and on any batch holding one of three poison records (bisected down to them, which then
+    exhaust their retries and go to the on-failure queue), and one write fails for real (a batch item
+    failure, retried). Then the faults stop, the queue is replayed, and the batch state machine runs."""
+    from lakehouse.replay import replay_dlq
+    lake, resources = pipeline
+    name = resources.cleaner_function
+    cleaner = moto_patches.LAMBDA_HANDLERS[name]
+    calls = {"n": 0, "faults": True, "write_failed": False}
+    generated = generate(1200, seed=9, defect_rate=0.05)
+    poison = {e.event_id.encode() for e in generated.clean_events[100:1000:400]}
+
+    def faulty(event: dict, context: object) -> dict:
+        calls["n"] += 1
+        payloads = [base64.b64decode(r["kinesis"]["data"]) for r in event["Records"]]
+        if calls["faults"] and (calls["n"] % 3 == 0 or any(p in d for p in poison for d in payloads)):
+            raise RuntimeError("injected crash")
+        if calls["faults"] and not calls["write_failed"]:
+            calls["write_failed"] = True
+            os.environ["STAGING_URI"] = "file:///proc/no-such-dir/staging"  # this one write fails for real
+        return cleaner(event, context)
+
+    moto_patches.LAMBDA_HANDLERS[name] = faulty
+    put_records(resources.stream_name, generated.records, generated.partition_keys)
+    settings = MappingSettings(batch_size=100, max_retry_attempts=1, on_failure_queue_url=resources.dlq_url)
+    stats = KinesisPoller(resources.stream_name, name, settings).drain()
+    assert stats.failed_records >= len(poison) and stats.retries > 0 and calls["write_failed"]
+
+    calls["faults"] = False
+    replayed = replay_dlq(resources.dlq_url, name, lake.raw_uri)
+    assert replayed.failed == [] and replayed.records == stats.failed_records
+    replayed_again = replay_dlq(resources.dlq_url, name, lake.raw_uri)
+    assert replayed_again.records == 0  # the queue is empty: replays happen once
+
+    execution = workflows.run(resources.state_machine_arn, name="after-faults")
+    assert execution.status == "SUCCEEDED", execution.cause
+    event_ids = _silver_event_ids(lake)
+    assert sorted(event_ids) == sorted(e.event_id for e in generated.clean_events)
+
+
+def test_replay_falls_back_to_the_raw_zone_once_the_stream_no_longer_holds_the_records(
+        pipeline: tuple[LocalLake, Provisioned]) -> None:
+    """Staging writes fail for good (raw was written first), the batches go to the on-failure queue,
+    the stream is deleted, and the replay rebuilds the batches from the raw zone's envelopes."""
+    from lakehouse.replay import replay_dlq
+    lake, resources = pipeline
+    name = resources.cleaner_function
+    cleaner = moto_patches.LAMBDA_HANDLERS[name]
+    broken = {"on": True}
+
+    def staging_down(event: dict, context: object) -> dict:
+        if broken["on"]:
+            os.environ["STAGING_URI"] = "file:///proc/no-such-dir/staging"
+        return cleaner(event, context)
+
+    moto_patches.LAMBDA_HANDLERS[name] = staging_down
+    generated = generate(300, seed=4, defect_rate=0.1)
+    put_records(resources.stream_name, generated.records, generated.partition_keys)
+    settings = MappingSettings(batch_size=100, max_retry_attempts=1, on_failure_queue_url=resources.dlq_url)
+    stats = KinesisPoller(resources.stream_name, name, settings).drain()
+    assert stats.failed_records == 300
+
+    import boto3
+    boto3.client("kinesis").delete_stream(StreamName=resources.stream_name)
+    broken["on"] = False
+    replayed = replay_dlq(resources.dlq_url, name, lake.raw_uri)
+    assert replayed.failed == [] and replayed.from_raw == 300 and replayed.from_stream == 0
+
+    execution = workflows.run(resources.state_machine_arn, name="after-raw-replay")
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert sorted(_silver_event_ids(lake)) == sorted(e.event_id for e in generated.clean_events)
