@@ -1,0 +1,69 @@
+"""Idempotent, atomic file writes on the lake, for `file://` and `s3://` URIs alike.
+
+Built on the cleaner's filesystem resolution and byte writer (one code path for the local lake and
+S3; docs/decisions/0402). What this adds: a file whose content would not change is not written at
+all (a re-run changes nothing, not even a modification time), and a local file is written under a
+hidden temporary name and renamed, so a reader never sees half a file. An S3 object is atomic
+already: it appears only when its upload completes.
+"""
+from __future__ import annotations
+
+import uuid
+
+import pyarrow.fs as pafs
+
+# Shared with the cleaner on purpose: the same resolution of URIs, endpoints and folders.
+from lambdas.cleaner.writer import _resolve, _write_bytes
+
+
+def read(uri: str) -> bytes | None:
+    """The file's bytes, or None when there is no such file."""
+    fs, path = _resolve(uri)
+    if fs.get_file_info(path).type != pafs.FileType.File:
+        return None
+    with fs.open_input_stream(path, compression=None) as stream:
+        return stream.read()
+
+
+def put(uri: str, data: bytes) -> bool:
+    """Write `data` unless the file already holds exactly it; True if it was written."""
+    if read(uri) == data:
+        return False
+    _write_atomically(uri, data)
+    return True
+
+
+def put_once(uri: str, data: bytes) -> bool:
+    """Write an immutable, content-addressed file unless it exists; True if it was written."""
+    fs, path = _resolve(uri)
+    if fs.get_file_info(path).type == pafs.FileType.File:
+        return False
+    _write_atomically(uri, data)
+    return True
+
+
+def remove(uri: str) -> bool:
+    """Delete the file if it exists; True if there was one."""
+    fs, path = _resolve(uri)
+    if fs.get_file_info(path).type != pafs.FileType.File:
+        return False
+    fs.delete_file(path)
+    return True
+
+
+def _write_atomically(uri: str, data: bytes) -> None:
+    fs, path = _resolve(uri)
+    if not isinstance(fs, pafs.LocalFileSystem):
+        _write_bytes(uri, data)
+        return
+    folder, name = uri.rsplit("/", 1)
+    # A leading dot: Spark, pyarrow datasets and DuckDB globs skip hidden files.
+    temporary = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
+    temporary_path = _resolve(temporary)[1]
+    try:
+        _write_bytes(temporary, data)
+        fs.move(temporary_path, path)  # rename(2): atomic within one filesystem
+    except BaseException:
+        if fs.get_file_info(temporary_path).type == pafs.FileType.File:
+            fs.delete_file(temporary_path)
+        raise
