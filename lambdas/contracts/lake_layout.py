@@ -40,3 +40,8 @@ def glue_job_inputs(staging_uri: str, source: str) -> dict[str, dict[str, str]]:
         },
         "gold_build": {},
     }
+
+
+def landing_prefix(source: str) -> str:
+    """Landing zone (its own bucket): files a source's producers drop, e.g. product catalog CSVs."""
+    return f"{source}/"
