@@ -1,0 +1,98 @@
+"""The CLI as a user drives it: `demo --input FILE`, and `up` in one process with `ingest`, `run batch`,
+`replay --dlq` and `status` from others. moto stands in for AWS inside the `lakehouse` processes."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cdk_app.config import PROJECT_ROOT
+from lakehouse.generator import generate
+
+LAKEHOUSE = str(Path(sys.executable).parent / "lakehouse")
+
+
+def _run(home: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LAKEHOUSE_HOME": str(home), "PYSPARK_PYTHON": sys.executable, "COLUMNS": "200"}
+    return subprocess.run([LAKEHOUSE, *argv], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False)
+
+
+def test_demo_on_a_file_accounts_for_every_line(tmp_path: Path) -> None:
+    generated = generate(400, seed=21, defect_rate=0.1)
+    odd_lines = [b"\xff\xfe not utf-8 \x80", b"", b"   ", b'{"event_id": 1e999}', b"x" * (1024 * 1024 + 1)]
+    path = tmp_path / "input.ndjson"
+    path.write_bytes(b"\n".join([*generated.records, *odd_lines]) + b"\n")
+
+    process = _run(tmp_path / "home", "demo", "--no-serve", "--input", str(path), "--json", str(tmp_path / "s.json"))
+    assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-3000:]
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["input_records"] == len(generated.records) + len(odd_lines)
+    assert summary["not_sent"] == 1  # the line over Kinesis' 1 MiB limit
+    assert summary["sent"] == summary["received"] == summary["input_records"] - 1
+    assert summary["clean"] == generated.counts.clean
+    assert summary["duplicates"] == generated.counts.duplicates
+    quarantined_odd = summary["quarantined_total"] - sum(generated.counts.quarantined_by_reason.values())
+    assert quarantined_odd == len(odd_lines) - 1
+    assert summary["conserved"] is True
+
+
+@pytest.fixture
+def local_cloud_process(tmp_path: Path) -> Iterator[Path]:
+    """`lakehouse up` in its own process, stopped by its PID with SIGINT (Ctrl-C) at the end."""
+    home = tmp_path / "home"
+    env = {**os.environ, "LAKEHOUSE_HOME": str(home), "PYSPARK_PYTHON": sys.executable}
+    log = (tmp_path / "up.log").open("w")
+    process = subprocess.Popen([LAKEHOUSE, "up", "--port", "0"], cwd=PROJECT_ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT)
+    for _ in range(600):
+        if (home / "cloud.json").exists() or process.poll() is not None:
+            break
+        time.sleep(0.1)
+    assert (home / "cloud.json").exists(), (tmp_path / "up.log").read_text()
+    yield home
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 0, (tmp_path / "up.log").read_text()
+    assert not (home / "cloud.json").exists()  # it says it is gone
+
+
+def test_up_ingest_run_batch_and_status_from_other_processes(local_cloud_process: Path, tmp_path: Path) -> None:
+    home = local_cloud_process
+    generated = generate(600, seed=2, defect_rate=0.05)
+    path = tmp_path / "events.ndjson"
+    generated.to_ndjson(path)
+
+    ingested = _run(home, "ingest", "--file", str(path))
+    assert ingested.returncode == 0, ingested.stdout + ingested.stderr
+    assert "put 600 records" in ingested.stdout
+    manifests = home / "lake" / "staging" / "manifests" / "clickstream"
+    for _ in range(600):  # the up process's poller delivers them in the background
+        received = sum(json.loads(p.read_text())["received"] for p in manifests.rglob("*.json"))
+        if received == 600:
+            break
+        time.sleep(0.1)
+    assert received == 600
+
+    batch = _run(home, "run", "batch")
+    assert batch.returncode == 0, batch.stdout + batch.stderr
+    assert "SUCCEEDED" in batch.stdout and "GoldBuild succeeded" in batch.stdout
+
+    replay = _run(home, "replay", "--dlq")
+    assert replay.returncode == 0 and "replayed 0 batches" in replay.stdout
+
+    status = _run(home, "status")
+    run_line = next(line for line in status.stdout.splitlines() if "silver_merge" in line)
+    assert f" {generated.counts.clean} " in run_line
+
+
+def test_commands_that_need_the_local_cloud_say_how_to_start_it(tmp_path: Path) -> None:
+    for argv in (["ingest", "--generate", "10"], ["run", "batch"], ["replay", "--dlq"]):
+        process = _run(tmp_path / "no-cloud", *argv)
+        assert process.returncode == 2
+        assert "start one with `lakehouse up`" in " ".join(process.stdout.split())
