@@ -88,7 +88,7 @@ class Request:
     path: str
     day: date | None
     page: int | None
-    status: int            # 0: no answer (the server stopped during a TIMEOUT)
+    status: int            # the status answered (a TIMEOUT's, late)
     fault: Fault | None
 
 
@@ -218,66 +218,76 @@ def _faulty_body(fault: Fault, page: dict[str, Any], day: date) -> bytes:
     return json.dumps(page).encode()
 
 
+_Answer = tuple[int, bytes, dict[str, str]]  # status, body, extra headers
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         fixture = self.server.fixture
         url = urllib.parse.urlsplit(self.path)
-        asked = self._check(fixture, url)
-        if isinstance(asked, int):  # refused before it named a day: already answered
-            fixture._log(Request(url.path, None, None, asked, None))
-            return
-        day, page = asked
-        fault = fixture._take_fault(day, page) if 1 <= page <= fixture.page_count else None
-        fixture._log(Request(url.path, day, page, self._answer(fixture, day, page, fault), fault))
+        day, page, fault = None, None, None
+        answer = self._refusal(fixture, url)
+        if answer is None:
+            asked = _day_and_page(url.query)
+            if asked is None:
+                answer = _error(400, "bad_request", "need date=YYYY-MM-DD and page=N")
+            else:
+                day, page = asked
+                fault = fixture._take_fault(day, page) if 1 <= page <= fixture.page_count else None
+                answer = self._answer(fixture, day, page, fault)
+        # Logged before answering, so a client that has its answer finds its request in the log.
+        fixture._log(Request(url.path, day, page, answer[0], fault))
+        if fault is Fault.TIMEOUT and fixture._stopping.wait(fixture.slow_seconds):
+            return  # stopping: no answer at all
+        self._send(*answer)
 
-    def _check(self, fixture: FxFixtureServer, url: urllib.parse.SplitResult) -> tuple[date, int] | int:
-        """(day, page) of a well-formed, authorised request; else the status it was answered with."""
+    def _refusal(self, fixture: FxFixtureServer, url: urllib.parse.SplitResult) -> _Answer | None:
         if url.path != f"{API_PREFIX}/rates":
-            return self._json(404, {"error": "not_found", "message": f"no endpoint {url.path}"})
+            return _error(404, "not_found", f"no endpoint {url.path}")
         given = self.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {fixture.api_key}".encode()):
-            return self._json(401, {"error": "unauthorized", "message": "missing or wrong API key"},
-                              {"WWW-Authenticate": "Bearer"})
-        query = urllib.parse.parse_qs(url.query)
-        try:
-            return date.fromisoformat(query["date"][0]), int(query.get("page", ["1"])[0])
-        except (KeyError, ValueError):
-            return self._json(400, {"error": "bad_request", "message": "need date=YYYY-MM-DD and page=N"})
+            return _error(401, "unauthorized", "missing or wrong API key", {"WWW-Authenticate": "Bearer"})
+        return None
 
-    def _answer(self, fixture: FxFixtureServer, day: date, page: int, fault: Fault | None) -> int:
-        """Answer with the page or the fault; the status sent (0: none, the server stopped while slow)."""
+    def _answer(self, fixture: FxFixtureServer, day: date, page: int, fault: Fault | None) -> _Answer:
+        """The page, or what the fault serves instead (TIMEOUT: the page, late)."""
         if not 1 <= page <= fixture.page_count:
-            return self._json(404, {"error": "no_such_page", "message": f"{day} has no page {page}"})
-        if fault is Fault.TIMEOUT and fixture._stopping.wait(fixture.slow_seconds):
-            return 0
+            return _error(404, "no_such_page", f"{day} has no page {page}")
         if fault is Fault.SERVER_ERROR:
-            return self._json(503, {"error": "unavailable", "message": "try again later"})
+            return _error(503, "unavailable", "try again later")
         if fault is Fault.RATE_LIMITED:
-            return self._json(429, {"error": "rate_limited", "message": "slow down"},
-                              {"Retry-After": fixture.retry_after})
+            return _error(429, "rate_limited", "slow down", {"Retry-After": fixture.retry_after})
         if fault is Fault.MISSING_DAY:
-            return self._json(404, {"error": "no_rates", "message": f"no rates published for {day}"})
+            return _error(404, "no_rates", f"no rates published for {day}")
         body = fixture._page(day, page)
         if fault is None or fault is Fault.TIMEOUT:
-            return self._json(200, body)
-        return self._send(200, _faulty_body(fault, body, day))
+            return 200, json.dumps(body).encode(), {}
+        return 200, _faulty_body(fault, body, day), {}
 
-    def _json(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> int:
-        return self._send(status, json.dumps(body).encode(), headers)
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> int:
+    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         try:
             self.send_response(status)
             for name, value in {"Content-Type": "application/json", "Content-Length": str(len(body)),
-                                **(headers or {})}.items():
+                                **headers}.items():
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (its timeout): what a real server sees too
-        return status
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's signature
         """Quiet: the request log (`FxFixtureServer.requests`) is the record."""
+
+
+def _day_and_page(query: str) -> tuple[date, int] | None:
+    values = urllib.parse.parse_qs(query)
+    try:
+        return date.fromisoformat(values["date"][0]), int(values.get("page", ["1"])[0])
+    except (KeyError, ValueError):
+        return None
+
+
+def _error(status: int, error: str, message: str, headers: dict[str, str] | None = None) -> _Answer:
+    return status, json.dumps({"error": error, "message": message}).encode(), headers or {}

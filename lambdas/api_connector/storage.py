@@ -16,9 +16,16 @@ import pyarrow.fs as pafs
 from lambdas.cleaner.writer import _resolve, _write_bytes
 
 
+def _locate(uri: str) -> tuple[pafs.FileSystem, str]:
+    """Like the shared resolver, but without making the parent folder of a local file that is only read or removed."""
+    if uri.startswith("file://"):
+        return pafs.FileSystem.from_uri(uri)
+    return _resolve(uri)
+
+
 def read(uri: str) -> bytes | None:
     """The file's bytes, or None when there is no such file."""
-    fs, path = _resolve(uri)
+    fs, path = _locate(uri)
     if fs.get_file_info(path).type != pafs.FileType.File:
         return None
     with fs.open_input_stream(path, compression=None) as stream:
@@ -35,7 +42,7 @@ def put(uri: str, data: bytes) -> bool:
 
 def put_once(uri: str, data: bytes) -> bool:
     """Write an immutable, content-addressed file unless it exists; True if it was written."""
-    fs, path = _resolve(uri)
+    fs, path = _locate(uri)
     if fs.get_file_info(path).type == pafs.FileType.File:
         return False
     _write_atomically(uri, data)
@@ -44,7 +51,7 @@ def put_once(uri: str, data: bytes) -> bool:
 
 def remove(uri: str) -> bool:
     """Delete the file if it exists; True if there was one."""
-    fs, path = _resolve(uri)
+    fs, path = _locate(uri)
     if fs.get_file_info(path).type != pafs.FileType.File:
         return False
     fs.delete_file(path)
