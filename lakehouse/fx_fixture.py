@@ -18,6 +18,7 @@ import json
 import math
 import threading
 import urllib.parse
+from collections import deque
 from dataclasses import dataclass
 from datetime import date, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,7 @@ from lambdas.contracts import fx_rates as contract
 # Obviously fake, local only; provision puts it into the local cloud's secret.
 FIXTURE_API_KEY = "local-only-fx-fixture-key"
 DEFAULT_PAGE_SIZE = 8
+MAX_LOGGED_REQUESTS = 10_000
 API_PREFIX = "/v1"
 
 # Roughly what one unit was worth in USD in 2026: the centre each day's rate moves around.
@@ -98,16 +100,18 @@ class _Server(ThreadingHTTPServer):
 
 
 class FxFixtureServer:
-    """Start with `with FxFixtureServer() as api:`; `api.base_url` is the FX_API_BASE_URL to use."""
+    """Start with `with FxFixtureServer() as api:`; `api.base_url` is the FX_API_BASE_URL to use.
+    `port` 0 takes a free one; a fixed port gives a long-running local cloud a stable URL."""
 
     def __init__(self, api_key: str = FIXTURE_API_KEY, page_size: int = DEFAULT_PAGE_SIZE,
-                 slow_seconds: float = 1.0, retry_after: str = "0") -> None:
-        self.api_key, self.page_size = api_key, page_size
+                 slow_seconds: float = 1.0, retry_after: str = "0", port: int = 0) -> None:
+        self.api_key, self.page_size, self.port = api_key, page_size, port
         self.slow_seconds, self.retry_after = slow_seconds, retry_after
         self._defaults = (page_size, slow_seconds, retry_after)
         self._lock = threading.Lock()
         self._injections: list[_Injection] = []
-        self._requests: list[Request] = []
+        # bounded: a long-running local cloud (`lakehouse up`) keeps its fixture for hours
+        self._requests: deque[Request] = deque(maxlen=MAX_LOGGED_REQUESTS)
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -115,7 +119,7 @@ class FxFixtureServer:
 
     # --- lifecycle -------------------------------------------------------------------------------
     def start(self) -> "FxFixtureServer":
-        server = _Server(("127.0.0.1", 0), _Handler)  # port 0: a free port, chosen by the kernel
+        server = _Server(("127.0.0.1", self.port), _Handler)  # port 0: a free port, chosen by the kernel
         server.fixture = self
         self._stopping.clear()
         self._server = server

@@ -252,6 +252,25 @@ def test_a_repeated_rate_is_a_duplicate_and_a_contradicting_one_is_quarantined(l
     assert staged(lake, DAY) == {c: r for c, r in truth.items() if c != conflicted}
 
 
+class LambdaContext:
+    """The one method of Lambda's context object the handler uses."""
+
+    def __init__(self, remaining_ms: int) -> None:
+        self.remaining_ms, self.aws_request_id = remaining_ms, "test-request"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def test_days_that_cannot_finish_in_the_time_left_are_not_started(lake: Path, fx_api: FxFixtureServer) -> None:
+    event = {"from": (DAY - timedelta(days=1)).isoformat(), "to": DAY.isoformat()}
+    # the worst case of one request with the test's policy: 3 x 0.5 s timeouts + 2 x 0.05 s waits
+    with pytest.raises(DaysFailed, match="2 of 2 day.*not started: too little time left"):
+        handler(event, LambdaContext(remaining_ms=1_500))
+    assert fx_api.requests == [] and not lake.joinpath("staging").exists()
+    assert len(handler(event, LambdaContext(remaining_ms=1_700))["days"]) == 2
+
+
 def test_a_rotated_key_is_reread_and_a_refused_one_fails_clearly(lake: Path, fx_api: FxFixtureServer,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     secret = put_api_key_secret("local-only-wrong-key")
