@@ -24,7 +24,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
-from lambdas.api_connector.client import AuthenticationError, FetchError, FxApiClient
+from lambdas.api_connector.client import FetchError, FxApiClient
 from lambdas.api_connector.day import DayResult, fetch_day
 from lambdas.api_connector.retry import RetryPolicy
 from lambdas.api_connector.schedule import days_to_fetch

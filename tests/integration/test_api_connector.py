@@ -341,6 +341,14 @@ def test_the_function_runs_on_s3_through_a_lambda_invoke(fx_api: FxFixtureServer
     assert invoke() == summary and objects() == first  # a re-run rewrites no object
 
 
+def test_a_failed_write_fails_the_day_naming_it(lake: Path, fx_api: FxFixtureServer,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STAGING_URI", f"s3://lakehouse-test-missing-{uuid.uuid4().hex[:8]}")  # no such bucket
+    with pytest.raises(DaysFailed, match=f"{DAY.isoformat()}: write failed: OSError"):
+        handler({"date": DAY.isoformat()}, None)
+    assert len(raw_bodies(lake, DAY)) == 3  # raw first: what the API said is kept
+
+
 def test_the_fixture_api_refuses_strangers_and_serves_stable_pages(fx_api: FxFixtureServer) -> None:
     url = f"{fx_api.base_url}/rates?date={DAY.isoformat()}&page=1"
     with pytest.raises(urllib.error.HTTPError) as refused:
