@@ -32,6 +32,7 @@ FIXTURE_API_KEY = "local-only-fx-fixture-key"
 DEFAULT_PAGE_SIZE = 8
 MAX_LOGGED_REQUESTS = 10_000
 API_PREFIX = "/v1"
+REDIRECT_PATH = f"{API_PREFIX}/moved"
 
 # Roughly what one unit was worth in USD in 2026: the centre each day's rate moves around.
 _CENTRES: dict[str, float] = {
@@ -59,6 +60,7 @@ class Fault(enum.Enum):
     SERVER_ERROR = "server_error"        # HTTP 503
     RATE_LIMITED = "rate_limited"        # HTTP 429 with Retry-After: `retry_after`
     MISSING_DAY = "missing_day"          # HTTP 404: no rates for the day
+    REDIRECT = "redirect"                # HTTP 302 to REDIRECT_PATH on this server (a client must not follow)
     EMPTY_DAY = "empty_day"              # HTTP 200, a valid page without rates
     NOT_JSON = "not_json"                # the normal body cut in half
     SCHEMA_MISMATCH = "schema_mismatch"  # "rates" as an object {currency: rate}
@@ -265,6 +267,9 @@ class _Handler(BaseHTTPRequestHandler):
             return _error(429, "rate_limited", "slow down", {"Retry-After": fixture.retry_after})
         if fault is Fault.MISSING_DAY:
             return _error(404, "no_rates", f"no rates published for {day}")
+        if fault is Fault.REDIRECT:
+            host, port = self.server.server_address[:2]
+            return _error(302, "moved", "see Location", {"Location": f"http://{host}:{port}{REDIRECT_PATH}"})
         body = fixture._page(day, page)
         if fault is None or fault is Fault.TIMEOUT:
             return 200, json.dumps(body).encode(), {}

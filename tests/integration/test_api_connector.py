@@ -20,8 +20,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lakehouse.fx_fixture import BAD_ENTRY_COUNTS, FIXTURE_API_KEY, Fault, FxFixtureServer, rates_for
-from lambdas.api_connector.client import AuthenticationError
+from lakehouse.fx_fixture import (BAD_ENTRY_COUNTS, FIXTURE_API_KEY, REDIRECT_PATH, Fault, FxFixtureServer,
+                                  rates_for)
+from lambdas.api_connector.client import AuthenticationError, FetchError, FxApiClient
+from lambdas.api_connector.retry import RetryPolicy
 from lambdas.api_connector.handler import DaysFailed, handler
 from lambdas.api_connector.secrets import SecretError
 from lambdas.contracts import fx_rates as contract
@@ -339,6 +341,27 @@ def test_the_function_runs_on_s3_through_a_lambda_invoke(fx_api: FxFixtureServer
     assert dict(zip(table.column("currency").to_pylist(), table.column("usd_per_unit").to_pylist())) == \
         rates_for(DAY - timedelta(days=1))
     assert invoke() == summary and objects() == first  # a re-run rewrites no object
+
+
+def test_a_redirect_is_not_followed_so_the_key_goes_nowhere_else(lake: Path, fx_api: FxFixtureServer) -> None:
+    fx_api.inject(Fault.REDIRECT, dates=[DAY], pages=[1])
+    with pytest.raises(DaysFailed, match="HTTP 302.*not retried"):
+        handler({"date": DAY.isoformat()}, None)
+    assert [(r.path, r.status) for r in fx_api.requests] == [("/v1/rates", 302)]
+    assert REDIRECT_PATH not in {r.path for r in fx_api.requests}
+
+
+def test_the_client_waits_at_least_what_retry_after_asks(fx_api: FxFixtureServer) -> None:
+    fx_api.retry_after = "0.04"
+    fx_api.inject(Fault.RATE_LIMITED, times=2)
+    waits: list[float] = []
+    client = FxApiClient(fx_api.base_url, lambda refresh: FIXTURE_API_KEY, timeout=5.0, sleep=waits.append,
+                         policy=RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.05))
+    assert client.get_rates_page(DAY, 1).status == 200
+    assert len(waits) == 2 and all(0.04 <= wait <= 0.05 for wait in waits) and client.retries == 2
+    fx_api.inject(Fault.RATE_LIMITED)
+    with pytest.raises(FetchError, match="HTTP 429.*gave up after 3 attempts"):
+        client.get_rates_page(DAY, 1)
 
 
 def test_a_failed_write_fails_the_day_naming_it(lake: Path, fx_api: FxFixtureServer,
