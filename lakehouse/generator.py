@@ -13,6 +13,8 @@ date of `now`), same bytes.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import json
 import random
@@ -21,11 +23,16 @@ from collections import Counter
 from itertools import accumulate
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from lambdas.contracts import clickstream as contract
+from lambdas.cleaner.pii import LOCAL_KEY
+from lambdas.contracts import orders as orders_contract
 from lambdas.contracts.clickstream import Reason
+from lambdas.contracts.currencies import MINOR_UNITS
+from lambdas.contracts.orders import Reason as OrderReason
 
 LABEL_CLEAN = "clean"
 LABEL_DUPLICATE = "duplicate"
@@ -78,12 +85,12 @@ class ClickEvent:
 
     @property
     def ip_masked(self) -> str | None:
-        """The IP as the lake should hold it: its /24 (IPv4) or /48 (IPv6) network address."""
+        """The IP as the lake should hold it offline: HMAC-SHA256 with the local key, over the
+        canonical address, first 128 bits in hex (computed here, not by the cleaner)."""
         if self.ip is None:
             return None
-        address = ipaddress.ip_address(self.ip)
-        bits = contract.IPV4_PREFIX_BITS if address.version == 4 else contract.IPV6_PREFIX_BITS
-        return str(ipaddress.ip_network(f"{address}/{bits}", strict=False).network_address)
+        canonical = str(ipaddress.ip_address(self.ip)).encode()
+        return contract.IP_HASH_PREFIX + hmac.new(LOCAL_KEY, canonical, hashlib.sha256).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -99,18 +106,17 @@ class Counts:
 
 
 @dataclass
-class Generated:
+class _Output:
     """What was sent (`records`, in send order) and what the pipeline should make of it."""
 
     records: list[bytes]
     partition_keys: list[str]
     labels: list[str]  # per record: "clean", "duplicate" or a contract reason code
-    events: list[ClickEvent | None]  # per record: the event behind a clean or duplicate record
+    events: list[Any]  # per record: the event behind a clean or duplicate record, else None
     counts: Counts
-    expected_daily_kpis: dict[tuple[date, str], dict[str, int]] = field(repr=False)
 
     @property
-    def clean_events(self) -> list[ClickEvent]:
+    def clean_events(self) -> list[Any]:
         """The distinct events the lake should end up with, in send order."""
         return [e for e, label in zip(self.events, self.labels) if label == LABEL_CLEAN and e is not None]
 
@@ -120,6 +126,13 @@ class Generated:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"".join(record + b"\n" for record in self.records))
         return path
+
+
+@dataclass
+class Generated(_Output):
+    """A clickstream: `events` are ClickEvents."""
+
+    expected_daily_kpis: dict[tuple[date, str], dict[str, int]] = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -133,60 +146,110 @@ class _User:
 
 
 def generate(n: int, seed: int, defect_rate: float = 0.05, start: datetime | None = None, days: int = 3,
-             *, now: datetime | None = None) -> Generated:
-    """`n` records over `days` days from `start` (default: the `days` whole UTC days before `now`).
+             *, now: datetime | None = None, defects: Sequence[str] | None = None) -> Generated:
+    """`n` clickstream records over `days` days from `start` (default: the `days` whole UTC days before `now`).
 
     Every event lies inside the contract's accepted window relative to `now` (default: the wall
     clock). Only `now`'s UTC date shapes the output: the same arguments give the same bytes all day,
-    and on every day when `now` is passed.
+    and on every day when `now` is passed. `defects` limits the kinds of defect made (reason codes;
+    default: every kind of the contract).
     """
+    now, start, end = _window(n, defect_rate, days, start, now, contract.MAX_AGE_DAYS)
+    rng = random.Random(seed)
+    plan = _Plan.of(rng, n, defect_rate, _pick(_DEFECTS, defects))
+    base = _sessions(rng, n - plan.duplicates, start, end)
+    sent = _deliver(rng, plan, base, now, _serialize, lambda e: e.session_id)
+    labels = [s.label for s in sent]
+    events = [s.event for s in sent]
+    return Generated(records=[s.record for s in sent], partition_keys=[s.key for s in sent], labels=labels,
+                     events=events, counts=_counts(labels, contract.REASONS),
+                     expected_daily_kpis=_daily_kpis(e for e, l in zip(events, labels) if l == LABEL_CLEAN))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How many records of each kind: clean, broken (one defect each, kinds dealt in turn), re-sent."""
+
+    bad: int
+    duplicates: int
+    kinds: dict[str, Callable[..., tuple[bytes, str]]]
+
+    @classmethod
+    def of(cls, rng: random.Random, n: int, defect_rate: float,
+           kinds: dict[str, Callable[..., tuple[bytes, str]]]) -> "_Plan":
+        defective = round(n * defect_rate)
+        duplicates = min(round(defective * _DUPLICATE_SHARE), n - defective)
+        return cls(bad=defective - duplicates, duplicates=duplicates, kinds=kinds)
+
+
+@dataclass(frozen=True)
+class _Sent:
+    at: float  # send position; re-sends sit between two originals
+    record: bytes
+    key: str
+    label: str
+    event: Any
+
+
+def _deliver(rng: random.Random, plan: _Plan, base: list[Any], now: datetime,
+             serialize: Callable[[random.Random, Any], bytes], key: Callable[[Any], str]) -> list[_Sent]:
+    """The base events in send order, `plan.bad` of them broken and `plan.duplicates` re-sends added."""
+    kinds = list(plan.kinds)
+    dealt = [kinds[i % len(kinds)] for i in range(plan.bad)]  # every kind in turn, so a small sample has each
+    rng.shuffle(dealt)
+    bad_at = dict(zip(sorted(rng.sample(range(len(base)), plan.bad)), dealt))
+    # Send order: by event time plus a delivery delay, mostly seconds, sometimes hours or days.
+    delays = [rng.uniform(3600, 2 * 86400) if rng.random() < _LATE_SHARE else rng.uniform(0, 5) for _ in base]
+    order = sorted(range(len(base)), key=lambda i: (base[i].event_time + timedelta(seconds=delays[i]), i))
+    sent: list[_Sent] = []
+    for position, i in enumerate(order):
+        event = base[i]
+        if i in bad_at:
+            record, reason = plan.kinds[bad_at[i]](rng, event, now)
+            sent.append(_Sent(position, record, key(event), reason, None))
+        else:
+            sent.append(_Sent(position, serialize(rng, event), key(event), LABEL_CLEAN, event))
+    originals = [s for s in sent if s.label == LABEL_CLEAN]
+    for k in range(plan.duplicates):
+        original = rng.choice(originals)
+        # Placed between two originals (x.5), after its own; k keeps their order among themselves.
+        at = original.at + rng.randint(1, _MAX_RESEND_DISTANCE) - 0.5 + k / (plan.duplicates + 1) / 2
+        sent.append(_Sent(at, original.record, original.key, LABEL_DUPLICATE, original.event))
+    sent.sort(key=lambda s: s.at)
+    assert all(b"\n" not in s.record for s in sent), "a generated record contains a newline byte"
+    return sent
+
+
+def _counts(labels: list[str], reasons: tuple[str, ...]) -> Counts:
+    tally = Counter(labels)
+    return Counts(received=len(labels), clean=tally[LABEL_CLEAN], duplicates=tally[LABEL_DUPLICATE],
+                  quarantined_by_reason={r: tally[r] for r in reasons if tally[r]})
+
+
+def _pick(all_kinds: dict[str, Callable[..., tuple[bytes, str]]],
+          wanted: Sequence[str] | None) -> dict[str, Callable[..., tuple[bytes, str]]]:
+    if wanted is None:
+        return all_kinds
+    if not wanted:
+        raise ValueError("defects must name at least one kind of defect")
+    unknown = sorted(set(wanted) - set(all_kinds))
+    if unknown:
+        raise ValueError(f"unknown defect kind(s) {', '.join(unknown)}; known: {', '.join(all_kinds)}")
+    return {kind: fn for kind, fn in all_kinds.items() if kind in wanted}
+
+
+def _window(n: int, defect_rate: float, days: int, start: datetime | None, now: datetime | None,
+            max_age_days: int) -> tuple[datetime, datetime, datetime]:
+    """(now, start, end) checked: the window must lie inside the contract's accepted one."""
     now = _check_args(n, defect_rate, days, start, now)
     if start is None:
         start = datetime.combine((now - timedelta(days=days)).date(), time(), tzinfo=timezone.utc)
     end = start + timedelta(days=days)
-    if start < now - timedelta(days=contract.MAX_AGE_DAYS - 1) or end > now:
+    if start < now - timedelta(days=max_age_days - 1) or end > now:
         raise ValueError(f"events from {start.isoformat()} to {end.isoformat()} would fall outside the contract's "
-                         f"window relative to now={now.isoformat()} (at most {contract.MAX_AGE_DAYS - 1} days "
+                         f"window relative to now={now.isoformat()} (at most {max_age_days - 1} days "
                          "back, none in the future)")
-    rng = random.Random(seed)
-    n_defective = round(n * defect_rate)
-    n_duplicates = min(round(n_defective * _DUPLICATE_SHARE), n - n_defective)
-    n_bad = n_defective - n_duplicates
-    base = _sessions(rng, n - n_duplicates, start, end)
-
-    bad_at = dict(zip(sorted(rng.sample(range(len(base)), n_bad)), _defect_kinds(rng, n_bad)))
-    # Send order: by event time plus a delivery delay, mostly seconds, sometimes hours or days.
-    delays = [rng.uniform(3600, 2 * 86400) if rng.random() < _LATE_SHARE else rng.uniform(0, 5) for _ in base]
-    order = sorted(range(len(base)), key=lambda i: (base[i].event_time + timedelta(seconds=delays[i]), i))
-
-    sent: list[tuple[float, bytes, str, str, ClickEvent | None]] = []
-    for position, i in enumerate(order):
-        event = base[i]
-        if i in bad_at:
-            record, reason = _DEFECTS[bad_at[i]](rng, event, now)
-            sent.append((position, record, event.session_id, reason, None))
-        else:
-            sent.append((position, _serialize(rng, event), event.session_id, LABEL_CLEAN, event))
-    originals = [s for s in sent if s[3] == LABEL_CLEAN]
-    for k in range(n_duplicates):
-        position, record, key, _, event = rng.choice(originals)
-        # Placed between two originals (x.5), after its own; k keeps their order among themselves.
-        resend_at = position + rng.randint(1, _MAX_RESEND_DISTANCE) - 0.5 + k / (n_duplicates + 1) / 2
-        sent.append((resend_at, record, key, LABEL_DUPLICATE, event))
-    sent.sort(key=lambda s: s[0])
-
-    records = [s[1] for s in sent]
-    assert all(b"\n" not in r for r in records), "a generated record contains a newline byte"
-    labels = [s[3] for s in sent]
-    tally = Counter(labels)
-    counts = Counts(
-        received=len(records), clean=tally[LABEL_CLEAN], duplicates=tally[LABEL_DUPLICATE],
-        quarantined_by_reason={r: tally[r] for r in contract.Reason.ALL if tally[r]},
-    )
-    events = [s[4] for s in sent]
-    return Generated(records=records, partition_keys=[s[2] for s in sent], labels=labels, events=events,
-                     counts=counts, expected_daily_kpis=_daily_kpis(e for e, l in zip(events, labels)
-                                                                    if l == LABEL_CLEAN))
+    return now, start, end
 
 
 def _check_args(n: int, defect_rate: float, days: int, start: datetime | None, now: datetime | None) -> datetime:
@@ -271,7 +334,7 @@ def _event(rng: random.Random, user: _User, session_id: str, event_type: str, pr
     minutes = user.offset_minutes
     return ClickEvent(
         event_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)), event_type=event_type, event_time=t,
-        event_time_offset=f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}",
+        event_time_offset=_offset(minutes),
         user_id=user.user_id, session_id=session_id, page_url=url, page_url_redacted=redacted,
         product_id=product_id, user_agent=user.user_agent, ip=user.ip, country=user.country,
     )
@@ -279,15 +342,7 @@ def _event(rng: random.Random, user: _User, session_id: str, event_type: str, pr
 
 def _wire(rng: random.Random, event: ClickEvent) -> dict[str, Any]:
     """The event as its producer writes it: local time with offset, sloppy country, stray spaces."""
-    minutes = int(event.event_time_offset[1:3]) * 60 + int(event.event_time_offset[4:6])
-    minutes = -minutes if event.event_time_offset[0] == "-" else minutes
-    local = event.event_time + timedelta(minutes=minutes)
-    stamp = local.strftime("%Y-%m-%dT%H:%M:%S")
-    micros = event.event_time.microsecond
-    if micros:
-        stamp += f".{micros // 1000:03d}" if micros % 1000 == 0 else f".{micros:06d}"
-    zulu = minutes == 0 and rng.random() < 0.5
-    stamp += "Z" if zulu else event.event_time_offset
+    stamp = _local_stamp(rng, event.event_time, event.event_time_offset)
     country = rng.choice((event.country, event.country, event.country, event.country.lower(),
                           f" {event.country}", f"{event.country.lower()} ", event.country.capitalize()))
     wire: dict[str, Any] = {
@@ -302,6 +357,22 @@ def _wire(rng: random.Random, event: ClickEvent) -> dict[str, Any]:
     return wire
 
 
+def _local_stamp(rng: random.Random, utc: datetime, offset: str) -> str:
+    """An RFC 3339 stamp of `utc` in local time at `offset`, milliseconds or micros when there are any."""
+    minutes = int(offset[1:3]) * 60 + int(offset[4:6])
+    minutes = -minutes if offset[0] == "-" else minutes
+    stamp = (utc + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S")
+    micros = utc.microsecond
+    if micros:
+        stamp += f".{micros // 1000:03d}" if micros % 1000 == 0 else f".{micros:06d}"
+    zulu = minutes == 0 and rng.random() < 0.5
+    return stamp + ("Z" if zulu else offset)
+
+
+def _offset(minutes: int) -> str:
+    return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
 def _serialize(rng: random.Random, event: ClickEvent) -> bytes:
     return _dump(_wire(rng, event))
 
@@ -312,15 +383,20 @@ def _dump(document: Any) -> bytes:
 
 # --- defects: each takes a valid event and breaks exactly one rule of the contract ---------------
 
+def _broken_json(rng: random.Random, good: bytes) -> bytes:
+    """Valid JSON broken the ways producers break it."""
+    kind = rng.randrange(3)
+    if kind == 0:
+        return good[: rng.randrange(1, len(good) - 1)]  # truncated in flight
+    if kind == 1:
+        return good.replace(b'"', b"'")  # a Python repr, not JSON
+    return good[:-1] + b",}"  # trailing comma
+
+
 def _malformed_json(rng: random.Random, event: ClickEvent, now: datetime) -> tuple[bytes, str]:
     good = _serialize(rng, event)
-    kind = rng.randrange(4)
-    if kind == 0:
-        return good[: rng.randrange(1, len(good) - 1)], Reason.MALFORMED_JSON  # truncated in flight
-    if kind == 1:
-        return good.replace(b'"', b"'"), Reason.MALFORMED_JSON  # a Python repr, not JSON
-    if kind == 2:
-        return good[:-1] + b",}", Reason.MALFORMED_JSON  # trailing comma
+    if rng.random() < 0.75:
+        return _broken_json(rng, good), Reason.MALFORMED_JSON
     cut = good.index(b'"session_id"')  # a Latin-1 byte: not UTF-8
     return good[:cut] + b'"note":"caf\xe9",' + good[cut:], Reason.MALFORMED_JSON
 
@@ -387,7 +463,7 @@ def _bad_timestamp(rng: random.Random, event: ClickEvent, now: datetime) -> tupl
 
 def _bad_country(rng: random.Random, event: ClickEvent, now: datetime) -> tuple[bytes, str]:
     wire = _wire(rng, event)
-    wire["country"] = rng.choice(("Germany", "USA", "D1", "U.S.", "X", "ÖS"))
+    wire["country"] = rng.choice(("Germany", "USA", "D1", "U.S.", "X", "ÖS", "XX", "UK"))
     return _dump(wire), Reason.BAD_COUNTRY
 
 
@@ -401,13 +477,6 @@ _DEFECTS: dict[str, Callable[[random.Random, ClickEvent, datetime], tuple[bytes,
     Reason.BAD_TIMESTAMP: _bad_timestamp,
     Reason.BAD_COUNTRY: _bad_country,
 }
-
-
-def _defect_kinds(rng: random.Random, count: int) -> list[str]:
-    """Every kind in turn (so even a small sample has each), in random order."""
-    kinds = [list(_DEFECTS)[i % len(_DEFECTS)] for i in range(count)]
-    rng.shuffle(kinds)
-    return kinds
 
 
 def _daily_kpis(events: Iterable[ClickEvent]) -> dict[tuple[date, str], dict[str, int]]:
@@ -428,3 +497,219 @@ def _daily_kpis(events: Iterable[ClickEvent]) -> dict[tuple[date, str], dict[str
               **{name: tallies[key][name] for name in KPI_NAMES[3:]}}
         for key in sorted(tallies)
     }
+
+
+# --- orders ------------------------------------------------------------------------------------
+
+# Rough rates for pricing a product in each currency; the contract checks consistency, not rates.
+_PRICE_RATES = {"USD": Decimal("1"), "EUR": Decimal("0.92"), "GBP": Decimal("0.79"), "JPY": Decimal("150"),
+                "INR": Decimal("83"), "BRL": Decimal("5.1"), "AUD": Decimal("1.5"), "CAD": Decimal("1.36")}
+_CURRENCY_OF_COUNTRY = {"US": "USD", "DE": "EUR", "FR": "EUR", "NL": "EUR", "GB": "GBP", "JP": "JPY",
+                        "IN": "INR", "BR": "BRL", "AU": "AUD", "CA": "CAD"}
+
+
+@dataclass(frozen=True)
+class OrderItem:
+    product_id: str
+    qty: int
+    unit_price: Decimal
+
+
+@dataclass(frozen=True)
+class OrderEvent:
+    """One status change of an order as it happened, with the values the lake should hold for it."""
+
+    order_id: str
+    event_type: str
+    event_time: datetime  # UTC
+    event_time_offset: str
+    user_id: str
+    currency: str  # upper case
+    total: Decimal
+    items: tuple[OrderItem, ...]
+
+
+@dataclass
+class GeneratedOrders(_Output):
+    """An order stream: `events` are OrderEvents."""
+
+    @property
+    def expected_orders(self) -> dict[str, OrderEvent]:
+        """Each order's current state: its clean event latest in event time (status order breaks ties)."""
+        rank = {t: i for i, t in enumerate(orders_contract.EVENT_TYPES)}
+        latest: dict[str, OrderEvent] = {}
+        for event in self.clean_events:
+            known = latest.get(event.order_id)
+            if known is None or (event.event_time, rank[event.event_type]) > (known.event_time, rank[known.event_type]):
+                latest[event.order_id] = event
+        return latest
+
+
+def generate_orders(n: int, seed: int, defect_rate: float = 0.05, start: datetime | None = None, days: int = 3,
+                    *, now: datetime | None = None, defects: Sequence[str] | None = None) -> GeneratedOrders:
+    """`n` order events over `days` days, like `generate` (same window, determinism and defect rules):
+    orders are placed, mostly paid, some cancelled or refunded; each event carries the order's items."""
+    now, start, end = _window(n, defect_rate, days, start, now, orders_contract.MAX_AGE_DAYS)
+    rng = random.Random(seed)
+    plan = _Plan.of(rng, n, defect_rate, _pick(_ORDER_DEFECTS, defects))
+    base = _orders(rng, n - plan.duplicates, start, end)
+    sent = _deliver(rng, plan, base, now, _serialize_order, lambda e: e.order_id)
+    return GeneratedOrders(records=[s.record for s in sent], partition_keys=[s.key for s in sent],
+                           labels=[s.label for s in sent], events=[s.event for s in sent],
+                           counts=_counts([s.label for s in sent], orders_contract.REASONS))
+
+
+def _orders(rng: random.Random, count: int, start: datetime, end: datetime) -> list[OrderEvent]:
+    users = [_user(rng, i) for i in range(max(1, count // 6))]
+    span = (end - start).total_seconds()
+    events: list[OrderEvent] = []
+    while len(events) < count:
+        user = rng.choice(users)
+        currency = _CURRENCY_OF_COUNTRY.get(user.country, "USD")
+        items = tuple(_item(rng, currency) for _ in range(rng.choice((1, 1, 1, 2, 2, 3, 4))))
+        exact = sum((i.qty * i.unit_price for i in items), Decimal(0))
+        total = exact.quantize(Decimal(1).scaleb(-MINOR_UNITS[currency]), rounding=ROUND_HALF_EVEN)
+        order_id = f"o-{uuid.UUID(int=rng.getrandbits(128), version=4).hex[:16]}"
+        t = start + timedelta(milliseconds=rng.randrange(int(span * 1000)))
+        steps = [("order_placed", t)]
+        if rng.random() < 0.85:
+            steps.append(("order_paid", t + timedelta(seconds=rng.randrange(20, 1800))))
+            if rng.random() < 0.06:
+                steps.append(("order_refunded", steps[-1][1] + timedelta(hours=rng.uniform(1, 36))))
+        elif rng.random() < 0.5:
+            steps.append(("order_cancelled", t + timedelta(minutes=rng.randrange(10, 360))))
+        for event_type, at in steps:
+            if at >= end or len(events) == count:
+                break
+            at = at.replace(microsecond=0) if user.whole_seconds else at.replace(microsecond=at.microsecond // 1000 * 1000)
+            events.append(OrderEvent(order_id, event_type, at, _offset(user.offset_minutes), user.user_id,
+                                     currency, total, items))
+    return events
+
+
+def _item(rng: random.Random, currency: str) -> OrderItem:
+    number = rng.randrange(1, 2000)
+    usd = Decimal(499 + number * 7919 % 49_500) / 100  # a fixed price per product: 4.99 to 499.98
+    price = (usd * _PRICE_RATES.get(currency, Decimal(1))).quantize(Decimal(1).scaleb(-MINOR_UNITS[currency]))
+    return OrderItem(f"P-{number:05d}", rng.choice((1, 1, 1, 1, 2, 2, 3, 5)), price)
+
+
+def _order_wire(rng: random.Random, event: OrderEvent) -> dict[str, Any]:
+    """The order event as its producer writes it: amounts as JSON numbers, currency in any case."""
+    currency = rng.choice((event.currency,) * 6 + (event.currency.lower(), f" {event.currency} "))
+    return {
+        "order_id": event.order_id, "event_type": event.event_type,
+        "event_time": _local_stamp(rng, event.event_time, event.event_time_offset),
+        "user_id": event.user_id, "currency": currency, "total": _number(event.total),
+        "items": [{"product_id": i.product_id, "qty": i.qty, "unit_price": _number(i.unit_price)} for i in event.items],
+    }
+
+
+def _number(amount: Decimal) -> int | float:
+    # float's repr is the shortest that round-trips: 19.99 is written "19.99", read back exactly.
+    return int(amount) if amount == amount.to_integral_value() else float(amount)
+
+
+def _serialize_order(rng: random.Random, event: OrderEvent) -> bytes:
+    return _dump(_order_wire(rng, event))
+
+
+def _order_malformed(rng: random.Random, event: OrderEvent, now: datetime) -> tuple[bytes, str]:
+    return _broken_json(rng, _serialize_order(rng, event)), OrderReason.MALFORMED_JSON
+
+
+def _order_not_an_object(rng: random.Random, event: OrderEvent, now: datetime) -> tuple[bytes, str]:
+    return _dump([_order_wire(rng, event)]), OrderReason.NOT_AN_OBJECT
+
+
+def _order_oversized(rng: random.Random, event: OrderEvent, now: datetime) -> tuple[bytes, str]:
+    wire = _order_wire(rng, event)
+    wire["note"] = "x" * (orders_contract.MAX_RECORD_BYTES + rng.randrange(1, 2048))
+    return _dump(wire), OrderReason.OVERSIZED
+
+
+def _order_missing(rng: random.Random, event: OrderEvent, now: datetime) -> tuple[bytes, str]:
+    wire = _order_wire(rng, event)
+    name = rng.choice(orders_contract.REQUIRED)
+    if rng.random() < 0.6:
+        del wire[name]
+    else:
+        wire[name] = [] if name == "items" else rng.choice((None, "", "  ")) if name != "total" else None
+    return _dump(wire), OrderReason.MISSING_FIELD
+
+
+def _order_wrong_type(rng: random.Random, event: OrderEvent, now: datetime) -> tuple[bytes, str]:
+    wire = _order_wire(rng, event)
+    kind = rng.randrange(4)
+    if kind == 0:
+        wire["total"] = str(event.total)  # a string where the contract wants a number
+    elif kind == 1:
+        wire["items"][0]["qty"] = event.items[0].qty + 0.5
+    elif kind == 2:
+        wire["items"] = wire["items"][0]  # one object, not an array
+    else:
+        wire["user_id"] = int(event.user_id[2:8])
+    return _dump(wire), OrderReason.WRONG_TYPE
+
+
+def _order_unknown_type(rng: random.Random, event: OrderEvent, now: datetime) -> tuple[bytes, str]:
+    wire = _order_wire(rng, event)
+    wire["event_type"] = rng.choice(("order_shipped", "OrderPlaced", "placed", "ORDER_PAID"))
+    return _dump(wire), OrderReason.UNKNOWN_EVENT_TYPE
+
+
+def _order_bad_timestamp(rng: random.Random, event: OrderEvent, now: datetime) -> tuple[bytes, str]:
+    wire = _order_wire(rng, event)
+    today = datetime.combine(now.date(), time(), tzinfo=timezone.utc)
+    wire["event_time"] = rng.choice((
+        wire["event_time"][:19], "not a time",
+        (today + timedelta(days=rng.randint(2, 30))).isoformat(),
+        (today - timedelta(days=orders_contract.MAX_AGE_DAYS + rng.randint(30, 900))).isoformat(),
+    ))
+    return _dump(wire), OrderReason.BAD_TIMESTAMP
+
+
+def _order_unknown_currency(rng: random.Random, event: OrderEvent, now: datetime) -> tuple[bytes, str]:
+    wire = _order_wire(rng, event)
+    wire["currency"] = rng.choice(("EURO", "US$", "XAU", "BTC", "EU", "usdd"))
+    return _dump(wire), OrderReason.UNKNOWN_CURRENCY
+
+
+def _order_negative_amount(rng: random.Random, event: OrderEvent, now: datetime) -> tuple[bytes, str]:
+    wire = _order_wire(rng, event)
+    if rng.random() < 0.5:
+        wire["total"] = -wire["total"] if wire["total"] else -1  # a refund sent as a negative total
+    else:  # a negative price, with a total that matches it
+        item = wire["items"][0]
+        item["unit_price"] = -item["unit_price"] if item["unit_price"] else -1
+        exact = sum((Decimal(str(i["unit_price"])) * i["qty"] for i in wire["items"]), Decimal(0))
+        wire["total"] = _number(exact.quantize(Decimal(1).scaleb(-MINOR_UNITS[event.currency]), rounding=ROUND_HALF_EVEN))
+    return _dump(wire), OrderReason.NEGATIVE_AMOUNT
+
+
+def _order_bad_quantity(rng: random.Random, event: OrderEvent, now: datetime) -> tuple[bytes, str]:
+    wire = _order_wire(rng, event)
+    wire["items"][0]["qty"] = rng.choice((0, -1, orders_contract.MAX_QUANTITY + 1))
+    return _dump(wire), OrderReason.BAD_QUANTITY
+
+
+def _order_total_mismatch(rng: random.Random, event: OrderEvent, now: datetime) -> tuple[bytes, str]:
+    wire = _order_wire(rng, event)
+    unit = Decimal(1).scaleb(-MINOR_UNITS[event.currency])
+    wire["total"] = _number(event.total + unit * rng.choice((1, 100, -1)) if event.total >= unit else event.total + 1)
+    return _dump(wire), OrderReason.TOTAL_MISMATCH
+
+
+_ORDER_DEFECTS: dict[str, Callable[[random.Random, OrderEvent, datetime], tuple[bytes, str]]] = {
+    OrderReason.MALFORMED_JSON: _order_malformed,
+    OrderReason.NOT_AN_OBJECT: _order_not_an_object,
+    OrderReason.OVERSIZED: _order_oversized,
+    OrderReason.MISSING_FIELD: _order_missing,
+    OrderReason.WRONG_TYPE: _order_wrong_type,
+    OrderReason.UNKNOWN_EVENT_TYPE: _order_unknown_type,
+    OrderReason.BAD_TIMESTAMP: _order_bad_timestamp,
+    OrderReason.UNKNOWN_CURRENCY: _order_unknown_currency,
+    OrderReason.NEGATIVE_AMOUNT: _order_negative_amount,
+    OrderReason.BAD_QUANTITY: _order_bad_quantity,
+    OrderReason.TOTAL_MISMATCH: _order_total_mismatch,
+}

@@ -1,100 +1,171 @@
-"""One Kinesis batch through the contract: every record ends up clean, quarantined or a duplicate.
+"""One delivery through its contract: every record ends up clean, quarantined or a duplicate.
 
-No I/O here. The ledger of a batch must balance (received == clean + quarantined + duplicates);
-if it ever does not, that is a bug, and the batch fails loudly instead of losing records.
+No I/O here. The batch is cleaned as a whole (the source's columnar path, where it has one), and
+only the records that path does not accept are looked at one by one, by the reference rules. The
+ledger must balance (received == clean + quarantined + duplicates); if it ever does not, that is a
+bug, and the batch fails loudly instead of losing records.
 """
 from __future__ import annotations
 
-import base64
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from types import ModuleType
+from typing import Any, Callable
 
-from lambdas.cleaner.rules import Clean, Rejected, clean
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+from lambdas.cleaner import clickstream, orders
+from lambdas.cleaner.events import Delivery
+from lambdas.cleaner.pii import IpMasker
+from lambdas.cleaner.rules import Rejected
+from lambdas.cleaner.schemas import CLEAN_SCHEMAS, TIMESTAMP
+from lambdas.contracts import clickstream as clickstream_contract
+from lambdas.contracts import orders as orders_contract
+
+RecordRules = Callable[..., "dict[str, Any] | Rejected"]
+ColumnarRules = Callable[..., "tuple[np.ndarray, dict[str, pa.Array]]"]
+_INDEX = "__record"
 
 
 class ConservationError(RuntimeError):
     """The batch's ledger does not balance: a record would be lost or counted twice."""
 
 
-@dataclass(frozen=True, slots=True)
-class KinesisRecord:
-    data: bytes
-    shard_id: str
-    sequence_number: str
-    partition_key: str
-    arrival: datetime  # Kinesis' approximate arrival time, UTC
+@dataclass(frozen=True)
+class Source:
+    """A contract and the cleaner's two ways of applying it."""
+
+    contract: ModuleType
+    clean_record: RecordRules
+    clean_columns: ColumnarRules | None = None
+
+    @property
+    def name(self) -> str:
+        return self.contract.SOURCE
+
+    @property
+    def schema(self) -> pa.Schema:
+        return CLEAN_SCHEMAS[self.name]
 
 
-@dataclass(frozen=True, slots=True)
-class CleanRow:
-    event: Clean
-    ingested_at: datetime
+SOURCES: dict[str, Source] = {
+    clickstream_contract.SOURCE: Source(clickstream_contract, clickstream.clean_record, clickstream.clean_columns),
+    orders_contract.SOURCE: Source(orders_contract, orders.clean_record),
+}
 
 
-@dataclass(frozen=True, slots=True)
-class QuarantineRow:
-    record: KinesisRecord
-    rejected: Rejected
-
-
-@dataclass
+@dataclass(frozen=True)
 class CleanedBatch:
-    records: list[KinesisRecord]
-    clean: list[CleanRow] = field(default_factory=list)
-    quarantined: list[QuarantineRow] = field(default_factory=list)
-    duplicates: int = 0
+    delivery: Delivery
+    source: Source
+    clean: pa.Table  # the clean schema, in delivery order, without in-batch duplicates
+    quarantined: list[tuple[int, Rejected]]  # (record index, why), in delivery order
+    duplicates: int
 
     @property
     def batch_id(self) -> str:
-        """`{shardId}-{firstSeq}-{lastSeq}`: the same for a retried batch, so its files are overwritten."""
-        return f"{self.records[0].shard_id}-{self.records[0].sequence_number}-{self.records[-1].sequence_number}"
+        return self.delivery.batch_id
 
     @property
     def quarantined_by_reason(self) -> dict[str, int]:
-        return dict(sorted(Counter(row.rejected.reason for row in self.quarantined).items()))
+        return dict(sorted(Counter(rejected.reason for _, rejected in self.quarantined).items()))
 
 
-def parse_event(event: dict[str, Any]) -> list[KinesisRecord]:
-    """The records of a Lambda Kinesis event, in delivery order (all from one shard)."""
-    records = []
-    for item in event.get("Records", []):
-        kinesis = item["kinesis"]
-        shard_id, _, _ = item["eventID"].partition(":")
-        records.append(KinesisRecord(
-            data=base64.b64decode(kinesis["data"], validate=True),
-            shard_id=shard_id,
-            sequence_number=kinesis["sequenceNumber"],
-            partition_key=kinesis.get("partitionKey", ""),
-            # Kinesis gives milliseconds as float seconds; round to them so no float noise shows.
-            arrival=_EPOCH + timedelta(milliseconds=round(float(kinesis["approximateArrivalTimestamp"]) * 1000)),
-        ))
-    shards = sorted({r.shard_id for r in records})
-    if len(shards) > 1:
-        # File names and the retry checkpoint assume Lambda's one-shard batches.
-        raise ValueError(f"a Kinesis batch must come from one shard, got records of {', '.join(shards)}")
-    return records
-
-
-def clean_batch(records: list[KinesisRecord], *, now: datetime) -> CleanedBatch:
-    """Apply the contract to each record; drop re-sends of an event_id already clean in this batch."""
-    batch = CleanedBatch(records=records)
-    seen: set[str] = set()
-    for record in records:
-        result = clean(record.data, now=now)
+def clean_batch(delivery: Delivery, source: Source, *, now: datetime, masker: IpMasker) -> CleanedBatch:
+    """Apply the contract to every record; drop re-sends of a key already clean in this delivery."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    payloads = delivery.payloads
+    limit = source.contract.MAX_RECORD_BYTES
+    fast_indices = np.zeros(0, dtype=np.int64)
+    tables = []
+    if source.clean_columns is not None:
+        fast_indices, columns = source.clean_columns(_candidates(payloads, limit), now=now, masker=masker)
+        if len(fast_indices):
+            tables.append(_table(columns, fast_indices, source.schema))
+    slow = np.ones(len(payloads), dtype=bool)
+    slow[fast_indices] = False
+    clean_rows: list[dict[str, Any]] = []
+    quarantined: list[tuple[int, Rejected]] = []
+    for i in np.flatnonzero(slow).tolist():
+        result = source.clean_record(payloads[i], now=now, masker=masker)
         if isinstance(result, Rejected):
-            batch.quarantined.append(QuarantineRow(record, result))
-        elif result.event_id in seen:
-            batch.duplicates += 1
+            quarantined.append((i, result))
         else:
-            seen.add(result.event_id)
-            batch.clean.append(CleanRow(result, record.arrival))
-    accounted = len(batch.clean) + len(batch.quarantined) + batch.duplicates
-    if accounted != len(records):
-        raise ConservationError(f"batch {batch.batch_id}: received {len(records)} but accounted for {accounted} "
-                                f"({len(batch.clean)} clean, {len(batch.quarantined)} quarantined, "
-                                f"{batch.duplicates} duplicates)")
+            clean_rows.append({**result, _INDEX: i})
+    if clean_rows:
+        tables.append(pa.Table.from_pylist(clean_rows, schema=_with_index(source.schema)))
+    candidates = _in_order(tables, source.schema)
+    clean = _first_of_each_key(candidates, source.contract.DEDUPLICATION_KEY)
+    batch = CleanedBatch(delivery, source, _with_arrivals(clean, delivery.arrivals_ms, source.schema),
+                         quarantined, duplicates=candidates.num_rows - clean.num_rows)
+    _check_ledger(batch)
     return batch
+
+
+def _candidates(payloads: list[bytes], limit: int) -> list[bytes | None]:
+    """The records the columnar path may try: None where it must not look (too large, not UTF-8)."""
+    out: list[bytes | None] = []
+    for payload in payloads:
+        if len(payload) > limit or not (payload.isascii() or _utf8(payload)):
+            out.append(None)
+        else:
+            out.append(payload)
+    return out
+
+
+def _utf8(payload: bytes) -> bool:
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _with_index(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([f for f in schema if f.name != "ingested_at"] + [pa.field(_INDEX, pa.int64(), nullable=False)])
+
+
+def _table(columns: dict[str, pa.Array], indices: np.ndarray, schema: pa.Schema) -> pa.Table:
+    target = _with_index(schema)
+    arrays = [columns[f.name] for f in target if f.name != _INDEX] + [pa.array(indices, pa.int64())]
+    return pa.Table.from_arrays(arrays, schema=target)
+
+
+def _in_order(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
+    if not tables:
+        return _with_index(schema).empty_table()
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    return table.sort_by(_INDEX) if len(tables) > 1 else table
+
+
+def _first_of_each_key(table: pa.Table, key: tuple[str, ...]) -> pa.Table:
+    """The first row (in delivery order) of each deduplication key."""
+    if table.num_rows < 2:
+        return table
+    firsts = table.group_by(list(key), use_threads=False).aggregate([(_INDEX, "min")])[f"{_INDEX}_min"]
+    if len(firsts) == table.num_rows:
+        return table
+    return table.filter(pc.is_in(table[_INDEX], value_set=firsts))
+
+
+def _with_arrivals(table: pa.Table, arrivals_ms: list[int], schema: pa.Schema) -> pa.Table:
+    """The clean table in the staged schema: `ingested_at` is each record's arrival time."""
+    arrivals = pc.take(pa.array(arrivals_ms, pa.int64()), table[_INDEX])
+    ingested_at = pc.cast(pc.multiply(arrivals, 1000), TIMESTAMP)
+    columns = {name: table[name] for name in table.column_names if name != _INDEX}
+    columns["ingested_at"] = ingested_at
+    return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
+
+
+def _check_ledger(batch: CleanedBatch) -> None:
+    """Each record was decided once: the columnar and per-record paths split the batch, no more."""
+    received = len(batch.delivery)
+    accounted = batch.clean.num_rows + len(batch.quarantined) + batch.duplicates
+    if accounted != received:
+        raise ConservationError(f"batch {batch.batch_id}: received {received} but accounted for {accounted} "
+                                f"({batch.clean.num_rows} clean, {len(batch.quarantined)} quarantined, "
+                                f"{batch.duplicates} duplicates)")

@@ -1,28 +1,35 @@
-"""The cleaner Lambda: a Kinesis batch in; raw, clean staging, quarantine and a manifest out.
+"""The cleaner Lambda: a Kinesis or MSK batch in; raw, clean staging, quarantine and a manifest out.
 
-Bad data is quarantined, never failed. Only an infrastructure failure (a write that raises) fails
-the batch, reported as a batch item failure at its first record, so Lambda retries the whole
-batch; its deterministic file names make the retry overwrite, never duplicate.
+Bad data is quarantined, never failed. Only an infrastructure failure (a write that raises) fails a
+batch: for Kinesis it is reported as a batch item failure at the batch's first record, so Lambda
+retries the whole batch; for MSK (no partial batch responses) the invocation raises. Deterministic
+file names make every retry overwrite, never duplicate.
 
 Environment: RAW_URI and STAGING_URI (zone roots, `file:///abs/path` or `s3://bucket`),
-POWERTOOLS_METRICS_NAMESPACE, and optionally SOURCE (must be this contract's source).
+POWERTOOLS_METRICS_NAMESPACE, SOURCE (the contract: clickstream or orders; one function per
+source), PII_IP_MODE (hash, the default, or truncate) and the hash key's location:
+PII_KEY_SECRET_NAME (Secrets Manager) or PII_KEY_PARAMETER_NAME (SSM). Without either, the fixed
+local key is used, and only where LAKEHOUSE_ENV is unset or "local".
 """
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, single_metric
+from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
-from lambdas.cleaner.batch import CleanedBatch, clean_batch, parse_event
+from lambdas.cleaner.batch import SOURCES, CleanedBatch, Source, clean_batch
+from lambdas.cleaner.events import Delivery, parse_event
+from lambdas.cleaner.pii import LOCAL_KEY, IpMasker, load_key
 from lambdas.cleaner.writer import Locations, write_batch
-from lambdas.contracts import clickstream as contract
 
 SERVICE = "cleaner"
 logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)  # a no-op unless running in Lambda with tracing enabled
 
 
 class ConfigurationError(RuntimeError):
@@ -33,50 +40,88 @@ class ConfigurationError(RuntimeError):
 class Settings:
     locations: Locations
     metrics_namespace: str
+    source: Source
+    masker: IpMasker
 
     @classmethod
     def from_env(cls) -> "Settings":
         # Read per invocation, not at import: the local runtime sets a function's environment per invoke.
-        missing = [k for k in ("RAW_URI", "STAGING_URI", "POWERTOOLS_METRICS_NAMESPACE") if not os.environ.get(k)]
+        env = os.environ
+        missing = [k for k in ("RAW_URI", "STAGING_URI", "POWERTOOLS_METRICS_NAMESPACE") if not env.get(k)]
         if missing:
             raise ConfigurationError(f"cleaner: environment variable(s) not set: {', '.join(missing)}")
-        source = os.environ.get("SOURCE", contract.SOURCE)
-        if source != contract.SOURCE:
-            raise ConfigurationError(f"cleaner: SOURCE={source!r}, but this cleaner implements {contract.SOURCE!r}")
-        return cls(Locations(os.environ["RAW_URI"], os.environ["STAGING_URI"]),
-                   os.environ["POWERTOOLS_METRICS_NAMESPACE"])
+        source = env.get("SOURCE", "clickstream")
+        if source not in SOURCES:
+            raise ConfigurationError(f"cleaner: SOURCE={source!r} is not a contract; one of {', '.join(SOURCES)}")
+        mode = env.get("PII_IP_MODE", "hash")
+        if mode not in ("hash", "truncate"):
+            raise ConfigurationError(f"cleaner: PII_IP_MODE={mode!r}; expected hash or truncate")
+        return cls(Locations(env["RAW_URI"], env["STAGING_URI"]), env["POWERTOOLS_METRICS_NAMESPACE"],
+                   SOURCES[source], IpMasker(mode, _pii_key() if mode == "hash" else b""))  # type: ignore[arg-type]
 
 
+def _pii_key() -> bytes:
+    secret, parameter = os.environ.get("PII_KEY_SECRET_NAME"), os.environ.get("PII_KEY_PARAMETER_NAME")
+    if secret and parameter:
+        raise ConfigurationError("cleaner: set PII_KEY_SECRET_NAME or PII_KEY_PARAMETER_NAME, not both")
+    if secret:
+        return load_key("secret", secret)
+    if parameter:
+        return load_key("parameter", parameter)
+    environment = os.environ.get("LAKEHOUSE_ENV", "local")
+    if environment != "local":
+        raise ConfigurationError(f"cleaner: LAKEHOUSE_ENV={environment!r} needs PII_KEY_SECRET_NAME or "
+                                 "PII_KEY_PARAMETER_NAME: the fixed local PII key is for offline use only")
+    return LOCAL_KEY
+
+
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str]]]:
     settings = Settings.from_env()
-    records = parse_event(event)
-    if not records:
-        return {"batchItemFailures": []}
-    batch = clean_batch(records, now=datetime.now(timezone.utc))
-    logger.append_keys(batch_id=batch.batch_id, request_id=getattr(context, "aws_request_id", None))
+    logger.append_keys(request_id=getattr(context, "aws_request_id", None), source=settings.source.name)
+    failures: list[dict[str, str]] = []
+    for delivery in parse_event(event):
+        if not _clean_and_write(delivery, settings):
+            if delivery.stream == "msk":
+                # No partial batch responses for Kafka: fail the invocation, Lambda retries it all.
+                raise RuntimeError(f"writing batch {delivery.batch_id} failed; the invocation is retried")
+            failures.append({"itemIdentifier": delivery.positions[0]})
+    return {"batchItemFailures": failures}
+
+
+@tracer.capture_method
+def _clean_and_write(delivery: Delivery, settings: Settings) -> bool:
+    """Clean and write one delivery; False when a write failed (the batch is to be retried)."""
+    started = time.perf_counter()
+    logger.set_correlation_id(delivery.batch_id)
+    batch = clean_batch(delivery, settings.source, now=datetime.now(timezone.utc), masker=settings.masker)
     metrics = Metrics(namespace=settings.metrics_namespace, service=SERVICE)
+    metrics.add_dimension(name="source", value=settings.source.name)
     try:
         manifest = write_batch(batch, settings.locations)
     except Exception:  # noqa: BLE001 - any failed write: retry the batch, never lose it
         logger.exception("writing the batch failed; Lambda will retry it from its first record")
         metrics.add_metric(name="write_failures", unit=MetricUnit.Count, value=1)
         metrics.flush_metrics()
-        return {"batchItemFailures": [{"itemIdentifier": records[0].sequence_number}]}
+        return False
     # Counted once written, so a retried batch is not counted twice.
-    _count(metrics, batch, settings.metrics_namespace)
-    metrics.flush_metrics()
+    _count(metrics, batch, settings, manifest["payload_bytes"], time.perf_counter() - started)
     logger.info("batch cleaned", extra={k: manifest[k] for k in (
         "received", "clean", "quarantined", "quarantined_by_reason", "duplicates", "files")})
-    return {"batchItemFailures": []}
+    return True
 
 
-def _count(metrics: Metrics, batch: CleanedBatch, namespace: str) -> None:
+def _count(metrics: Metrics, batch: CleanedBatch, settings: Settings, payload_bytes: int, seconds: float) -> None:
     """EMF metrics of the batch; quarantines also per reason (their own dimension set)."""
     by_reason = batch.quarantined_by_reason
-    for name, value in (("records_in", len(batch.records)), ("clean", len(batch.clean)),
+    for name, value in (("records_in", len(batch.delivery)), ("clean", batch.clean.num_rows),
                         ("quarantined", sum(by_reason.values())), ("duplicates", batch.duplicates)):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    metrics.add_metric(name="payload_bytes", unit=MetricUnit.Bytes, value=payload_bytes)
+    metrics.add_metric(name="batch_latency", unit=MetricUnit.Milliseconds, value=round(seconds * 1000, 3))
+    metrics.flush_metrics()
     for reason, value in by_reason.items():
-        with single_metric(name="quarantined", unit=MetricUnit.Count, value=value, namespace=namespace,
-                           default_dimensions={"service": SERVICE}) as metric:
+        with single_metric(name="quarantined", unit=MetricUnit.Count, value=value,
+                           namespace=settings.metrics_namespace,
+                           default_dimensions={"service": SERVICE, "source": settings.source.name}) as metric:
             metric.add_dimension(name="reason", value=reason)

@@ -1,186 +1,97 @@
-"""The clickstream contract's rules for one record: bytes in, a Clean event or a Rejected reason out.
+"""Record-level rules every contract shares: bytes to contract fields, strings, timestamps, e-mails.
 
-Pure and total: any input bytes give exactly one of the two (never an exception), so a bad record
-is quarantined and never fails a batch. PII is masked here, before anything is staged.
+These are the cleaner's reference semantics, one record at a time. Pure and total: any input gives
+a value or a `Rejected` (never an exception), so a bad record is quarantined and never fails a batch.
+The columnar path (lambdas/cleaner/clickstream.py) must agree with them on every record; records it
+does not accept are decided here.
 """
 from __future__ import annotations
 
-import ipaddress
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from functools import lru_cache
+from types import ModuleType
 from typing import Any
 
-from lambdas.contracts import clickstream as contract
-from lambdas.contracts.clickstream import Reason
+import msgspec
+
+from lambdas.contracts.common import TRIM_CHARACTERS, Reason
 
 # An e-mail address, plain or with a percent-encoded "@" (as in a query string).
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+(?:@|%40)[A-Za-z0-9.\-]+\.[A-Za-z]{2,}", re.IGNORECASE | re.ASCII)
 # RFC 3339 (the ISO-8601 profile with a mandatory offset); re.ASCII keeps \d to 0-9.
-_TIMESTAMP = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))",
-    re.ASCII,
-)
-_COUNTRY = re.compile(r"[A-Za-z]{2}", re.ASCII)
+TIMESTAMP_PATTERN = r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN, re.ASCII)
 # java.time.ZoneOffset's range, so Spark can represent every offset we accept.
-_MAX_OFFSET = timedelta(hours=18)
-
-
-@dataclass(frozen=True, slots=True)
-class Clean:
-    """A record that satisfies the contract, normalised and with PII masked."""
-
-    event_id: str
-    event_type: str
-    event_time: datetime  # UTC
-    user_id: str
-    session_id: str
-    page_url: str | None
-    product_id: str | None
-    user_agent: str | None
-    ip: str | None  # masked to its /24 (IPv4) or /48 (IPv6) network
-    country: str
-    event_time_offset: str  # the producer's UTC offset, "+HH:MM" / "-HH:MM"
+MAX_OFFSET_MINUTES = 18 * 60
+_NULL = msgspec.Raw(b"null")
 
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    reason: str  # one of contract.Reason.ALL
+    reason: str  # a contract's reason code
     message: str
 
 
-def clean(raw: bytes, *, now: datetime) -> Clean | Rejected:
-    """Apply the contract to one received record. `now` (tz-aware) anchors the time window."""
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    if len(raw) > contract.MAX_RECORD_BYTES:
-        return Rejected(Reason.OVERSIZED, f"record is {len(raw)} bytes, limit {contract.MAX_RECORD_BYTES}")
+@lru_cache(maxsize=None)
+def _fields_decoder(names: tuple[str, ...]) -> msgspec.json.Decoder:
+    """Decodes an object's contract fields as raw JSON, skipping (but syntax-checking) other keys."""
+    struct = msgspec.defstruct("ContractFields", [(name, msgspec.Raw, _NULL) for name in names], gc=False)
+    return msgspec.json.Decoder(struct)
+
+
+def decode_fields(raw: bytes, names: tuple[str, ...], max_bytes: int,
+                  exact_numbers: bool = False) -> dict[str, Any] | Rejected:
+    """The named fields of a JSON object record (absent = None), or why the record is not one.
+
+    Other keys are skipped like the columnar decoder skips them, so both accept the same bytes.
+    `exact_numbers` decodes numbers with a fraction or exponent as Decimal instead of float.
+    """
+    if len(raw) > max_bytes:
+        return Rejected(Reason.OVERSIZED, f"record is {len(raw)} bytes, limit {max_bytes}")
     try:
-        text = raw.decode("utf-8")
+        raw.decode("utf-8")
     except UnicodeDecodeError as err:
         return Rejected(Reason.MALFORMED_JSON, f"not valid UTF-8 at byte {err.start}")
     try:
-        doc = json.loads(text)
+        struct = _fields_decoder(names).decode(raw)
+        values = _VALUE_DECODERS[exact_numbers]
+        return {name: _value(values, getattr(struct, name)) for name in names}
     except RecursionError:
         return Rejected(Reason.MALFORMED_JSON, "JSON nested too deeply")
-    except ValueError as err:  # JSONDecodeError, or an integer literal too long to convert
+    except msgspec.ValidationError:  # (a DecodeError subclass) valid JSON, but not an object
+        return Rejected(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {_kind_of_document(raw)}")
+    except msgspec.DecodeError as err:
         return Rejected(Reason.MALFORMED_JSON, f"invalid JSON: {err}")
-    if not isinstance(doc, dict):
-        return Rejected(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {_json_type(doc)}")
-    return _check_object(doc, now)
 
 
-def _check_object(doc: dict[str, Any], now: datetime) -> Clean | Rejected:
-    values: dict[str, str | None] = {}
-    missing: list[str] = []
-    wrong: list[str] = []
-    for field in contract.FIELDS:
-        value = doc.get(field.name)
-        if value is not None and not isinstance(value, str):
-            wrong.append(f"{field.name} is {_json_type(value)}, expected string")
-            continue
-        value = value.strip() if value is not None else None
-        values[field.name] = value or None  # an empty optional string carries nothing: null
-        if field.required and not value:
-            missing.append(field.name)
-    if missing:
-        return Rejected(Reason.MISSING_FIELD, f"missing or empty required field(s): {', '.join(missing)}")
-    if wrong:
-        return Rejected(Reason.WRONG_TYPE, "; ".join(wrong))
-
-    event_type = values["event_type"]
-    if event_type not in contract.EVENT_TYPES:
-        return Rejected(Reason.UNKNOWN_EVENT_TYPE,
-                        f"event_type {_show(event_type)} is not one of {', '.join(contract.EVENT_TYPES)}")
-    parsed = parse_event_time(values["event_time"], now=now)  # type: ignore[arg-type]
-    if isinstance(parsed, Rejected):
-        return parsed
-    event_time, offset = parsed
-    country = values["country"]
-    if not _COUNTRY.fullmatch(country):  # type: ignore[arg-type]
-        return Rejected(Reason.BAD_COUNTRY, f"country {_show(country)} is not a two-letter code")
-    ip = values["ip"]
-    masked_ip = mask_ip(ip) if ip is not None else None
-    if ip is not None and masked_ip is None:
-        # The value itself is not echoed: it may be personal data.
-        return Rejected(Reason.WRONG_TYPE, "ip is not an IPv4 or IPv6 address")
-    url = values["page_url"]
-    return Clean(
-        event_id=values["event_id"],  # type: ignore[arg-type]
-        event_type=event_type,  # type: ignore[arg-type]
-        event_time=event_time,
-        user_id=values["user_id"],  # type: ignore[arg-type]
-        session_id=values["session_id"],  # type: ignore[arg-type]
-        page_url=redact_emails(url) if url is not None else None,
-        product_id=values["product_id"],
-        user_agent=values["user_agent"],
-        ip=masked_ip,
-        country=country.upper(),  # type: ignore[union-attr]
-        event_time_offset=offset,
-    )
+class _OutOfRange:
+    """A JSON number too large for a Python number: still a number, for the type rules."""
 
 
-def parse_event_time(text: str, *, now: datetime) -> tuple[datetime, str] | Rejected:
-    """An RFC 3339 timestamp inside the contract's window, as (UTC datetime, "+HH:MM" offset).
+_VALUE_DECODERS = {False: msgspec.json.Decoder(), True: msgspec.json.Decoder(float_hook=Decimal)}
 
-    Fractions beyond microseconds are truncated; "Z" is kept as "+00:00".
-    """
-    match = _TIMESTAMP.fullmatch(text)
-    if match is None:
-        return Rejected(Reason.BAD_TIMESTAMP,
-                        f"event_time {_show(text)} is not ISO-8601 with a UTC offset (e.g. 2024-05-01T12:00:00+02:00)")
-    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
-    if zulu:
-        sign, off_h, off_m = "+", "00", "00"
-    offset = timedelta(hours=int(off_h), minutes=int(off_m))
-    if int(off_m) > 59 or offset > _MAX_OFFSET:
-        return Rejected(Reason.BAD_TIMESTAMP, f"event_time {_show(text)} has an out-of-range UTC offset")
+
+def _value(decoder: msgspec.json.Decoder, raw: msgspec.Raw) -> Any:
     try:
-        local = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
-                         int((fraction or "0")[:6].ljust(6, "0")),
-                         tzinfo=timezone(-offset if sign == "-" else offset))
-        utc = local.astimezone(timezone.utc)
-    except (ValueError, OverflowError) as err:
-        return Rejected(Reason.BAD_TIMESTAMP, f"event_time {_show(text)} is not a valid date-time: {err}")
-    # Messages name the limit, not the distance from now, so a retried batch writes the same bytes.
-    if utc > now + timedelta(seconds=contract.MAX_FUTURE_SECONDS):
-        return Rejected(Reason.BAD_TIMESTAMP,
-                        f"event_time {_show(text)} is more than {contract.MAX_FUTURE_SECONDS} s in the future")
-    if utc < now - timedelta(days=contract.MAX_AGE_DAYS):
-        return Rejected(Reason.BAD_TIMESTAMP,
-                        f"event_time {_show(text)} is older than {contract.MAX_AGE_DAYS} days")
-    return utc, f"{sign}{off_h}:{off_m}"
+        return decoder.decode(raw)
+    except msgspec.ValidationError:  # e.g. 1e999: valid JSON, out of range
+        return _OutOfRange()
 
 
-def mask_ip(text: str) -> str | None:
-    """The address's network (/24 for IPv4, /48 for IPv6) as an address string; None if not an IP."""
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        return None
-    bits = contract.IPV4_PREFIX_BITS if address.version == 4 else contract.IPV6_PREFIX_BITS
-    host_bits = address.max_prefixlen - bits
-    # Rebuilt from the integer (cheaper than a network object), which also drops an IPv6 zone id.
-    return str(type(address)(int(address) >> host_bits << host_bits))
+def _kind_of_document(raw: bytes) -> str:
+    first = raw.lstrip(b" \t\r\n")[:1]
+    return {b"[": "an array", b'"': "a string", b"t": "a boolean", b"f": "a boolean", b"n": "null"}.get(first, "a number")
 
 
-def redact_emails(url: str) -> str:
-    """Replace every e-mail address (also percent-encoded ones) with contract.EMAIL_REDACTION."""
-    # Until nothing matches: one pass can leave an address behind another ("a@b.cc@d.ee").
-    # Each pass removes at least one "@", so this ends.
-    while True:
-        url, replaced = _EMAIL.subn(contract.EMAIL_REDACTION, url)
-        if not replaced:
-            return url
-
-
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float, Decimal, _OutOfRange)):
         return "a number"
     if isinstance(value, list):
         return "an array"
@@ -189,7 +100,81 @@ def _json_type(value: Any) -> str:
     return "a string"
 
 
-def _show(value: str | None, limit: int = 40) -> str:
+def string_fields(doc: dict[str, Any], names: tuple[str, ...], required: tuple[str, ...]) -> dict[str, str | None] | Rejected:
+    """Trimmed string fields (empty -> None); all missing required ones named, before any wrong type."""
+    values: dict[str, str | None] = {}
+    missing: list[str] = []
+    wrong: list[str] = []
+    for name in names:
+        value = doc[name]
+        if value is not None and not isinstance(value, str):
+            wrong.append(f"{name} is {json_type(value)}, expected string")
+            continue
+        value = value.strip(TRIM_CHARACTERS) if value is not None else None
+        values[name] = value or None  # an empty optional string carries nothing: null
+        if name in required and not value:
+            missing.append(name)
+    if missing:
+        return Rejected(Reason.MISSING_FIELD, f"missing or empty required field(s): {', '.join(missing)}")
+    if wrong:
+        return Rejected(Reason.WRONG_TYPE, "; ".join(wrong))
+    return values
+
+
+def event_type_and_time(values: dict[str, str | None], contract: ModuleType,
+                        now: datetime) -> tuple[datetime, str] | Rejected:
+    """The contract's event_type and event_time rules: (UTC time, "+HH:MM" offset), or why not."""
+    event_type = values["event_type"]
+    if event_type not in contract.EVENT_TYPES:
+        return Rejected(Reason.UNKNOWN_EVENT_TYPE,
+                        f"event_type {show(event_type)} is not one of {', '.join(contract.EVENT_TYPES)}")
+    return parse_event_time(values["event_time"], now=now,  # type: ignore[arg-type]
+                            max_future_seconds=contract.MAX_FUTURE_SECONDS, max_age_days=contract.MAX_AGE_DAYS)
+
+
+def parse_event_time(text: str, *, now: datetime, max_future_seconds: int,
+                     max_age_days: int) -> tuple[datetime, str] | Rejected:
+    """An RFC 3339 timestamp inside the window around `now`, as (UTC datetime, "+HH:MM" offset).
+
+    Fractions beyond microseconds are truncated; "Z" is kept as "+00:00".
+    """
+    match = _TIMESTAMP.fullmatch(text)
+    if match is None:
+        return Rejected(Reason.BAD_TIMESTAMP,
+                        f"event_time {show(text)} is not ISO-8601 with a UTC offset (e.g. 2024-05-01T12:00:00+02:00)")
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    if zulu:
+        sign, off_h, off_m = "+", "00", "00"
+    if int(off_m) > 59 or int(off_h) * 60 + int(off_m) > MAX_OFFSET_MINUTES:
+        return Rejected(Reason.BAD_TIMESTAMP, f"event_time {show(text)} has an out-of-range UTC offset")
+    offset = timedelta(hours=int(off_h), minutes=int(off_m))
+    try:
+        local = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
+                         int((fraction or "0")[:6].ljust(6, "0")),
+                         tzinfo=timezone(-offset if sign == "-" else offset))
+        utc = local.astimezone(timezone.utc)
+    except (ValueError, OverflowError) as err:
+        return Rejected(Reason.BAD_TIMESTAMP, f"event_time {show(text)} is not a valid date-time: {err}")
+    # Messages name the limit, not the distance from now, so a retried batch writes the same bytes.
+    if utc > now + timedelta(seconds=max_future_seconds):
+        return Rejected(Reason.BAD_TIMESTAMP, f"event_time {show(text)} is more than {max_future_seconds} s in the future")
+    if utc < now - timedelta(days=max_age_days):
+        return Rejected(Reason.BAD_TIMESTAMP, f"event_time {show(text)} is older than {max_age_days} days")
+    return utc, f"{sign}{off_h}:{off_m}"
+
+
+def redact_emails(url: str, replacement: str) -> str:
+    """Replace every e-mail address (also percent-encoded ones) with `replacement`."""
+    # Until nothing matches: one pass can leave an address behind another ("a@b.cc@d.ee").
+    # Each pass removes at least one "@", so this ends; no "@" left means nothing can match.
+    while "@" in url or "%40" in url:
+        url, replaced = _EMAIL.subn(replacement, url)
+        if not replaced:
+            break
+    return url
+
+
+def show(value: str | None, limit: int = 40) -> str:
     """A value quoted for a message, cut short so a message stays readable."""
     if value is None:
         return "null"

@@ -7,39 +7,29 @@ presence marks the batch as complete.
 """
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 import os
+import zlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
+import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from lambdas.cleaner.batch import CleanedBatch, KinesisRecord
-from lambdas.contracts import clickstream as contract
-from lambdas.contracts import lake_layout
+from lambdas.cleaner.batch import CleanedBatch
+from lambdas.cleaner.events import Delivery
+from lambdas.cleaner.schemas import CLEAN_SCHEMAS, QUARANTINE_SCHEMA, TIMESTAMP
+from lambdas.contracts import clickstream, lake_layout
 
-_ARROW_TYPES = {"string": pa.string(), "timestamp": pa.timestamp("us", tz="UTC")}
-
-# Derived from the contract, so staging follows it when it evolves.
-CLEAN_SCHEMA = pa.schema(
-    [pa.field(f.name, _ARROW_TYPES[f.type], nullable=not f.required) for f in contract.FIELDS]
-    + [pa.field(name, _ARROW_TYPES[kind], nullable=False) for name, kind in contract.EXTRA_CLEAN_COLUMNS]
-)
-QUARANTINE_SCHEMA = pa.schema([
-    pa.field("raw_payload", pa.binary(), nullable=False),  # the record exactly as received
-    pa.field("source", pa.string(), nullable=False),
-    pa.field("reason", pa.string(), nullable=False),  # a contract.Reason code
-    pa.field("message", pa.string(), nullable=False),
-    pa.field("shard", pa.string(), nullable=False),
-    pa.field("sequence_number", pa.string(), nullable=False),
-    pa.field("ingested_at", _ARROW_TYPES["timestamp"], nullable=False),
-])
+CLEAN_SCHEMA = CLEAN_SCHEMAS[clickstream.SOURCE]  # the clickstream's, which silver_merge reads
+RAW_GZIP_LEVEL = 1  # the raw zone is written once per batch and rarely read: speed over size
+# Line separators some readers split on inside a line (str.splitlines does): escaped in raw lines,
+# so a raw line is always one record whatever reads it. Each is valid JSON inside a string.
+_LINE_BREAKERS = ((b"\xc2\x85", b"\\u0085"), (b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"))
 
 
 @dataclass(frozen=True)
@@ -48,10 +38,33 @@ class Locations:
     staging_uri: str
 
 
+class _KinesisEnvelope(msgspec.Struct, omit_defaults=True, gc=False):
+    shard_id: str
+    sequence_number: str
+    partition_key: str | None
+    approximate_arrival: str
+    data: str | None = None
+    data_base64: str | None = None
+
+
+class _KafkaEnvelope(msgspec.Struct, omit_defaults=True, gc=False):
+    topic: str
+    partition: int
+    offset: int
+    timestamp: str
+    key_base64: str | None = None
+    data: str | None = None
+    data_base64: str | None = None
+
+
+_LINES = msgspec.json.Encoder()
+
+
 def write_batch(batch: CleanedBatch, where: Locations) -> dict[str, Any]:
     """Write every file of the batch, the manifest last; return the manifest."""
-    source = contract.SOURCE
-    hour = "ingest_hour=" + batch.records[0].arrival.strftime("%Y-%m-%d-%H")
+    source = batch.source.name
+    delivery = batch.delivery
+    hour = "ingest_hour=" + _iso_times([delivery.arrivals_ms[0]], "%Y-%m-%d-%H")[0]
     name = batch.batch_id
     files: dict[str, str | None] = {
         "raw": lake_layout.join(where.raw_uri, lake_layout.raw_prefix(source), hour, f"{name}.ndjson.gz"),
@@ -59,70 +72,94 @@ def write_batch(batch: CleanedBatch, where: Locations) -> dict[str, Any]:
         "quarantine": None,
     }
     # Raw first: whatever fails later, the batch is already kept as received.
-    _write_bytes(files["raw"], gzip.compress(_raw_lines(batch.records), compresslevel=6, mtime=0))
-    if batch.clean:
+    _write_bytes(files["raw"], _gzip(raw_lines(delivery)))
+    if batch.clean.num_rows:
         files["clean"] = lake_layout.join(where.staging_uri, lake_layout.clean_prefix(source), hour, f"{name}.parquet")
-        _write_parquet(files["clean"], _clean_table(batch))
+        _write_parquet(files["clean"], batch.clean)
     if batch.quarantined:
         files["quarantine"] = lake_layout.join(where.staging_uri, lake_layout.quarantine_prefix(source), hour,
                                                f"{name}.parquet")
         _write_parquet(files["quarantine"], _quarantine_table(batch))
-    by_reason = batch.quarantined_by_reason
-    manifest = {
-        "source": source,
-        "contract_version": contract.VERSION,
-        "batch_id": name,
-        "ingest_hour": hour.split("=", 1)[1],
-        "received": len(batch.records),
-        "clean": len(batch.clean),
-        "quarantined": sum(by_reason.values()),
-        "quarantined_by_reason": by_reason,
-        "duplicates": batch.duplicates,
-        "files": files,
-    }
+    manifest = manifest_of(batch, hour.split("=", 1)[1], files)
     manifest_uri = lake_layout.join(where.staging_uri, lake_layout.manifest_prefix(source), hour, f"{name}.json")
     _write_bytes(manifest_uri, json.dumps(manifest, indent=2).encode() + b"\n")
     return manifest
 
 
-def _raw_lines(records: list[KinesisRecord]) -> bytes:
-    """One JSON envelope per record; the payload as text when it is UTF-8, else base64."""
-    lines = []
-    for record in records:
-        envelope: dict[str, str] = {
-            "shard_id": record.shard_id,
-            "sequence_number": record.sequence_number,
-            "partition_key": record.partition_key,
-            "approximate_arrival": _iso(record.arrival),
-        }
-        try:
-            envelope["data"] = record.data.decode("utf-8")
-        except UnicodeDecodeError:
-            envelope["data_base64"] = base64.b64encode(record.data).decode("ascii")
-        # ASCII-only JSON: no line breaker of any reader (U+2028 included) can split a record.
-        lines.append(json.dumps(envelope).encode() + b"\n")
-    return b"".join(lines)
-
-
-def _clean_table(batch: CleanedBatch) -> pa.Table:
-    columns: dict[str, list[Any]] = {
-        name: [getattr(row.event, name) for row in batch.clean]
-        for name in CLEAN_SCHEMA.names if name != "ingested_at"
+def manifest_of(batch: CleanedBatch, ingest_hour: str, files: dict[str, str | None]) -> dict[str, Any]:
+    by_reason = batch.quarantined_by_reason
+    delivery = batch.delivery
+    return {
+        "source": batch.source.name,
+        "contract_version": batch.source.contract.VERSION,
+        "batch_id": batch.batch_id,
+        "stream": delivery.stream,
+        "channel": delivery.channel,
+        "first_position": delivery.positions[0],
+        "last_position": delivery.positions[-1],
+        "ingest_hour": ingest_hour,
+        "received": len(delivery),
+        "clean": batch.clean.num_rows,
+        "quarantined": sum(by_reason.values()),
+        "quarantined_by_reason": by_reason,
+        "duplicates": batch.duplicates,
+        "payload_bytes": sum(map(len, delivery.payloads)),
+        "files": files,
     }
-    columns["ingested_at"] = [row.ingested_at for row in batch.clean]
-    return pa.Table.from_pydict(columns, schema=CLEAN_SCHEMA)
+
+
+def raw_lines(delivery: Delivery) -> bytes:
+    """One JSON envelope per record, in delivery order: its coordinates, and the payload as text
+    when it is UTF-8 (`data`), else as received in base64 (`data_base64`)."""
+    times = _iso_times(delivery.arrivals_ms, "%Y-%m-%dT%H:%M:%SZ")
+    texts: list[str | None] = []
+    for payload in delivery.payloads:
+        try:
+            texts.append(payload.decode("utf-8"))
+        except UnicodeDecodeError:
+            texts.append(None)
+    b64 = delivery.data_base64
+    if delivery.stream == "kinesis":
+        shard = delivery.channel
+        envelopes: list[Any] = [
+            _KinesisEnvelope(shard, seq, key, at, text, None if text is not None else data)
+            for seq, key, at, text, data in zip(delivery.positions, delivery.keys, times, texts, b64)
+        ]
+    else:
+        topic, _, partition = delivery.channel.rpartition("-")
+        envelopes = [
+            _KafkaEnvelope(topic, int(partition), int(offset), at, key, text, None if text is not None else data)
+            for offset, key, at, text, data in zip(delivery.positions, delivery.keys, times, texts, b64)
+        ]
+    lines = _LINES.encode_lines(envelopes)
+    for raw, escaped in _LINE_BREAKERS:
+        lines = lines.replace(raw, escaped)
+    return lines
+
+
+def _iso_times(arrivals_ms: list[int], fmt: str) -> list[str]:
+    """UTC times of epoch milliseconds, formatted by Arrow (%S includes the milliseconds)."""
+    return pc.strftime(pa.array(arrivals_ms, pa.timestamp("ms", tz="UTC")), format=fmt).to_pylist()
+
+
+def _gzip(data: bytes) -> bytes:
+    """A gzip member with a zero header time (the same bytes for the same batch)."""
+    compressor = zlib.compressobj(RAW_GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
 
 
 def _quarantine_table(batch: CleanedBatch) -> pa.Table:
-    rows = batch.quarantined
+    delivery = batch.delivery
+    indices = pa.array([i for i, _ in batch.quarantined], pa.int64())
+    arrivals = pc.take(pa.array(delivery.arrivals_ms, pa.int64()), indices)
     return pa.Table.from_pydict({
-        "raw_payload": [row.record.data for row in rows],
-        "source": [contract.SOURCE] * len(rows),
-        "reason": [row.rejected.reason for row in rows],
-        "message": [row.rejected.message for row in rows],
-        "shard": [row.record.shard_id for row in rows],
-        "sequence_number": [row.record.sequence_number for row in rows],
-        "ingested_at": [row.record.arrival for row in rows],
+        "raw_payload": [delivery.payloads[i] for i, _ in batch.quarantined],
+        "source": [batch.source.name] * len(batch.quarantined),
+        "reason": [rejected.reason for _, rejected in batch.quarantined],
+        "message": [rejected.message for _, rejected in batch.quarantined],
+        "shard": [delivery.channel] * len(batch.quarantined),
+        "sequence_number": pc.take(pa.array(delivery.positions, pa.string()), indices),
+        "ingested_at": pc.cast(pc.multiply(arrivals, 1000), TIMESTAMP),
     }, schema=QUARANTINE_SCHEMA)
 
 
@@ -155,7 +192,3 @@ def _resolve(uri: str) -> tuple[pafs.FileSystem, str]:
 def _s3(endpoint: str | None, region: str | None) -> pafs.S3FileSystem:
     """One client per endpoint and region, kept across warm invocations."""
     return pafs.S3FileSystem(endpoint_override=endpoint, region=region)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,15 +1,18 @@
-"""Clickstream contract, version 1: the schema and rules of a shop's clickstream event.
+"""Clickstream contract, version 2: the schema and rules of a shop's clickstream event.
 
 The cleaner enforces it, the generator writes to it, the Iceberg spec of silver.events and the
 docs are derived from it. Change it here only, and bump VERSION.
+Version 2 (from 1): `country` must be an assigned ISO 3166-1 code, and IPs are keyed-hashed by
+default (docs/decisions/0412-ip-addresses-are-keyed-hashes.md).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+
+from lambdas.contracts import common
+from lambdas.contracts.common import Field, FieldType
 
 SOURCE = "clickstream"
-VERSION = 1
+VERSION = 2
 
 EVENT_TYPES: tuple[str, ...] = ("page_view", "product_view", "add_to_cart", "checkout_started")
 
@@ -20,22 +23,14 @@ MAX_FUTURE_SECONDS = 15 * 60
 # Events older than this are rejected as implausible (late data within it is accepted).
 MAX_AGE_DAYS = 365
 
-# PII masking, applied by the cleaner before anything is staged: an IP keeps only its network,
-# and every e-mail address in page_url (also a percent-encoded one) is replaced by EMAIL_REDACTION.
+# PII masking, applied by the cleaner before anything is staged. An IP becomes
+# IP_HASH_PREFIX + hex(HMAC-SHA256(key, canonical address)) by default, or, with the cleaner's
+# PII_IP_MODE=truncate, its network address (/24 for IPv4, /48 for IPv6). Every e-mail address in
+# page_url (also a percent-encoded one) is replaced by EMAIL_REDACTION.
+IP_HASH_PREFIX = "h1:"
 IPV4_PREFIX_BITS = 24
 IPV6_PREFIX_BITS = 48
 EMAIL_REDACTION = "REDACTED"
-
-FieldType = Literal["string", "timestamp"]
-
-
-@dataclass(frozen=True)
-class Field:
-    name: str
-    type: FieldType
-    required: bool
-    doc: str
-
 
 FIELDS: tuple[Field, ...] = (
     Field("event_id", "string", True, "Unique id of the event; a re-send keeps it."),
@@ -46,7 +41,7 @@ FIELDS: tuple[Field, ...] = (
     Field("page_url", "string", False, "URL of the page; e-mail addresses are redacted."),
     Field("product_id", "string", False, "Product viewed or added, for product events."),
     Field("user_agent", "string", False, "Browser user agent."),
-    Field("ip", "string", False, "Client IP; masked to its network before the lake."),
+    Field("ip", "string", False, "Client IP; keyed-hashed (or truncated to its network) before the lake."),
     Field("country", "string", True, "ISO 3166-1 alpha-2 country code, upper-cased."),
 )
 
@@ -56,23 +51,19 @@ REQUIRED: tuple[str, ...] = tuple(f.name for f in FIELDS if f.required)
 # the original UTC offset and where the record came from.
 EXTRA_CLEAN_COLUMNS: tuple[tuple[str, FieldType], ...] = (
     ("event_time_offset", "string"),  # the producer's offset, e.g. "+02:00", kept for audits
-    ("ingested_at", "timestamp"),      # Kinesis approximate arrival time
+    ("ingested_at", "timestamp"),      # arrival time at the stream (Kinesis) or broker (Kafka)
 )
 
+# Within one batch, a second record with the same key is a duplicate (the first one wins).
+DEDUPLICATION_KEY: tuple[str, ...] = ("event_id",)
 
-class Reason:
-    """Stable reason codes of quarantined records (documented in docs/contracts.md)."""
 
-    MALFORMED_JSON = "MALFORMED_JSON"
-    NOT_AN_OBJECT = "NOT_AN_OBJECT"
-    OVERSIZED = "OVERSIZED"
-    MISSING_FIELD = "MISSING_FIELD"
-    WRONG_TYPE = "WRONG_TYPE"
-    UNKNOWN_EVENT_TYPE = "UNKNOWN_EVENT_TYPE"
-    BAD_TIMESTAMP = "BAD_TIMESTAMP"
+class Reason(common.Reason):
+    """Stable reason codes of quarantined clickstream records (documented in docs/contracts.md)."""
+
     BAD_COUNTRY = "BAD_COUNTRY"
 
-    ALL: tuple[str, ...] = (
-        MALFORMED_JSON, NOT_AN_OBJECT, OVERSIZED, MISSING_FIELD, WRONG_TYPE,
-        UNKNOWN_EVENT_TYPE, BAD_TIMESTAMP, BAD_COUNTRY,
-    )
+    ALL: tuple[str, ...] = (*common.Reason.COMMON, BAD_COUNTRY)
+
+
+REASONS = Reason.ALL

@@ -35,7 +35,8 @@ def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("RAW_URI", (tmp_path / "raw").as_uri())
     monkeypatch.setenv("STAGING_URI", (tmp_path / "staging").as_uri())
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "LakehouseTest")
-    monkeypatch.delenv("SOURCE", raising=False)
+    for name in ("SOURCE", "PII_IP_MODE", "PII_KEY_SECRET_NAME", "PII_KEY_PARAMETER_NAME", "LAKEHOUSE_ENV"):
+        monkeypatch.delenv(name, raising=False)
     return tmp_path
 
 
@@ -60,7 +61,9 @@ def test_a_10k_batch_is_conserved_and_written_as_the_contract_says(lake: Path, g
     truth = generated.counts
     batch_id = f"shardId-000000000000-{sequence_number(0)}-{sequence_number(9_999)}"
     assert manifest == {
-        "source": "clickstream", "contract_version": 1, "batch_id": batch_id, "ingest_hour": "2026-11-27-10",
+        "source": "clickstream", "contract_version": 2, "batch_id": batch_id, "ingest_hour": "2026-11-27-10",
+        "stream": "kinesis", "channel": "shardId-000000000000", "first_position": sequence_number(0),
+        "last_position": sequence_number(9_999), "payload_bytes": sum(map(len, generated.records)),
         "received": 10_000, "clean": truth.clean, "quarantined": truth.quarantined,
         "quarantined_by_reason": dict(sorted(truth.quarantined_by_reason.items())),
         "duplicates": truth.duplicates, "files": manifest["files"],
@@ -169,9 +172,11 @@ def test_metrics_are_emitted_as_emf(lake: Path, capsys: pytest.CaptureFixture[st
     assert {k: totals[0][k] for k in ("records_in", "clean", "quarantined", "duplicates")} == {
         "records_in": [5.0], "clean": [1.0], "quarantined": [3.0], "duplicates": [1.0]}
     assert totals[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "LakehouseTest"
+    assert totals[0]["payload_bytes"] == [float(2 * len(good) + 5)]
+    assert totals[0]["batch_latency"][0] >= 0 and totals[0]["source"] == "clickstream"
     per_reason = {b["reason"]: b["quarantined"] for b in blobs if "reason" in b}
     assert per_reason == {"MALFORMED_JSON": [1.0], "MISSING_FIELD": [1.0], "NOT_AN_OBJECT": [1.0]}
-    assert all(b["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "reason"]]
+    assert all(b["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "source", "reason"]]
                for b in blobs if "reason" in b)
 
 
@@ -194,10 +199,24 @@ def test_missing_configuration_is_named(lake: Path, monkeypatch: pytest.MonkeyPa
         handler(kinesis_event([b"{}"]), None)
 
 
-def test_a_foreign_source_is_refused(lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SOURCE", "orders")
-    with pytest.raises(ConfigurationError, match="SOURCE='orders'"):
+def test_an_unknown_source_is_refused(lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE", "payments")
+    with pytest.raises(ConfigurationError, match="SOURCE='payments' is not a contract; one of clickstream, orders"):
         handler(kinesis_event([b"{}"]), None)
+
+
+def test_an_unknown_ip_mode_is_refused(lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PII_IP_MODE", "drop")
+    with pytest.raises(ConfigurationError, match="PII_IP_MODE='drop'"):
+        handler(kinesis_event([b"{}"]), None)
+
+
+def test_the_local_pii_key_is_refused_outside_the_local_environment(lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_ENV", "prod")
+    with pytest.raises(ConfigurationError, match="LAKEHOUSE_ENV='prod' needs PII_KEY_SECRET_NAME"):
+        handler(kinesis_event([b"{}"]), None)
+    monkeypatch.setenv("PII_IP_MODE", "truncate")  # truncation needs no key
+    assert handler(kinesis_event([b"{}"]), None) == OK
 
 
 def test_arrival_times_decide_the_ingest_hour(lake: Path) -> None:

@@ -9,16 +9,25 @@ import json
 import re
 from collections import Counter
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from lakehouse.generator import KPI_NAMES, LABEL_CLEAN, LABEL_DUPLICATE, ClickEvent, Generated, generate
-from lambdas.cleaner.rules import Clean, clean
+from lakehouse.generator import (KPI_NAMES, LABEL_CLEAN, LABEL_DUPLICATE, ClickEvent, Generated, GeneratedOrders,
+                                 OrderEvent, generate, generate_orders)
+from lambdas.cleaner import orders as order_rules
+from lambdas.cleaner.clickstream import clean_record
+from lambdas.cleaner.pii import LOCAL_KEY, IpMasker
+from lambdas.cleaner.rules import Rejected
 from lambdas.contracts import clickstream as contract
+from lambdas.contracts import orders as orders_contract
 from lambdas.contracts.clickstream import Reason
+from lambdas.contracts.currencies import MINOR_UNITS
 
 NOW = datetime(2026, 11, 27, 9, 41, 7, tzinfo=timezone.utc)
+MASKER = IpMasker("hash", LOCAL_KEY)  # the cleaner's offline default
+Clean = dict  # a clean record: column -> value
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +41,13 @@ def decisions(gen: Generated) -> list[Clean | str]:
     seen: set[str] = set()
     out: list[Clean | str] = []
     for raw in gen.records:
-        result = clean(raw, now=NOW)
-        if not isinstance(result, Clean):
+        result = clean_record(raw, now=NOW, masker=MASKER)
+        if isinstance(result, Rejected):
             out.append(result.reason)
-        elif result.event_id in seen:
+        elif result["event_id"] in seen:
             out.append(LABEL_DUPLICATE)
         else:
-            seen.add(result.event_id)
+            seen.add(result["event_id"])
             out.append(result)
     return out
 
@@ -70,7 +79,7 @@ def test_sizes_and_counts_add_up(gen: Generated) -> None:
     c = gen.counts
     assert c.received == 10_000 == c.clean + c.quarantined + c.duplicates
     assert c.clean == 9_500 and c.quarantined + c.duplicates == 500  # the default 5 % defect rate
-    assert set(c.quarantined_by_reason) == set(Reason.ALL)  # every defect kind is made
+    assert set(c.quarantined_by_reason) == set(contract.REASONS)  # every defect kind is made
     assert c.duplicates > 0
     assert Counter(gen.labels) == Counter({LABEL_CLEAN: c.clean, LABEL_DUPLICATE: c.duplicates,
                                            **c.quarantined_by_reason})
@@ -98,7 +107,7 @@ def test_clean_values_match_the_generators_events(gen: Generated, decisions: lis
     for decision, event in zip(decisions, gen.events):
         if isinstance(decision, Clean):
             assert event is not None
-            assert decision == Clean(
+            assert decision == dict(
                 event_id=event.event_id, event_type=event.event_type, event_time=event.event_time,
                 user_id=event.user_id, session_id=event.session_id, page_url=event.page_url_redacted,
                 product_id=event.product_id, user_agent=event.user_agent, ip=event.ip_masked,
@@ -112,10 +121,10 @@ def test_expected_kpis_equal_kpis_of_what_the_cleaner_keeps(gen: Generated, deci
     counts: dict[tuple[date, str], Counter[str]] = {}
     for d in decisions:
         if isinstance(d, Clean):
-            key = (d.event_time.date(), d.country)
-            users.setdefault(key, set()).add(d.user_id)
-            sessions.setdefault(key, set()).add(d.session_id)
-            counts.setdefault(key, Counter())[d.event_type] += 1
+            key = (d["event_time"].date(), d["country"])
+            users.setdefault(key, set()).add(d["user_id"])
+            sessions.setdefault(key, set()).add(d["session_id"])
+            counts.setdefault(key, Counter())[d["event_type"]] += 1
     from_cleaner = {key: {
         "active_users": len(users[key]), "sessions": len(sessions[key]), "events": sum(counts[key].values()),
         "page_views": counts[key]["page_view"], "product_views": counts[key]["product_view"],
@@ -193,3 +202,65 @@ def test_bad_arguments_are_named(kwargs: dict, message: str) -> None:
     args = {"n": 10, "seed": 1, "now": NOW, **kwargs}
     with pytest.raises(ValueError, match=message):
         generate(**args)
+
+
+def test_defects_can_be_limited_to_some_kinds() -> None:
+    g = generate(2_000, seed=4, now=NOW, defects=[Reason.MALFORMED_JSON, Reason.BAD_COUNTRY])
+    assert set(g.counts.quarantined_by_reason) == {Reason.MALFORMED_JSON, Reason.BAD_COUNTRY}
+    assert g.counts.received - g.counts.clean == 100
+    with pytest.raises(ValueError, match="unknown defect kind"):
+        generate(10, seed=1, now=NOW, defects=["TYPO"])
+    with pytest.raises(ValueError, match="at least one kind"):
+        generate(10, seed=1, now=NOW, defects=[])
+
+
+# --- orders --------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def orders_gen() -> GeneratedOrders:
+    return generate_orders(6_000, seed=8, now=NOW)
+
+
+def test_order_labels_and_values_match_the_cleaner_record_by_record(orders_gen: GeneratedOrders) -> None:
+    seen: set[tuple[str, str, datetime]] = set()
+    for i, (raw, label, event) in enumerate(zip(orders_gen.records, orders_gen.labels, orders_gen.events)):
+        result = order_rules.clean_record(raw, now=NOW)
+        if isinstance(result, Rejected):
+            assert result.reason == label, (i, result, raw[:200])
+            continue
+        key = (result["order_id"], result["event_type"], result["event_time"])
+        assert (LABEL_DUPLICATE if key in seen else LABEL_CLEAN) == label, i
+        seen.add(key)
+        assert result == {
+            "order_id": event.order_id, "event_type": event.event_type, "event_time": event.event_time,
+            "user_id": event.user_id, "currency": event.currency, "total": event.total,
+            "items": [{"product_id": item.product_id, "qty": item.qty, "unit_price": item.unit_price}
+                      for item in event.items],
+            "event_time_offset": event.event_time_offset,
+        }
+
+
+def test_orders_have_every_defect_and_a_realistic_lifecycle(orders_gen: GeneratedOrders) -> None:
+    c = orders_gen.counts
+    assert set(c.quarantined_by_reason) == set(orders_contract.REASONS)
+    assert c.received == 6_000 == c.clean + c.quarantined + c.duplicates and c.duplicates > 0
+    by_order: dict[str, list[OrderEvent]] = {}
+    for event in orders_gen.clean_events:
+        by_order.setdefault(event.order_id, []).append(event)
+    statuses = Counter(e.event_type for e in orders_gen.clean_events)
+    assert statuses["order_placed"] > statuses["order_paid"] > statuses["order_cancelled"] > 0
+    assert statuses["order_refunded"] > 0
+    for events in by_order.values():
+        assert len({(e.total, e.currency, e.items) for e in events}) == 1  # one basket per order
+        for event in events:
+            exact = sum(i.qty * i.unit_price for i in event.items)
+            assert event.total == exact.quantize(Decimal(1).scaleb(-MINOR_UNITS[event.currency]))
+    assert {e.currency for e in orders_gen.clean_events} >= {"USD", "EUR", "GBP", "JPY"}
+    current = orders_gen.expected_orders
+    assert set(current) == set(by_order)
+    assert all(current[o].event_time == max(e.event_time for e in events) for o, events in by_order.items())
+
+
+def test_orders_are_deterministic() -> None:
+    assert generate_orders(500, seed=2, now=NOW).records == generate_orders(500, seed=2, now=NOW).records
+    assert generate_orders(500, seed=2, now=NOW).records != generate_orders(500, seed=3, now=NOW).records

@@ -1,0 +1,171 @@
+"""The clickstream contract, applied two ways that must agree.
+
+- `clean_record`: one record, the reference semantics (every rule, with its reason and message).
+- `clean_columns`: a whole batch at once in Arrow. It decides only which records are clean and their
+  values; every record it does not accept goes to `clean_record` for the verdict. So a rejection
+  always carries the reference's reason and message, and a bug in the fast path can only cost speed
+  if it rejects too much, which the agreement tests (tests/unit/test_cleaner_agreement.py) catch.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lambdas.cleaner import rules
+from lambdas.cleaner.pii import IpMasker
+from lambdas.cleaner.rules import Rejected
+from lambdas.contracts import clickstream as contract
+from lambdas.contracts.clickstream import Reason
+from lambdas.contracts.common import TRIM_CHARACTERS
+from lambdas.contracts.countries import ISO_3166_ALPHA2
+
+NAMES: tuple[str, ...] = tuple(f.name for f in contract.FIELDS)
+_ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def clean_record(raw: bytes, *, now: datetime, masker: IpMasker) -> dict[str, Any] | Rejected:
+    """One record: its clean column values (without `ingested_at`), or why it is rejected."""
+    doc = rules.decode_fields(raw, NAMES, contract.MAX_RECORD_BYTES)
+    if isinstance(doc, Rejected):
+        return doc
+    values = rules.string_fields(doc, NAMES, contract.REQUIRED)
+    if isinstance(values, Rejected):
+        return values
+    parsed = rules.event_type_and_time(values, contract, now)
+    if isinstance(parsed, Rejected):
+        return parsed
+    country: str = values["country"]  # type: ignore[assignment]
+    if not (len(country) == 2 and set(country) <= _ASCII_LETTERS and country.upper() in ISO_3166_ALPHA2):
+        return Rejected(Reason.BAD_COUNTRY, f"country {rules.show(country)} is not an ISO 3166-1 alpha-2 code")
+    ip = values["ip"]
+    masked_ip = masker.mask(ip) if ip is not None else None
+    if ip is not None and masked_ip is None:
+        # The value itself is not echoed: it may be personal data.
+        return Rejected(Reason.WRONG_TYPE, "ip is not an IPv4 or IPv6 address")
+    url = values["page_url"]
+    return {
+        **values,
+        "event_time": parsed[0],
+        "page_url": rules.redact_emails(url, contract.EMAIL_REDACTION) if url is not None else None,
+        "ip": masked_ip,
+        "country": country.upper(),
+        "event_time_offset": parsed[1],
+    }
+
+
+# --- the columnar path ---------------------------------------------------------------------------
+
+# The contract's fields as strings (or null); any other JSON type fails the decode, and the record
+# goes to clean_record. Unknown keys are skipped, with the same syntax checks as rules.decode_fields.
+_Wire = msgspec.defstruct("ClickstreamWire", [(name, str | None, None) for name in NAMES], gc=False)
+_DECODER = msgspec.json.Decoder(_Wire)
+_EVENT_TYPES = pa.array(contract.EVENT_TYPES, pa.string())
+_COUNTRIES = pa.array(sorted(ISO_3166_ALPHA2), pa.string())
+_TIMESTAMP_RE = "^" + rules.TIMESTAMP_PATTERN.replace("\\d", "[0-9]") + "$"
+_EPOCH_SAMPLE = "1970-01-01T00:00:00Z"
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def clean_columns(records: list[bytes | None], *, now: datetime,
+                  masker: IpMasker) -> tuple[np.ndarray, dict[str, pa.Array]]:
+    """(indices of the records accepted as clean, their clean columns without `ingested_at`).
+
+    `records[i]` is record i, or None for a record this path must not try (oversized, not UTF-8).
+    """
+    indices: list[int] = []
+    decoded: list[Any] = []
+    decode = _DECODER.decode
+    for i, record in enumerate(records):
+        if record is None:
+            continue
+        try:
+            decoded.append(decode(record))
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            continue
+        indices.append(i)
+    if not decoded:
+        return np.zeros(0, dtype=np.int64), {}
+    raw_columns = zip(*map(msgspec.structs.astuple, decoded))
+    cols = {name: _trimmed(pa.array(values, pa.string())) for name, values in zip(NAMES, raw_columns)}
+
+    ok = pc.and_(pc.is_in(cols["event_type"], value_set=_EVENT_TYPES), pc.is_valid(cols["event_type"]))
+    for name in contract.REQUIRED:
+        ok = pc.and_(ok, pc.is_valid(cols[name]))
+    event_time, offset, time_ok = _event_times(cols["event_time"], now)
+    country = pc.ascii_upper(cols["country"])
+    ok = pc.and_(ok, pc.and_(time_ok, pc.fill_null(pc.is_in(country, value_set=_COUNTRIES), False)))
+    ip, ip_ok = masker.mask_array(cols["ip"])
+    ok = pc.fill_null(pc.and_(ok, ip_ok), False)
+
+    out = {**cols, "event_time": event_time, "ip": ip, "country": country, "event_time_offset": offset}
+    out = {name: pc.filter(column, ok) for name, column in out.items()}
+    out["page_url"] = _redacted(out["page_url"])
+    return np.asarray(indices, dtype=np.int64)[ok.to_numpy(zero_copy_only=False)], out
+
+
+def _trimmed(column: pa.Array) -> pa.Array:
+    trimmed = pc.utf8_trim(column, characters=TRIM_CHARACTERS)
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
+def _redacted(urls: pa.Array) -> pa.Array:
+    """E-mail redaction, in Python for the few URLs that could hold an address (the same function
+    as the reference, so both redact the same)."""
+    suspect = pc.fill_null(pc.match_substring_regex(urls, "@|%40", ignore_case=True), False)
+    if not pc.any(suspect).as_py():
+        return urls
+    values = urls.to_pylist()
+    for i in np.flatnonzero(suspect.to_numpy(zero_copy_only=False)):
+        values[i] = rules.redact_emails(values[i], contract.EMAIL_REDACTION)
+    return pa.array(values, pa.string())
+
+
+def _event_times(texts: pa.Array, now: datetime) -> tuple[pa.Array, pa.Array, pa.Array]:
+    """(UTC timestamps, "+HH:MM" offsets, ok) of RFC 3339 strings, as rules.parse_event_time decides."""
+    shaped = pc.fill_null(pc.match_substring_regex(texts, _TIMESTAMP_RE), False)
+    safe = pc.if_else(shaped, texts, _EPOCH_SAMPLE)
+
+    def number(start: int, stop: int) -> np.ndarray:
+        return pc.cast(pc.utf8_slice_codeunits(safe, start, stop), pa.int64()).to_numpy()
+
+    year, month, day = number(0, 4), number(5, 7), number(8, 10)
+    hour, minute, second = number(11, 13), number(14, 16), number(17, 19)
+    parts = pc.extract_regex(safe, r"^.{19}(?:\.(?P<fraction>[0-9]+))?(?P<zone>.+)$")
+    fraction = pc.utf8_rpad(pc.utf8_slice_codeunits(parts.field("fraction"), 0, 6), 6, "0")
+    micros = pc.cast(fraction, pa.int64()).to_numpy()
+    zone = parts.field("zone")
+    zulu = pc.equal(pc.ascii_upper(zone), "Z")
+    numeric_zone = pc.if_else(zulu, "+00:00", zone)
+    sign = np.where(pc.equal(pc.utf8_slice_codeunits(numeric_zone, 0, 1), "-").to_numpy(zero_copy_only=False), -1, 1)
+    off_h = pc.cast(pc.utf8_slice_codeunits(numeric_zone, 1, 3), pa.int64()).to_numpy()
+    off_m = pc.cast(pc.utf8_slice_codeunits(numeric_zone, 4, 6), pa.int64()).to_numpy()
+
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    month_days = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + ((month == 2) & leap)
+    valid = (shaped.to_numpy(zero_copy_only=False) & (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1)
+             & (day <= month_days) & (hour <= 23) & (minute <= 59) & (second <= 59)
+             & (off_m <= 59) & (off_h * 60 + off_m <= rules.MAX_OFFSET_MINUTES))
+    local_seconds = _days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second
+    utc_micros = (local_seconds - sign * (off_h * 3_600 + off_m * 60)) * 1_000_000 + micros
+    now_micros = (now - _EPOCH) // timedelta(microseconds=1)
+    oldest = now_micros - 86_400_000_000 * contract.MAX_AGE_DAYS
+    latest = now_micros + 1_000_000 * contract.MAX_FUTURE_SECONDS
+    valid &= (utc_micros >= oldest) & (utc_micros <= latest)
+    timestamps = pa.array(np.where(valid, utc_micros, 0), pa.timestamp("us", tz="UTC"))
+    return timestamps, numeric_zone, pa.array(valid, pa.bool_())
+
+
+def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of proleptic Gregorian dates (H. Hinnant's algorithm), vectorised."""
+    y = year - (month <= 2)
+    era = np.floor_divide(y, 400)
+    year_of_era = y - era * 400
+    day_of_year = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146_097 + day_of_era - 719_468

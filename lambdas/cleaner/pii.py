@@ -1,0 +1,82 @@
+"""IP addresses before the lake: a keyed hash (the default) or the address's network.
+
+The hash is HMAC-SHA256 over the canonical address, keyed with a secret that lives in Secrets
+Manager (or SSM Parameter Store) in AWS and is read once per container; offline, a fixed and
+obviously fake key stands in. Masking works on distinct values: a batch's addresses repeat per
+visitor, so each distinct one is masked once and the results are spread back by index.
+"""
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Literal
+
+import boto3
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from lambdas.contracts import clickstream as contract
+
+# Offline only: never a secret, and refused outside the local environment (see key_from_env).
+LOCAL_KEY = b"lakehouse-local-only-NOT-A-SECRET"
+HASH_HEX_CHARS = 32  # 128 bits of the digest: collisions are out of reach for any shop's visitors
+
+IpMode = Literal["hash", "truncate"]
+
+
+@dataclass(frozen=True)
+class IpMasker:
+    """Masks addresses; remembers the masks of the addresses it has seen (a container's visitors
+    come back), so each distinct address costs one parse and one HMAC per container."""
+
+    mode: IpMode
+    key: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mask", lru_cache(maxsize=1 << 16)(self._mask))
+
+    def mask(self, text: str) -> str | None:  # replaced per instance by the cached _mask
+        """The masked form of an IPv4 or IPv6 address; None when `text` is not one."""
+        return self._mask(text)
+
+    def _mask(self, text: str) -> str | None:
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            return None
+        if self.mode == "truncate":
+            bits = contract.IPV4_PREFIX_BITS if address.version == 4 else contract.IPV6_PREFIX_BITS
+            host_bits = address.max_prefixlen - bits
+        else:
+            host_bits = 0
+        # Rebuilt from the integer: cheaper than a network object, and drops an IPv6 zone id.
+        canonical = str(type(address)(int(address) >> host_bits << host_bits))
+        if self.mode == "truncate":
+            return canonical
+        digest = hmac.digest(self.key, canonical.encode("ascii"), "sha256").hex()
+        return contract.IP_HASH_PREFIX + digest[:HASH_HEX_CHARS]
+
+    def mask_array(self, values: pa.Array) -> tuple[pa.Array, pa.Array]:
+        """(masked values, validity) for a string column: null stays null and valid; a non-address
+        becomes null and invalid."""
+        encoded = pc.dictionary_encode(values).combine_chunks() if isinstance(values, pa.ChunkedArray) \
+            else pc.dictionary_encode(values)
+        masked = [self.mask(text) for text in encoded.dictionary.to_pylist()]
+        ok = pa.array([m is not None for m in masked], pa.bool_())
+        indices = encoded.indices
+        return (pc.take(pa.array(masked, pa.string()), indices),
+                pc.fill_null(pc.take(ok, indices), True))
+
+
+@lru_cache(maxsize=8)
+def load_key(kind: Literal["secret", "parameter"], name: str) -> bytes:
+    """The key, read once per container (and per name): Secrets Manager or SSM SecureString."""
+    if kind == "secret":
+        value = boto3.client("secretsmanager").get_secret_value(SecretId=name)["SecretString"]
+    else:
+        value = boto3.client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+    if not value:
+        raise ValueError(f"the PII key {kind} {name!r} is empty")
+    return value.encode("utf-8")
