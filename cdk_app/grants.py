@@ -47,6 +47,13 @@ def objects_arn(scope: IConstruct, bucket_name: str, prefix: str = "") -> Arn:
     return arn(scope, "s3", f"{bucket_name}/{prefix}*", regional=False)
 
 
+def role_arn(scope: IConstruct, role_name: str) -> Arn:
+    """ARN of a role of the scope's account, by name (IAM ARNs have no region)."""
+    stack = Stack.of(scope)
+    return Arn(f"arn:{stack.partition}:iam::{stack.account}:role/{role_name}",
+               f"arn:<AWS::Partition>:iam::{stack.account}:role/{role_name}")
+
+
 def catalog_arns(scope: IConstruct, databases: Sequence[str]) -> list[Arn]:
     """The Glue catalog, the `databases` and all their tables."""
     found = [arn(scope, "glue", "catalog")]

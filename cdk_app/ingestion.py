@@ -1,35 +1,28 @@
-"""Ingestion stack: the clickstream Kinesis stream and the cleaner Lambda reading it into the lake."""
+"""Ingestion stack: every source into the lake, and the alarms that say when one stalls.
+
+- shop events: the Kinesis stream, read by the cleaner (cdk_app/cleaner.py);
+- Kafka, where `msk_enabled`: an MSK Serverless topic, read by the same cleaner (cdk_app/msk.py);
+- FX rates: the scheduled API connector (cdk_app/api_connector.py);
+- the product catalog: CSV drops on the landing bucket, loaded by the file loader (cdk_app/file_loader.py);
+- replay: the role that re-drives the cleaner's failures (cdk_app/replay.py).
+"""
 from __future__ import annotations
 
-import jsii
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from cdk_app.alarms import Alarms
+from cdk_app.api_connector import ApiConnector
+from cdk_app.cleaner import Cleaner
 from cdk_app.config import EnvConfig
-from cdk_app.grants import allow, allow_key, arn, objects_arn
+from cdk_app.file_loader import FileLoader
+from cdk_app.msk import MskIngestion, availability_zones
 from cdk_app.nag import acknowledge
-from cdk_app.python_function import PythonFunction
-from lambdas.contracts import clickstream
-from lambdas.contracts.lake_layout import clean_prefix, manifest_prefix, quarantine_prefix, raw_prefix
-
-WRITE = ("s3:PutObject", "s3:AbortMultipartUpload")
-
-
-@jsii.implements(lambda_.IEventSourceDlq)
-class _OnFailureQueue:
-    """On-failure destination whose permission is granted by the caller, exactly (CDK's SqsDlq also
-    grants kms:ReEncrypt* and kms:GenerateDataKey*)."""
-
-    def __init__(self, queue: sqs.IQueue) -> None:
-        self._queue = queue
-
-    def bind(self, _target: object, _handler: object) -> lambda_.DlqDestinationConfig:
-        return lambda_.DlqDestinationConfig(destination=self._queue.queue_arn)
+from cdk_app.replay import Replay
+from cdk_app.secure_bucket import bucket_name
 
 
 class IngestionStack(Stack):
@@ -45,7 +38,6 @@ class IngestionStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         env = env_config
-        source = clickstream.SOURCE
         on_demand = env.kinesis_shards == 0
         self.stream = kinesis.Stream(
             self, "Stream",
@@ -60,44 +52,29 @@ class IngestionStack(Stack):
             "AwsSolutions-KDS3": "Encrypted with the lake's customer-managed key, not aws/kinesis: its key "
                                  "policy and grants decide who can read events, and it rotates yearly.",
         })
-        dlq_name = env.resource_name("cleaner-dlq")
-        self.dead_letters = sqs.Queue(
-            self, "DeadLetters",
-            queue_name=dlq_name,
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(self.dead_letters, {
-            "AwsSolutions-SQS3": "This queue is itself the dead-letter destination of the cleaner's event "
-                                 "source mapping (batches that failed every retry); it has no consumer to fail.",
-        })
+        self.cleaner = Cleaner(self, "Cleaner", env=env, key=key, bucket_names=bucket_names)
+        self.cleaner.read_stream(self.stream)
+        self.msk: MskIngestion | None = None
+        if env.msk_enabled:
+            self.msk = MskIngestion(self, "Msk", env=env, key=key)
+            self.msk.feed(self.cleaner)
 
-        raw_uri, staging_uri = f"s3://{bucket_names['raw']}", f"s3://{bucket_names['staging']}"
-        self.cleaner = PythonFunction(
-            self, "Cleaner", env=env, folder="cleaner", key=key, with_pyarrow=True,
-            timeout=Duration.minutes(5), memory_mb=1024,
-            environment={"RAW_URI": raw_uri, "STAGING_URI": staging_uri, "SOURCE": source},
-        )
-        role = self.cleaner.role
-        allow(role, WRITE, [objects_arn(self, bucket_names["raw"], raw_prefix(source))],
-              wildcard_reason="The cleaner writes one object per batch and ingest hour under the raw "
-                              "prefix of its source; the keys are made at run time.")
-        allow(role, WRITE, [objects_arn(self, bucket_names["staging"], prefix(source))
-                            for prefix in (clean_prefix, quarantine_prefix, manifest_prefix)],
-              wildcard_reason="The cleaner writes one object per batch under its source's clean, quarantine "
-                              "and manifest prefixes; the keys are made at run time.")
-        allow(role, ("sqs:SendMessage",), [arn(self, "sqs", dlq_name)])
-        allow_key(role, key)  # S3 SSE-KMS writes and SQS SSE-KMS sends both need a data key
-        self.cleaner.function.add_event_source(sources.KinesisEventSource(
-            self.stream,
-            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
-            batch_size=env.cleaner_batch_size,
-            max_batching_window=Duration.seconds(env.cleaner_batching_window_seconds),
-            bisect_batch_on_error=True,
-            report_batch_item_failures=True,
-            # -1 in cdk.json = retry until the record expires (Lambda's default)
-            retry_attempts=None if env.cleaner_max_retries == -1 else env.cleaner_max_retries,
-            on_failure=_OnFailureQueue(self.dead_letters),
-        ))
+        self.api_connector = ApiConnector(self, "ApiConnector", env=env, key=key, bucket_names=bucket_names)
+        access_logs = s3.Bucket.from_bucket_name(self, "AccessLogs", bucket_name(env, "access-logs"))
+        self.file_loader = FileLoader(self, "FileLoader", env=env, key=key, bucket_names=bucket_names,
+                                      access_logs=access_logs)
+
+        self.replay = Replay(self, "Replay", env=env, key=key, raw_bucket=bucket_names["raw"])
+        self.replay.redrive(self.cleaner, self.stream)
+
+        self.alarms = Alarms(self, "Alarms", env=env, key=key)
+        self.alarms.iterator_age(self.cleaner.function.function, "cleaner")
+        for what, part in (("cleaner", self.cleaner), ("api-connector", self.api_connector),
+                           ("file-loader", self.file_loader)):
+            self.alarms.errors(part.function.function, what)
+            self.alarms.dead_letters(part.dead_letters, what)
+
+    @property
+    def availability_zones(self) -> list[str]:
+        """CDK's Vpc checks its zones against the stack's, which would otherwise be a context lookup."""
+        return availability_zones()

@@ -9,7 +9,10 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_app.config import EnvConfig
+from cdk_app.file_loader import LANDING, landing_bucket_name
+from cdk_app.grants import bucket_arn
 from cdk_app.nag import acknowledge
+from cdk_app.raw_zone import restrict_raw_access
 from cdk_app.secure_bucket import access_log_bucket, bucket_name, removal_policy, secure_bucket
 from cdk_app.table_migrator import TableMigrator
 from iceberg_tables.specs import ALL_TABLES
@@ -42,7 +45,22 @@ class LakeStack(Stack):
             conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
                                     f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:*"}},
         ))
+        # CloudWatch alarms publish to SNS topics encrypted with this key (cdk_app/alarms.py)
+        self.key.add_to_resource_policy(iam.PolicyStatement(
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+            resources=["*"],
+            conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+        ))
         self.access_logs = access_log_bucket(self, "AccessLogs", env=env)
+        # the landing bucket lives beside its loader in the ingestion stack (see cdk_app/file_loader.py)
+        self.access_logs.add_to_resource_policy(iam.PolicyStatement(
+            principals=[iam.ServicePrincipal("logging.s3.amazonaws.com")],
+            actions=["s3:PutObject"],
+            resources=[self.access_logs.arn_for_objects(f"{LANDING}/*")],
+            conditions={"ArnLike": {"aws:SourceArn": bucket_arn(self, landing_bucket_name(env)).value},
+                        "StringEquals": {"aws:SourceAccount": self.account}},
+        ))
         acknowledge(self.access_logs, {
             "AwsSolutions-S1": "This is the server-access-log target of the other buckets; logging it into "
                                "itself would loop.",
@@ -55,6 +73,7 @@ class LakeStack(Stack):
         # literal names for policies in other stacks (see cdk_app/grants.py)
         self.bucket_names = {zone_: bucket_name(env, zone_) for zone_ in ("raw", "staging", "warehouse", "athena-results")}
         self.raw = zone("Raw", "raw", s3.LifecycleRule(id="expire-raw", expiration=Duration.days(env.raw_retention_days)))
+        restrict_raw_access(self.raw, env)
         self.staging = zone("Staging", "staging")
         self.warehouse = zone("Warehouse", "warehouse")
         self.athena_results = zone("AthenaResults", "athena-results",

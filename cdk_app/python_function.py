@@ -27,6 +27,11 @@ def encrypted_log_group(scope: Construct, construct_id: str, *, env: EnvConfig, 
     )
 
 
+def function_role_name(env: EnvConfig, folder: str) -> str:
+    """Name of the execution role of the function of `lambdas/<folder>/`."""
+    return env.function_name(folder)
+
+
 class PythonFunction(Construct):
     """The function of `lambdas/<folder>/`, handler `lambdas.<folder>.handler.handler`."""
 
@@ -48,8 +53,10 @@ class PythonFunction(Construct):
         super().__init__(scope, construct_id)
         name = env.function_name(folder)
         self.log_group = encrypted_log_group(self, "Logs", env=env, name=f"/aws/lambda/{name}", key=key)
-        # our own role: the default one carries the AWS-managed AWSLambdaBasicExecutionRole
-        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+        # our own role: the default one carries the AWS-managed AWSLambdaBasicExecutionRole.
+        # Named like the function, so bucket and secret policies can name it (cdk_app/raw_zone.py).
+        self.role = iam.Role(self, "Role", role_name=function_role_name(env, folder),
+                             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         self.log_group.grant_write(self.role)
         region = Stack.of(self).region
         layers = [lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools_layer_arn(region))]

@@ -5,6 +5,8 @@ from typing import Any
 
 from aws_cdk.assertions import Template
 
+from cdk_app.config import EnvConfig
+
 
 def resources(template: Template, cfn_type: str) -> dict[str, dict[str, Any]]:
     """{logical id: resource} of one CloudFormation type."""
@@ -41,5 +43,44 @@ def policy_statements(template: Template, role_logical_id_prefix: str) -> list[d
     return statements
 
 
+def role_statements(template: Template, role_name: str) -> list[dict[str, Any]]:
+    """Statements of the inline policies of the role named `role_name`."""
+    [logical_id] = [k for k, r in resources(template, "AWS::IAM::Role").items()
+                    if r["Properties"].get("RoleName") == role_name] or [f"<no role {role_name}>"]
+    return policy_statements(template, logical_id)
+
+
+def grants(statements: list[dict[str, Any]], service: str) -> dict[str, list[str]]:
+    """{resource ARN (flattened): sorted actions} of the statements' `service:` actions."""
+    found: dict[str, set[str]] = {}
+    for statement in statements:
+        actions = [a for a in as_list(statement["Action"]) if a.startswith(f"{service}:")]
+        for resource in as_list(statement["Resource"]) if actions else []:
+            found.setdefault(flatten_arn(resource), set()).update(actions)
+    return {arn: sorted(actions) for arn, actions in found.items()}
+
+
+def logical_id(template: Template, cfn_type: str, **properties: Any) -> str:
+    """The logical id of the one resource of `cfn_type` with these top-level property values."""
+    found = [k for k, r in resources(template, cfn_type).items()
+             if all(r["Properties"].get(name) == value for name, value in properties.items())]
+    assert len(found) == 1, f"expected one {cfn_type} with {properties}, found {found}"
+    return found[0]
+
+
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def cleaner_mapping_settings(config: EnvConfig, queue_id: str) -> dict[str, Any]:
+    """What every event source mapping of the cleaner carries, from config (`queue_id`: its DLQ)."""
+    return {
+        "StartingPosition": "TRIM_HORIZON",
+        "BatchSize": config.cleaner_batch_size,
+        "MaximumBatchingWindowInSeconds": config.cleaner_batching_window_seconds,
+        "MaximumRetryAttempts": config.cleaner_max_retries,
+        "MaximumRecordAgeInSeconds": config.cleaner_max_record_age_seconds,
+        "BisectBatchOnFunctionError": True,
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [queue_id, "Arn"]}}},
+    }

@@ -1,0 +1,103 @@
+"""The cleaner: its Lambda, its on-failure queue, its PII hashing key, and its event source mappings.
+
+Every source it reads (the Kinesis stream, the optional MSK topic) gets the same mapping settings
+from config: batch size and window, bisect on error, ReportBatchItemFailures, retry attempts,
+maximum record age and the on-failure queue, so a batch that can't be cleaned is never dropped.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from cdk_app.config import EnvConfig
+from cdk_app.generated_secret import generated_secret
+from cdk_app.grants import allow, allow_key, arn, objects_arn
+from cdk_app.python_function import PythonFunction
+from cdk_app.queues import OnFailureQueue, dead_letter_queue
+from lambdas.contracts import clickstream
+from lambdas.contracts.lake_layout import clean_prefix, manifest_prefix, quarantine_prefix, raw_prefix
+
+WRITE = ("s3:PutObject", "s3:AbortMultipartUpload")
+# The environment variable naming the secret that holds the key IPs are hashed with.
+PII_KEY_ENV = "PII_KEY_SECRET_NAME"
+PII_KEY_SECRET = "pii-hash-key"  # the secret's component name: lakehouse-<env>-pii-hash-key
+PII_KEY_LENGTH = 64  # characters of [A-Za-z0-9]: about 380 bits, beyond any brute force of an HMAC key
+
+
+class Cleaner(Construct):
+    """`function` (PythonFunction), `dead_letters` (its on-failure queue), `pii_key` (Secrets Manager)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, env: EnvConfig, key: kms.IKey,
+                 bucket_names: dict[str, str]) -> None:
+        super().__init__(scope, construct_id)
+        self._env = env
+        source = clickstream.SOURCE
+        self.dead_letters = dead_letter_queue(
+            self, "DeadLetters", env=env, component="cleaner-dlq", key=key,
+            holds="batches that failed every retry of the cleaner's event source mappings")
+        # Secrets Manager, not SSM: CloudFormation can generate a secret's value but can't create
+        # a SecureString parameter, and the key must never be in the repo or a template.
+        self.pii_key = generated_secret(
+            self, "PiiKey", env=env, component=PII_KEY_SECRET, key=key,
+            description="HMAC key the cleaner hashes IP addresses with; generated at deploy, read by the cleaner only",
+            value=secretsmanager.SecretStringGenerator(password_length=PII_KEY_LENGTH, exclude_punctuation=True),
+            not_rotated_because="A new key changes every hashed IP, which would split one visitor into two across "
+                                "the rotation date. Rotate deliberately "
+                                "(docs/decisions/0212-cleaner-pii-key-in-secrets-manager.md).",
+        )
+        self.function = PythonFunction(
+            self, "Function", env=env, folder="cleaner", key=key, with_pyarrow=True,
+            timeout=Duration.minutes(5), memory_mb=1024,
+            environment={
+                "RAW_URI": f"s3://{bucket_names['raw']}",
+                "STAGING_URI": f"s3://{bucket_names['staging']}",
+                "SOURCE": source,
+                PII_KEY_ENV: env.resource_name(PII_KEY_SECRET),  # literal: the attribute is a token
+            },
+        )
+        role = self.function.role
+        allow(role, WRITE, [objects_arn(self, bucket_names["raw"], raw_prefix(source))],
+              wildcard_reason="The cleaner writes one object per batch and ingest hour under the raw "
+                              "prefix of its source; the keys are made at run time.")
+        allow(role, WRITE, [objects_arn(self, bucket_names["staging"], prefix(source))
+                            for prefix in (clean_prefix, quarantine_prefix, manifest_prefix)],
+              wildcard_reason="The cleaner writes one object per batch under its source's clean, quarantine "
+                              "and manifest prefixes; the keys are made at run time.")
+        allow(role, ("sqs:SendMessage",), [arn(self, "sqs", self.dead_letters.queue_name)])
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["secretsmanager:GetSecretValue"], resources=[self.pii_key.secret_arn]))
+        # and nobody else: the secret's own policy refuses every other principal of the account
+        self.pii_key.add_to_resource_policy(iam.PolicyStatement(
+            effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()], actions=["secretsmanager:GetSecretValue"],
+            resources=["*"],  # in a resource policy, "*" is this secret
+            conditions={"ArnNotEquals": {"aws:PrincipalArn": role.role_arn}},
+        ))
+        allow_key(role, key)  # S3 SSE-KMS writes, SQS SSE-KMS sends and the secret's decryption
+
+    def mapping_options(self) -> dict[str, Any]:
+        """Settings every event source mapping of the cleaner shares (config: `cleaner_*`)."""
+        env = self._env
+        return {
+            "starting_position": lambda_.StartingPosition.TRIM_HORIZON,
+            "batch_size": env.cleaner_batch_size,
+            "max_batching_window": Duration.seconds(env.cleaner_batching_window_seconds),
+            "bisect_batch_on_error": True,
+            "report_batch_item_failures": True,
+            # -1 in cdk.json = retry until the record expires (Lambda's default)
+            "retry_attempts": None if env.cleaner_max_retries == -1 else env.cleaner_max_retries,
+            "max_record_age": (None if env.cleaner_max_record_age_seconds == -1
+                               else Duration.seconds(env.cleaner_max_record_age_seconds)),
+            "on_failure": OnFailureQueue(self.dead_letters),
+        }
+
+    def read_stream(self, stream: kinesis.IStream) -> None:
+        """Consume the Kinesis stream (CDK grants the stream reads and its key's decryption)."""
+        self.function.function.add_event_source(sources.KinesisEventSource(stream, **self.mapping_options()))

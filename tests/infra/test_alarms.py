@@ -1,0 +1,60 @@
+"""Ingestion alarms: dead letters waiting, functions failing, the cleaner lagging; all to one topic."""
+from __future__ import annotations
+
+import pytest
+from aws_cdk.assertions import Template
+
+from cdk_app.config import load
+from tests.infra.helpers import logical_id, only, resources
+
+PARTS = ("cleaner", "api-connector", "file-loader")
+
+
+def _alarms(template: Template) -> dict[str, dict]:
+    return {a["Properties"]["AlarmName"]: a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()}
+
+
+def test_topic_is_encrypted_and_tls_only(ingestion) -> None:
+    env, template = ingestion
+    topic = only(template, "AWS::SNS::Topic")
+    assert topic["TopicName"] == load(env).resource_name("ingestion-alarms")
+    assert "Fn::ImportValue" in topic["KmsMasterKeyId"]
+    statements = only(template, "AWS::SNS::TopicPolicy")["PolicyDocument"]["Statement"]
+    assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements)
+
+
+def test_every_alarm_watches_its_resource_and_publishes_to_the_topic(ingestion) -> None:
+    env, template = ingestion
+    config = load(env)
+    topic = logical_id(template, "AWS::SNS::Topic")
+    alarms = _alarms(template)
+    expected = {config.resource_name("cleaner-iterator-age")}
+    for part in PARTS:
+        expected |= {config.resource_name(f"{part}-errors"), config.resource_name(f"{part}-dead-letters")}
+    assert set(alarms) == expected
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"] == [{"Ref": topic}]
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert alarm["TreatMissingData"] == "notBreaching"
+    for part in PARTS:
+        function = logical_id(template, "AWS::Lambda::Function", FunctionName=config.function_name(part.replace("-", "_")))
+        queue = logical_id(template, "AWS::SQS::Queue", QueueName=config.resource_name(f"{part}-dlq"))
+        errors = alarms[config.resource_name(f"{part}-errors")]
+        assert (errors["Namespace"], errors["MetricName"], errors["Statistic"], errors["Threshold"]) == \
+            ("AWS/Lambda", "Errors", "Sum", 1)
+        assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function}}]
+        waiting = alarms[config.resource_name(f"{part}-dead-letters")]
+        assert (waiting["Namespace"], waiting["MetricName"], waiting["Threshold"]) == \
+            ("AWS/SQS", "ApproximateNumberOfMessagesVisible", 1)
+        assert waiting["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+    lag = alarms[config.resource_name("cleaner-iterator-age")]
+    assert (lag["MetricName"], lag["Statistic"], lag["Threshold"]) == ("IteratorAge", "Maximum", 30 * 60 * 1000)
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_lake_key_lets_cloudwatch_publish_to_encrypted_topics(synthesized, env: str) -> None:
+    key = only(Template.from_stack(synthesized(env).stage.lake), "AWS::KMS::Key")
+    [statement] = [s for s in key["KeyPolicy"]["Statement"]
+                   if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": load(env).account}}
