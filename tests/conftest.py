@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.spark",
     "tests.fixtures.cdk",
     "tests.fixtures.superset",
+    "tests.fixtures.fx_fixture",
 ]
