@@ -15,18 +15,27 @@ from cdk_app.wheelhouse import WHEELHOUSE
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def cli_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _cdk_synth(out: Path, env_name: str, *stacks: str) -> Path:
+    """`cdk synth` of `stacks` of one environment, as a user runs it; the assembly folder."""
     cdk = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"
     assert cdk.exists(), "the pinned CDK CLI is not installed: run `make setup` (npm ci)"
     assert (WHEELHOUSE / ".complete").exists(), "no Lambda wheelhouse: run `make setup` (python -m cdk_app.wheelhouse)"
-    out = tmp_path_factory.mktemp("cdk-cli")
     env = {k: v for k, v in os.environ.items() if k != "CDK_VALIDATION"}  # keep CDK's validation on
     env["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
-    done = subprocess.run([str(cdk), "synth", "-c", "env=dev", "dev/*", "-q", "-o", str(out)],
+    done = subprocess.run([str(cdk), "synth", "-c", f"env={env_name}", *stacks, "-q", "-o", str(out)],
                           cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    return out / "assembly-dev"
+    # CloudFormation's schema check only warns (a security group description EC2 refuses, say): none allowed
+    report = json.loads((out / "validation-report.json").read_text())
+    findings = [(v["ruleName"], v["description"]) for plugin in report["pluginReports"]
+                for v in plugin.get("violations", [])]
+    assert findings == [], findings
+    return out / f"assembly-{env_name}"
+
+
+@pytest.fixture(scope="module")
+def cli_synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _cdk_synth(tmp_path_factory.mktemp("cdk-cli"), "dev", "dev/*")
 
 
 def _asset_dirs(assembly: Path, stack: str) -> dict[str, Path]:
@@ -40,10 +49,10 @@ def _asset_dirs(assembly: Path, stack: str) -> dict[str, Path]:
     return found
 
 
-def _template(assembly: Path, stack: str) -> dict:
+def _template(assembly: Path, stack: str, env_name: str = "dev") -> dict:
     manifest = json.loads((assembly / "manifest.json").read_text())
     [artifact] = [a for name, a in manifest["artifacts"].items()
-                  if a["type"] == "aws:cloudformation:stack" and name.startswith(f"dev{stack}")]
+                  if a["type"] == "aws:cloudformation:stack" and name.startswith(f"{env_name}{stack}")]
     return json.loads((assembly / artifact["properties"]["templateFile"]).read_text())
 
 
@@ -62,6 +71,22 @@ def test_cleaner_package_holds_its_code_and_no_bundled_dependencies(cli_synth: P
     assert not list(package.rglob("__pycache__"))
 
 
+@pytest.mark.parametrize("folder", ["api_connector", "file_loader"])
+def test_connector_and_loader_packages_carry_the_cleaners_writer(cli_synth: Path, folder: str) -> None:
+    package = _asset_dirs(cli_synth, "Ingestion")[load("dev").function_name(folder)]
+    for module in (f"lambdas/{folder}/handler.py", "lambdas/cleaner/writer.py", "lambdas/contracts/lake_layout.py"):
+        assert (package / module).is_file(), module
+    assert not any((package / name).exists() for name in ("pyarrow", "aws_lambda_powertools", "pyiceberg"))
+
+
+def test_prod_with_msk_passes_cloudformation_validation(tmp_path: Path) -> None:
+    """Only prod has MSK: its VPC, security groups and cluster must meet CloudFormation's schemas too.
+    Only the ingestion stack is bundled, so it stays quick."""
+    assembly = _cdk_synth(tmp_path, "prod", "prod/Ingestion", "--exclusively")
+    resources = _template(assembly, "Ingestion", env_name="prod")["Resources"].values()
+    assert {"AWS::MSK::ServerlessCluster", "AWS::EC2::VPC", "AWS::Scheduler::Schedule"} <= {r["Type"] for r in resources}
+
+
 def test_migrator_package_bundles_pyiceberg_for_lambdas_python(cli_synth: Path) -> None:
     package = _asset_dirs(cli_synth, "Lake")[load("dev").function_name("table_migrator")]
     assert (package / "iceberg_tables" / "migrator.py").is_file()
@@ -78,6 +103,7 @@ def test_every_function_package_leaves_room_for_its_layers(cli_synth: Path) -> N
     sizes_mb = {name: sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 2**20
                 for name, path in packages.items()}
     config = load("dev")
-    assert {config.function_name(f) for f in ("cleaner", "table_migrator", "record_run")} <= set(sizes_mb)
+    assert {config.function_name(f) for f in ("cleaner", "api_connector", "file_loader", "table_migrator",
+                                              "record_run")} <= set(sizes_mb)
     over = {n: round(mb) for n, mb in sizes_mb.items() if mb > LAMBDA_UNZIPPED_LIMIT_MB - LAYERS_ESTIMATE_MB}
     assert not over, f"packages too large beside the layers: {over} MB"
