@@ -6,9 +6,10 @@ to `topic` (it has no subscription of its own: who is paged differs per team).
 """
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
@@ -16,6 +17,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk_app.config import EnvConfig
+from cdk_app.grants import arn
 
 PERIOD = Duration.minutes(5)
 # Healthy, the cleaner lags its stream by about one batching window; half an hour is an outage.
@@ -30,6 +32,15 @@ class Alarms(Construct):
         self._env = env
         self.topic = sns.Topic(self, "Topic", topic_name=env.resource_name("ingestion-alarms"), master_key=key,
                                enforce_ssl=True)
+        # the topic's own policy replaces SNS's default one, which let this account's alarms publish
+        stack = Stack.of(self)
+        self.topic.add_to_resource_policy(iam.PolicyStatement(
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["sns:Publish"],
+            resources=[self.topic.topic_arn],
+            conditions={"ArnLike": {"aws:SourceArn": arn(self, "cloudwatch", f"alarm:{env.resource_name('*')}").value},
+                        "StringEquals": {"aws:SourceAccount": stack.account}},
+        ))
         self.alarms: dict[str, cloudwatch.Alarm] = {}
 
     def _add(self, component: str, metric: cloudwatch.Metric, threshold: float, description: str) -> None:

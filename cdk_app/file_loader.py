@@ -102,11 +102,15 @@ class FileLoader(Construct):
         allow(role, WRITE, [objects_arn(self, bucket_names["raw"], raw_prefix(SOURCE))],
               wildcard_reason="The loader copies each file, as read, to the raw zone under its source's prefix, "
                               "named by the file's content hash at run time.")
-        staged = [prefix(SOURCE) for prefix in (clean_prefix, quarantine_prefix, manifest_prefix)]
-        allow_list(role, bucket_names["staging"], staged)
-        allow(role, ("s3:GetObject", *WRITE), [objects_arn(self, bucket_names["staging"], prefix) for prefix in staged],
+        staging = bucket_names["staging"]
+        allow(role, WRITE, [objects_arn(self, staging, prefix(SOURCE))
+                            for prefix in (clean_prefix, quarantine_prefix, manifest_prefix)],
               wildcard_reason="The loader stages each file under its source's clean, quarantine and manifest "
-                              "prefixes, named by the file's content hash at run time; it reads its manifests to "
-                              "skip a file dropped twice.")
+                              "prefixes, named by the file's content hash at run time.")
+        # is this file loaded already? (its manifest exists: a HEAD, which needs s3:ListBucket to be a 404)
+        allow_list(role, staging, [manifest_prefix(SOURCE)])
+        allow(role, ("s3:GetObject",), [objects_arn(self, staging, manifest_prefix(SOURCE))],
+              wildcard_reason="The loader reads the manifest named by a file's content hash to skip a file "
+                              "dropped twice.")
         allow(role, ("sqs:SendMessage",), [arn(self, "sqs", self.dead_letters.queue_name)])
         allow_key(role, key)

@@ -45,12 +45,12 @@ class LakeStack(Stack):
             conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
                                     f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:*"}},
         ))
-        # CloudWatch alarms publish to SNS topics encrypted with this key (cdk_app/alarms.py)
+        # CloudWatch alarms publish to SNS topics encrypted with this key (cdk_app/alarms.py). The
+        # statement AWS documents for it, unconditioned: the topics' own policies decide who publishes.
         self.key.add_to_resource_policy(iam.PolicyStatement(
             principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
             actions=["kms:Decrypt", "kms:GenerateDataKey*"],
             resources=["*"],
-            conditions={"StringEquals": {"aws:SourceAccount": self.account}},
         ))
         self.access_logs = access_log_bucket(self, "AccessLogs", env=env)
         # the landing bucket lives beside its loader in the ingestion stack (see cdk_app/file_loader.py)

@@ -5,7 +5,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from cdk_app.config import load
-from tests.infra.helpers import logical_id, only, resources
+from tests.infra.helpers import flatten_arn, logical_id, only, resources
 
 PARTS = ("cleaner", "api-connector", "file-loader")
 
@@ -21,6 +21,13 @@ def test_topic_is_encrypted_and_tls_only(ingestion) -> None:
     assert "Fn::ImportValue" in topic["KmsMasterKeyId"]
     statements = only(template, "AWS::SNS::TopicPolicy")["PolicyDocument"]["Statement"]
     assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements)
+    # that policy replaces SNS's default one: this environment's alarms need their own allowance
+    config = load(env)
+    [publish] = [s for s in statements if s["Effect"] == "Allow"]
+    assert publish["Principal"] == {"Service": "cloudwatch.amazonaws.com"} and publish["Action"] == "sns:Publish"
+    assert flatten_arn(publish["Condition"]["ArnLike"]["aws:SourceArn"]) == \
+        f"arn:aws:cloudwatch:{config.region}:{config.account}:alarm:lakehouse-{env}-*"
+    assert publish["Condition"]["StringEquals"] == {"aws:SourceAccount": config.account}
 
 
 def test_every_alarm_watches_its_resource_and_publishes_to_the_topic(ingestion) -> None:
@@ -57,4 +64,3 @@ def test_lake_key_lets_cloudwatch_publish_to_encrypted_topics(synthesized, env: 
     [statement] = [s for s in key["KeyPolicy"]["Statement"]
                    if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
     assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
-    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": load(env).account}}
