@@ -31,6 +31,9 @@ CREATED = "s3:ObjectCreated:*"  # Put, Post, Copy and CompleteMultipartUpload al
 # S3 invokes asynchronously: Lambda retries a failed load twice, then parks the event in the queue.
 ASYNC_RETRIES = 2
 ASYNC_MAX_EVENT_AGE = Duration.hours(6)
+# The loader keeps each file's bytes in the raw zone (docs/decisions/0470); a landed file only has to
+# outlive a parked event (the dead-letter queue keeps one 14 days) so it can still be replayed.
+LANDING_RETENTION = Duration.days(30)
 TIMEOUT = Duration.minutes(10)  # a large catalog file is streamed through, not held in memory
 
 
@@ -64,10 +67,9 @@ class FileLoader(Construct):
         function.configure_async_invoke(retry_attempts=ASYNC_RETRIES, max_event_age=ASYNC_MAX_EVENT_AGE,
                                         on_failure=AsyncFailureQueue(self.dead_letters))
 
-        # a dropped file is this source's original: it is kept as long as the raw zone keeps records
         self.landing = secure_bucket(
             self, "Landing", env=env, purpose=LANDING, key=key, access_logs=access_logs,
-            lifecycle_rules=[s3.LifecycleRule(id="expire-landed-files", expiration=Duration.days(env.raw_retention_days))],
+            lifecycle_rules=[s3.LifecycleRule(id="expire-landed-files", expiration=LANDING_RETENTION)],
         )
         Annotations.of(self.landing).acknowledge_warning(
             "@aws-cdk/aws-s3:accessLogsPolicyNotAdded",

@@ -30,7 +30,10 @@ def test_landing_bucket_is_encrypted_private_tls_only_logged_and_expires(ingesti
     assert props["LoggingConfiguration"] == {"DestinationBucketName": bucket_name(config, "access-logs"),
                                              "LogFilePrefix": "landing/"}
     expiry = [r for r in props["LifecycleConfiguration"]["Rules"] if "ExpirationInDays" in r]
-    assert expiry == [{"Id": "expire-landed-files", "Status": "Enabled", "ExpirationInDays": config.raw_retention_days}]
+    # files are copied to raw when loaded; a landed one outlives any event parked in the dead-letter queue
+    assert expiry == [{"Id": "expire-landed-files", "Status": "Enabled", "ExpirationInDays": 30}]
+    queue = logical_id(template, "AWS::SQS::Queue", QueueName=config.resource_name("file-loader-dlq"))
+    assert 30 * 24 * 3600 > template.to_json()["Resources"][queue]["Properties"]["MessageRetentionPeriod"]
     policy = only(template, "AWS::S3::BucketPolicy")
     assert policy["Bucket"] == {"Ref": bucket_id}
     assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
