@@ -83,7 +83,7 @@ def clean_batch(delivery: Delivery, source: Source, *, now: datetime, masker: Ip
     fast_indices = np.zeros(0, dtype=np.int64)
     tables = []
     if source.clean_columns is not None:
-        fast_indices, columns = source.clean_columns(_candidates(payloads, limit), now=now, masker=masker)
+        fast_indices, columns = source.clean_columns(_candidates(delivery, limit), now=now, masker=masker)
         if len(fast_indices):
             tables.append(_table(columns, fast_indices, source.schema))
     slow = np.ones(len(payloads), dtype=bool)
@@ -106,23 +106,10 @@ def clean_batch(delivery: Delivery, source: Source, *, now: datetime, masker: Ip
     return batch
 
 
-def _candidates(payloads: list[bytes], limit: int) -> list[bytes | None]:
+def _candidates(delivery: Delivery, limit: int) -> list[bytes | None]:
     """The records the columnar path may try: None where it must not look (too large, not UTF-8)."""
-    out: list[bytes | None] = []
-    for payload in payloads:
-        if len(payload) > limit or not (payload.isascii() or _utf8(payload)):
-            out.append(None)
-        else:
-            out.append(payload)
-    return out
-
-
-def _utf8(payload: bytes) -> bool:
-    try:
-        payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+    return [payload if text is not None and len(payload) <= limit else None
+            for payload, text in zip(delivery.payloads, delivery.texts)]
 
 
 def _with_index(schema: pa.Schema) -> pa.Schema:

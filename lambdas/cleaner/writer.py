@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -19,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+from isal import igzip
 
 from lambdas.cleaner.batch import CleanedBatch
 from lambdas.cleaner.events import Delivery
@@ -112,12 +112,7 @@ def raw_lines(delivery: Delivery) -> bytes:
     """One JSON envelope per record, in delivery order: its coordinates, and the payload as text
     when it is UTF-8 (`data`), else as received in base64 (`data_base64`)."""
     times = _iso_times(delivery.arrivals_ms, "%Y-%m-%dT%H:%M:%SZ")
-    texts: list[str | None] = []
-    for payload in delivery.payloads:
-        try:
-            texts.append(payload.decode("utf-8"))
-        except UnicodeDecodeError:
-            texts.append(None)
+    texts = delivery.texts
     b64 = delivery.data_base64
     if delivery.stream == "kinesis":
         shard = delivery.channel
@@ -133,7 +128,8 @@ def raw_lines(delivery: Delivery) -> bytes:
         ]
     lines = _LINES.encode_lines(envelopes)
     for raw, escaped in _LINE_BREAKERS:
-        lines = lines.replace(raw, escaped)
+        if raw in lines:  # a search is far cheaper than a replace that copies the whole batch
+            lines = lines.replace(raw, escaped)
     return lines
 
 
@@ -143,9 +139,9 @@ def _iso_times(arrivals_ms: list[int], fmt: str) -> list[str]:
 
 
 def _gzip(data: bytes) -> bytes:
-    """A gzip member with a zero header time (the same bytes for the same batch)."""
-    compressor = zlib.compressobj(RAW_GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    return compressor.compress(data) + compressor.flush()
+    """A gzip member with a zero header time (the same bytes for the same batch). ISA-L's deflate
+    is several times faster than zlib's at the same level (docs/decisions/0411)."""
+    return igzip.compress(data, RAW_GZIP_LEVEL, mtime=0)
 
 
 def _quarantine_table(batch: CleanedBatch) -> pa.Table:

@@ -1,0 +1,231 @@
+"""Cleaner throughput on one core, from the Lambda event to the files written, with two ratios
+taken in the same run, and peak memory for a 6 MB batch.
+
+- the cleaner: `lambdas.cleaner.handler.handler` on a 10,000-record Kinesis event (the generator's
+  clickstream, 5 % defects, every kind but OVERSIZED: a 64 KiB record is no "about 300 byte" one);
+- the baseline: the same rules the common way (benchmarks/baseline.py: Powertools BatchProcessor,
+  a pydantic model per record), writing the same kinds of files;
+- the bare cost: base64-decoding and json-parsing the same records, nothing else.
+
+The process pins itself to one CPU (`os.sched_setaffinity`, what `taskset -c N` does) and Arrow to
+one thread. Rounds interleave the three, so they share the machine's noise; the figures are medians.
+Files go to a temporary local folder: S3 latency is not part of a per-core figure.
+Memory: a child process runs the handler once on an event of Lambda's 6 MB payload limit and
+reports its peak RSS (ru_maxrss), next to a child that only builds the event.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import io
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import pyarrow as pa
+
+from lakehouse.generator import generate
+from lakehouse.poller import kinesis_event
+from lambdas.contracts import clickstream
+
+RECORDS = 10_000
+DEFECT_RATE = 0.05
+LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024
+SHARD = "shardId-000000000000"
+_ARRIVAL = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Figures:
+    records: int
+    mean_record_bytes: float
+    rounds: int
+    cpu: str
+    cleaner_records_per_s: float
+    baseline_records_per_s: float
+    bare_records_per_s: float
+    cleaner_ms: float
+    baseline_ms: float
+    bare_ms: float
+    six_mb_records: int
+    six_mb_event_bytes: int
+    peak_rss_mb: float
+    event_only_rss_mb: float
+
+    @property
+    def vs_baseline(self) -> float:
+        return self.cleaner_records_per_s / self.baseline_records_per_s
+
+    @property
+    def vs_bare(self) -> float:
+        return self.cleaner_records_per_s / self.bare_records_per_s
+
+
+def records(n: int, seed: int = 7) -> list[bytes]:
+    kinds = [r for r in clickstream.REASONS if r != clickstream.Reason.OVERSIZED]
+    return generate(n, seed=seed, defect_rate=DEFECT_RATE, defects=kinds).records
+
+
+def event_of(payloads: list[bytes], first_sequence: int = 49_600_000_000_000_000_000) -> dict[str, Any]:
+    return kinesis_event([{
+        "Data": data, "PartitionKey": f"pk-{i % 97}", "SequenceNumber": str(first_sequence + i),
+        "ApproximateArrivalTimestamp": _ARRIVAL + timedelta(milliseconds=i),
+    } for i, data in enumerate(payloads)], SHARD, "arn:aws:kinesis:us-east-1:000000000000:stream/bench", "us-east-1")
+
+
+def pin_to_one_cpu() -> str:
+    """Pin this process to one CPU (taskset's system call) and Arrow to one thread; name the CPU."""
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+    if not hasattr(os, "sched_setaffinity"):
+        return f"not pinned ({platform.system()} has no sched_setaffinity); Arrow on one thread"
+    cpu = max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return f"CPU {cpu} of {os.cpu_count()} (sched_setaffinity), Arrow on one thread"
+
+
+def bare(event: dict[str, Any]) -> int:
+    """The floor: decode and parse every record, nothing else."""
+    parsed = 0
+    for item in event["Records"]:
+        try:
+            json.loads(base64.b64decode(item["kinesis"]["data"]))
+            parsed += 1
+        except ValueError:
+            pass
+    return parsed
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    with contextlib.redirect_stdout(io.StringIO()):  # Powertools' EMF and log lines
+        started = time.perf_counter()
+        fn()
+        return time.perf_counter() - started
+
+
+def throughput(rounds: int) -> dict[str, float]:
+    from benchmarks.baseline import BaselineCleaner
+    from lambdas.cleaner.handler import handler
+
+    payloads = records(RECORDS)
+    event = event_of(payloads)
+    with tempfile.TemporaryDirectory(prefix="bench-cleaner-") as tmp:
+        os.environ.update({"RAW_URI": Path(tmp, "raw").as_uri(), "STAGING_URI": Path(tmp, "staging").as_uri(),
+                           "POWERTOOLS_METRICS_NAMESPACE": "Benchmark", "SOURCE": "clickstream"})
+        baseline = BaselineCleaner(Path(tmp))
+        runs: dict[str, Callable[[], Any]] = {
+            "cleaner": lambda: handler(event, None),
+            "baseline": lambda: baseline.handler(event, None),
+            "bare": lambda: bare(event),
+        }
+        for fn in runs.values():  # warm: imports, caches of the first call
+            _timed(fn)
+        times: dict[str, list[float]] = {name: [] for name in runs}
+        for _ in range(rounds):
+            for name, fn in runs.items():
+                times[name].append(_timed(fn))
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    return {"mean_record_bytes": sum(map(len, payloads)) / len(payloads), **medians}
+
+
+def six_mb_event() -> dict[str, Any]:
+    """The largest event of these records within Lambda's 6 MB invocation payload limit."""
+    payloads = records(20_000, seed=11)
+    n = len(payloads)
+    while len(json.dumps(event_of(payloads[:n]))) > LAMBDA_PAYLOAD_LIMIT:
+        n = int(n * 0.97)
+    return event_of(payloads[:n])
+
+
+def memory_child(run_handler: bool) -> None:
+    """In a child process: build the 6 MB event, maybe clean it, print the peak RSS in KiB."""
+    event = six_mb_event()
+    if run_handler:
+        from lambdas.cleaner.handler import handler
+        with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+            os.environ.update({"RAW_URI": Path(tmp, "raw").as_uri(), "STAGING_URI": Path(tmp, "staging").as_uri(),
+                               "POWERTOOLS_METRICS_NAMESPACE": "Benchmark", "SOURCE": "clickstream"})
+            with contextlib.redirect_stdout(io.StringIO()):
+                handler(event, None)
+    print(json.dumps({"records": len(event["Records"]), "event_bytes": len(json.dumps(event)),
+                      "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+
+
+def _child(run_handler: bool) -> dict[str, int]:
+    args = [sys.executable, "-m", "benchmarks.cleaner", "--memory-child"] + ([] if run_handler else ["--event-only"])
+    out = subprocess.run(args, check=True, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run(rounds: int = 7) -> Figures:
+    cpu = pin_to_one_cpu()
+    measured = throughput(rounds)
+    with_handler, event_only = _child(True), _child(False)
+    return Figures(
+        records=RECORDS, mean_record_bytes=round(measured["mean_record_bytes"], 1), rounds=rounds, cpu=cpu,
+        cleaner_records_per_s=RECORDS / measured["cleaner"], baseline_records_per_s=RECORDS / measured["baseline"],
+        bare_records_per_s=RECORDS / measured["bare"], cleaner_ms=measured["cleaner"] * 1000,
+        baseline_ms=measured["baseline"] * 1000, bare_ms=measured["bare"] * 1000,
+        six_mb_records=with_handler["records"], six_mb_event_bytes=with_handler["event_bytes"],
+        peak_rss_mb=with_handler["max_rss_kib"] / 1024, event_only_rss_mb=event_only["max_rss_kib"] / 1024,
+    )
+
+
+def markdown(f: Figures) -> str:
+    ok = lambda met: "met" if met else "**not met**"  # noqa: E731
+    return "\n".join([
+        "## Cleaner",
+        "",
+        f"One Kinesis event of {f.records:,} records (the generator's clickstream, mean {f.mean_record_bytes:.0f} bytes, "
+        f"{DEFECT_RATE:.0%} defects), from the Lambda event to the raw, clean, quarantine and manifest files "
+        f"written; median of {f.rounds} interleaved rounds on {f.cpu}.",
+        "",
+        "| way | ms per event | records/s on one core |",
+        "| --- | ---: | ---: |",
+        f"| the cleaner (`lambdas/cleaner`) | {f.cleaner_ms:.1f} | {f.cleaner_records_per_s:,.0f} |",
+        f"| baseline: BatchProcessor + pydantic per record (`benchmarks/baseline.py`) | {f.baseline_ms:.1f} | "
+        f"{f.baseline_records_per_s:,.0f} |",
+        f"| bare: base64 + `json.loads` per record, nothing else | {f.bare_ms:.1f} | {f.bare_records_per_s:,.0f} |",
+        "",
+        f"- Cleaner vs baseline: **{f.vs_baseline:.1f}x** (target >= 4x: {ok(f.vs_baseline >= 4)}).",
+        f"- Cleaner vs the bare decode and parse: **{f.vs_bare:.2f}x**.",
+        f"- Records/s on one core: **{f.cleaner_records_per_s:,.0f}** (target >= 500,000: "
+        f"{ok(f.cleaner_records_per_s >= 500_000)}).",
+        f"- Peak memory for a {f.six_mb_event_bytes / 1e6:.1f} MB event ({f.six_mb_records:,} records, Lambda's 6 MB "
+        f"payload limit): **{f.peak_rss_mb:.0f} MB** peak RSS of the whole process, of which "
+        f"{f.event_only_rss_mb:.0f} MB is Python, the imports and the event itself "
+        f"(target: fits a 512 MB Lambda: {ok(f.peak_rss_mb < 512 * 0.8)}, with 20 % headroom).",
+        "",
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {platform.machine()} {platform.processor() or ''}"
+        f" ({os.cpu_count()} cores, Python {platform.python_version()}, pyarrow {pa.__version__}). "
+        "Re-run with `make bench`; the figures vary with the machine and its load.",
+        "",
+        f"<!-- figures: {json.dumps(asdict(f))} -->",
+    ])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--event-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        memory_child(run_handler=not args.event_only)
+        return
+    print(markdown(run(args.rounds)))
+
+
+if __name__ == "__main__":
+    main()
