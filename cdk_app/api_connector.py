@@ -17,9 +17,9 @@ from constructs import Construct
 
 from cdk_app.config import EnvConfig
 from cdk_app.generated_secret import generated_secret
-from cdk_app.grants import allow, allow_key, allow_list, arn, objects_arn
+from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, allow_list, arn, objects_arn
 from cdk_app.python_function import PythonFunction
-from cdk_app.queues import AsyncFailureQueue, dead_letter_queue
+from cdk_app.queues import dead_letter_queue, park_failed_invocations
 from lambdas.contracts import fx_rates
 from lambdas.contracts.lake_layout import clean_prefix, manifest_prefix, quarantine_prefix, raw_prefix
 
@@ -32,10 +32,7 @@ SCHEDULE_INPUT = {"scheduled_time": "<aws.scheduler.scheduled-time>"}
 # Scheduler retries failed invocations (throttling, a missing function) for up to an hour.
 SCHEDULE_RETRIES = 5
 SCHEDULE_MAX_EVENT_AGE = Duration.hours(1)
-# Lambda's own retries of a failed run (the maximum), within six hours of the schedule.
-ASYNC_RETRIES = 2
-ASYNC_MAX_EVENT_AGE = Duration.hours(6)
-# The HTTP client's worst case (4 attempts x timeout + backoff) stays well inside this.
+# The connector starts a day only while a worst-case fetch still fits (it reads the time left).
 TIMEOUT = Duration.minutes(5)
 
 
@@ -72,19 +69,18 @@ class ApiConnector(Construct):
             },
         )
         function = self.function.function
-        function.configure_async_invoke(retry_attempts=ASYNC_RETRIES, max_event_age=ASYNC_MAX_EVENT_AGE,
-                                        on_failure=AsyncFailureQueue(self.dead_letters))
+        park_failed_invocations(function, self.dead_letters)
         role = self.function.role
         raw, staging = bucket_names["raw"], bucket_names["staging"]
         # raw bodies are written once (a HEAD first: s3:GetObject, and s3:ListBucket so a missing
         # key answers 404, not 403); a day's staging files are rewritten or removed on a re-run
         allow_list(role, raw, [raw_prefix(source)])
-        allow(role, ("s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"), [objects_arn(self, raw, raw_prefix(source))],
+        allow(role, ("s3:GetObject", *WRITE_OBJECTS), [objects_arn(self, raw, raw_prefix(source))],
               wildcard_reason="The connector writes each API response once, under its source's raw prefix, "
                               "named by day, page and content hash at run time.")
         staged = [prefix(source) for prefix in (clean_prefix, quarantine_prefix, manifest_prefix)]
         allow_list(role, staging, staged)
-        allow(role, ("s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"),
+        allow(role, ("s3:GetObject", *WRITE_OBJECTS, "s3:DeleteObject"),
               [objects_arn(self, staging, prefix) for prefix in staged],
               wildcard_reason="The connector keeps one folder per day under its source's clean, quarantine and "
                               "manifest prefixes, rewriting or removing that day's files on a re-run.")

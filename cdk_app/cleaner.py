@@ -19,13 +19,12 @@ from constructs import Construct
 
 from cdk_app.config import EnvConfig
 from cdk_app.generated_secret import generated_secret
-from cdk_app.grants import allow, allow_key, arn, objects_arn
+from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, arn, objects_arn
 from cdk_app.python_function import PythonFunction
 from cdk_app.queues import OnFailureQueue, dead_letter_queue
 from lambdas.contracts import clickstream
 from lambdas.contracts.lake_layout import clean_prefix, manifest_prefix, quarantine_prefix, raw_prefix
 
-WRITE = ("s3:PutObject", "s3:AbortMultipartUpload")
 # The environment variable naming the secret that holds the key IPs are hashed with.
 PII_KEY_ENV = "PII_KEY_SECRET_NAME"
 PII_KEY_SECRET = "pii-hash-key"  # the secret's component name: lakehouse-<env>-pii-hash-key
@@ -64,10 +63,10 @@ class Cleaner(Construct):
             },
         )
         role = self.function.role
-        allow(role, WRITE, [objects_arn(self, bucket_names["raw"], raw_prefix(source))],
+        allow(role, WRITE_OBJECTS, [objects_arn(self, bucket_names["raw"], raw_prefix(source))],
               wildcard_reason="The cleaner writes one object per batch and ingest hour under the raw "
                               "prefix of its source; the keys are made at run time.")
-        allow(role, WRITE, [objects_arn(self, bucket_names["staging"], prefix(source))
+        allow(role, WRITE_OBJECTS, [objects_arn(self, bucket_names["staging"], prefix(source))
                             for prefix in (clean_prefix, quarantine_prefix, manifest_prefix)],
               wildcard_reason="The cleaner writes one object per batch under its source's clean, quarantine "
                               "and manifest prefixes; the keys are made at run time.")

@@ -16,9 +16,9 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_app.config import EnvConfig
-from cdk_app.grants import allow, allow_key, allow_list, arn, bucket_arn, objects_arn
+from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, allow_list, arn, bucket_arn, objects_arn
 from cdk_app.python_function import PythonFunction
-from cdk_app.queues import AsyncFailureQueue, dead_letter_queue
+from cdk_app.queues import dead_letter_queue, park_failed_invocations
 from cdk_app.secure_bucket import bucket_name, secure_bucket
 from lambdas.contracts import products
 from lambdas.contracts.lake_layout import clean_prefix, landing_prefix, manifest_prefix, quarantine_prefix, raw_prefix
@@ -26,11 +26,7 @@ from lambdas.contracts.lake_layout import clean_prefix, landing_prefix, manifest
 FOLDER = "file_loader"
 SOURCE = products.SOURCE
 LANDING = "landing"  # the bucket's purpose (its name and its access-log prefix)
-WRITE = ("s3:PutObject", "s3:AbortMultipartUpload")
 CREATED = "s3:ObjectCreated:*"  # Put, Post, Copy and CompleteMultipartUpload alike
-# S3 invokes asynchronously: Lambda retries a failed load twice, then parks the event in the queue.
-ASYNC_RETRIES = 2
-ASYNC_MAX_EVENT_AGE = Duration.hours(6)
 # The loader keeps each file's bytes in the raw zone (docs/decisions/0470); a landed file only has to
 # outlive a parked event (the dead-letter queue keeps one 14 days) so it can still be replayed.
 LANDING_RETENTION = Duration.days(30)
@@ -64,8 +60,7 @@ class FileLoader(Construct):
             },
         )
         function = self.function.function
-        function.configure_async_invoke(retry_attempts=ASYNC_RETRIES, max_event_age=ASYNC_MAX_EVENT_AGE,
-                                        on_failure=AsyncFailureQueue(self.dead_letters))
+        park_failed_invocations(function, self.dead_letters)
 
         self.landing = secure_bucket(
             self, "Landing", env=env, purpose=LANDING, key=key, access_logs=access_logs,
@@ -101,11 +96,11 @@ class FileLoader(Construct):
         allow(role, ("s3:GetObject",), [objects_arn(self, landing, landing_prefix(SOURCE))],
               wildcard_reason="The loader reads whichever catalog file was dropped under its landing prefix; "
                               "uploaders name the files.")
-        allow(role, WRITE, [objects_arn(self, bucket_names["raw"], raw_prefix(SOURCE))],
+        allow(role, WRITE_OBJECTS, [objects_arn(self, bucket_names["raw"], raw_prefix(SOURCE))],
               wildcard_reason="The loader copies each file, as read, to the raw zone under its source's prefix, "
                               "named by the file's content hash at run time.")
         staging = bucket_names["staging"]
-        allow(role, WRITE, [objects_arn(self, staging, prefix(SOURCE))
+        allow(role, WRITE_OBJECTS, [objects_arn(self, staging, prefix(SOURCE))
                             for prefix in (clean_prefix, quarantine_prefix, manifest_prefix)],
               wildcard_reason="The loader stages each file under its source's clean, quarantine and manifest "
                               "prefixes, named by the file's content hash at run time.")

@@ -19,6 +19,7 @@ from constructs import IConstruct
 from cdk_app.nag import acknowledge
 
 ENCRYPT_DECRYPT = ("kms:Decrypt", "kms:GenerateDataKey")
+WRITE_OBJECTS = ("s3:PutObject", "s3:AbortMultipartUpload")  # multipart uploads too
 
 
 @dataclass(frozen=True)

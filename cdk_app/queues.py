@@ -48,7 +48,7 @@ class OnFailureQueue:
 
 
 @jsii.implements(lambda_.IDestination)
-class AsyncFailureQueue:
+class _AsyncFailureQueue:
     """On-failure destination of a function's asynchronous invocations (S3 events, schedules)."""
 
     def __init__(self, queue: sqs.IQueue) -> None:
@@ -56,3 +56,10 @@ class AsyncFailureQueue:
 
     def bind(self, _scope: object, _fn: object, *, type: lambda_.DestinationType) -> lambda_.DestinationConfig:  # noqa: A002 (jsii's name)
         return lambda_.DestinationConfig(destination=self._queue.queue_arn)
+
+
+def park_failed_invocations(function: lambda_.Function, queue: sqs.IQueue) -> None:
+    """Asynchronous invocations of `function` are retried as long as Lambda allows (twice, within six
+    hours), then the event goes to `queue`: a failure is parked, never dropped."""
+    function.configure_async_invoke(retry_attempts=2, max_event_age=Duration.hours(6),
+                                    on_failure=_AsyncFailureQueue(queue))
