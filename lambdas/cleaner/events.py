@@ -94,10 +94,10 @@ def _kafka(event: dict[str, Any]) -> list[Delivery]:
         raise EventError("an MSK event needs a 'records' object of topic-partitions")
     deliveries = []
     for channel in sorted(groups):  # a fixed order, so a redelivered event writes in the same order
-        items = sorted(groups[channel], key=lambda r: int(r["offset"]))
-        if not items:
-            continue
         try:
+            items = sorted(groups[channel], key=lambda r: int(r["offset"]))
+            if not items:
+                continue
             data = [r.get("value") or "" for r in items]
             positions = [str(int(r["offset"])) for r in items]
             keys = [r.get("key") for r in items]
