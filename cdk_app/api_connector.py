@@ -15,6 +15,7 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from cdk_app.cleaner import CLEANER_BUNDLED
 from cdk_app.config import EnvConfig
 from cdk_app.generated_secret import generated_secret
 from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, allow_list, arn, objects_arn
@@ -59,8 +60,8 @@ class ApiConnector(Construct):
             holds="FX pulls the schedule could not start, or whose every attempt failed")
         self.function = PythonFunction(
             # it writes the lake through the cleaner's writer (one code path for file:// and s3://)
-            self, "Function", env=env, folder=FOLDER, key=key, extra_sources=["lambdas/cleaner"], with_pyarrow=True,
-            timeout=TIMEOUT,
+            self, "Function", env=env, folder=FOLDER, key=key, extra_sources=["lambdas/cleaner"],
+            bundled=CLEANER_BUNDLED, with_pyarrow=True, timeout=TIMEOUT,
             environment={
                 "FX_API_BASE_URL": env.fx_api_base_url,
                 API_KEY_ENV: env.resource_name(API_KEY_SECRET),  # literal: the attribute is a token

@@ -28,6 +28,9 @@ from lambdas.contracts.lake_layout import clean_prefix, manifest_prefix, quarant
 # The environment variable naming the secret that holds the key IPs are hashed with.
 PII_KEY_ENV = "PII_KEY_SECRET_NAME"
 PII_KEY_SECRET = "pii-hash-key"  # the secret's component name: lakehouse-<env>-pii-hash-key
+# Beyond the layers, the cleaner's package imports these (fast JSON, ISA-L gzip); so does every
+# function that reuses the cleaner's writer.
+CLEANER_BUNDLED: tuple[str, ...] = ("isal", "msgspec")
 PII_KEY_LENGTH = 64  # characters of [A-Za-z0-9]: about 380 bits, beyond any brute force of an HMAC key
 
 
@@ -53,7 +56,7 @@ class Cleaner(Construct):
                                 "(docs/decisions/0212-cleaner-pii-key-in-secrets-manager.md).",
         )
         self.function = PythonFunction(
-            self, "Function", env=env, folder="cleaner", key=key, with_pyarrow=True,
+            self, "Function", env=env, folder="cleaner", key=key, bundled=CLEANER_BUNDLED, with_pyarrow=True,
             timeout=Duration.minutes(5), memory_mb=1024,
             environment={
                 "RAW_URI": f"s3://{bucket_names['raw']}",

@@ -45,3 +45,15 @@ def pandas_layer_arn(region: str) -> str:
 # package must stay within the rest, which tests/infra/test_cli_synth.py checks.
 LAMBDA_UNZIPPED_LIMIT_MB = 250
 LAYERS_ESTIMATE_MB = 160
+
+# Top-level modules a function finds without bundling them: the python3.12 runtime's AWS SDK and
+# what the public layers carry that our code imports. Anything else a package imports must be
+# bundled (PythonFunction's `bundled`); tests/infra/test_layers.py checks every function's imports.
+RUNTIME_MODULES = frozenset({"boto3", "botocore"})
+POWERTOOLS_MODULES = frozenset({"aws_lambda_powertools", "aws_xray_sdk"})
+PANDAS_MODULES = frozenset({"pyarrow", "pandas", "numpy", "awswrangler"})
+
+
+def provided_modules(with_pyarrow: bool) -> frozenset[str]:
+    """Modules importable in a function with the Powertools layer (and the pandas layer if `with_pyarrow`)."""
+    return RUNTIME_MODULES | POWERTOOLS_MODULES | (PANDAS_MODULES if with_pyarrow else frozenset())

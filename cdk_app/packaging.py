@@ -59,10 +59,13 @@ class _LocalBundler:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, target)
         if self._requirements:
-            if not (WHEELHOUSE / ".complete").exists():
+            stamp = WHEELHOUSE / ".complete"
+            filled = set(stamp.read_text().splitlines()) if stamp.exists() else set()
+            missing = [r for r in self._requirements if r not in filled]
+            if missing:
                 raise RuntimeError(
-                    f"Lambda wheelhouse {WHEELHOUSE} is missing: run `python -m cdk_app.wheelhouse` "
-                    "(make setup does) once, then synth again"
+                    f"Lambda wheelhouse {WHEELHOUSE} lacks {', '.join(missing)}: run `python -m cdk_app.wheelhouse` "
+                    "(make setup does), then synth again"
                 )
             subprocess.run(
                 [sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-compile",

@@ -13,7 +13,7 @@ from constructs import Construct
 
 from cdk_app.config import PROJECT, EnvConfig
 from cdk_app.packaging import lambda_code
-from cdk_app.layers import pandas_layer_arn, powertools_layer_arn
+from cdk_app.layers import pandas_layer_arn, powertools_layer_arn, provided_modules
 from cdk_app.nag import acknowledge
 from cdk_app.secure_bucket import removal_policy
 
@@ -62,9 +62,11 @@ class PythonFunction(Construct):
         layers = [lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools_layer_arn(region))]
         if with_pyarrow:
             layers.append(lambda_.LayerVersion.from_layer_version_arn(self, "Pandas", pandas_layer_arn(region)))
-        code, self.code_hash = lambda_code(
-            ["lambdas/__init__.py", "lambdas/contracts", f"lambdas/{folder}", *extra_sources], bundled
-        )
+        # what the package holds and what it can import besides (read by tests/infra/test_layers.py)
+        self.sources = ("lambdas/__init__.py", "lambdas/contracts", f"lambdas/{folder}", *extra_sources)
+        self.bundled = tuple(bundled)
+        self.provided_modules = provided_modules(with_pyarrow)
+        code, self.code_hash = lambda_code(self.sources, self.bundled)
         self.function = lambda_.Function(
             self,
             "Function",

@@ -26,7 +26,7 @@ PIP_TARGET_ARGS: tuple[str, ...] = (
     "--python-version", "3.12", "--only-binary=:all:",
 )
 # Everything any function bundles (the rest comes from the runtime and the public layers).
-BUNDLED: tuple[str, ...] = ("pyiceberg", "pyiceberg-core")
+BUNDLED: tuple[str, ...] = ("pyiceberg", "pyiceberg-core", "isal", "msgspec")
 
 
 def pinned(package: str) -> str:

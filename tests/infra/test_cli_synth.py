@@ -62,7 +62,7 @@ def test_every_dev_stack_is_synthesized(cli_synth: Path) -> None:
     assert stacks == {"dev/Lake", "dev/Ingestion", "dev/Processing", "dev/Analytics"}
 
 
-def test_cleaner_package_holds_its_code_and_no_bundled_dependencies(cli_synth: Path) -> None:
+def test_cleaner_package_holds_its_code_and_nothing_a_layer_provides(cli_synth: Path) -> None:
     package = _asset_dirs(cli_synth, "Ingestion")[load("dev").function_name("cleaner")]
     for module in ("lambdas/cleaner/handler.py", "lambdas/contracts/lake_layout.py", "lambdas/__init__.py"):
         assert (package / module).is_file(), module
@@ -71,11 +71,14 @@ def test_cleaner_package_holds_its_code_and_no_bundled_dependencies(cli_synth: P
     assert not list(package.rglob("__pycache__"))
 
 
-@pytest.mark.parametrize("folder", ["api_connector", "file_loader"])
-def test_connector_and_loader_packages_carry_the_cleaners_writer(cli_synth: Path, folder: str) -> None:
+@pytest.mark.parametrize("folder", ["cleaner", "api_connector", "file_loader"])
+def test_packages_using_the_cleaners_writer_carry_it_and_its_wheels(cli_synth: Path, folder: str) -> None:
     package = _asset_dirs(cli_synth, "Ingestion")[load("dev").function_name(folder)]
     for module in (f"lambdas/{folder}/handler.py", "lambdas/cleaner/writer.py", "lambdas/contracts/lake_layout.py"):
         assert (package / module).is_file(), module
+    for wheel in ("isal", "msgspec"):  # built for Lambda's Python, not this machine's
+        assert list(package.glob(f"{wheel}-*.dist-info")), wheel
+        assert all("cpython-312-x86_64-linux-gnu" in so.name for so in (package / wheel).rglob("*.so"))
     assert not any((package / name).exists() for name in ("pyarrow", "aws_lambda_powertools", "pyiceberg"))
 
 
