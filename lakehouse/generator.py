@@ -1,15 +1,16 @@
-"""Synthetic clickstream of an online shop, with a controlled share of defects and its ground truth.
+"""Synthetic shop events, with a controlled share of defects and their ground truth.
 
-Users browse in sessions along the funnel page_view -> product_view -> add_to_cart ->
-checkout_started, with drop-off at each step. Producers are imperfect the way real ones are:
-country codes in any case and padded, local times with their UTC offset, e-mail addresses in
-URLs, late arrivals. A `defect_rate` share of the records is broken on purpose, one defect each
-(malformed JSON, a missing field, a bad timestamp, an unknown event type, ...; see
-`_DEFECTS`), or is an exact re-send of an earlier record.
+`generate`: a clickstream. Users browse in sessions along the funnel page_view -> product_view ->
+add_to_cart -> checkout_started, with drop-off at each step. `generate_orders`: orders placed, mostly
+paid, some cancelled or refunded, each event carrying the order's items and exact total. Producers are
+imperfect the way real ones are: codes in any case and padded, local times with their UTC offset,
+e-mail addresses in URLs, late arrivals. A `defect_rate` share of the records is broken on purpose,
+one defect each (one kind per reason code of the contract; `defects=` limits the kinds), or is an exact
+re-send of an earlier record.
 
-The ground truth (labels, counts, expected KPIs) comes from the generator's own event objects,
-never from the cleaner, so comparing the two is a real check. Same arguments (and the same UTC
-date of `now`), same bytes.
+The ground truth (labels, counts, expected values, KPIs and order states) comes from the generator's
+own event objects, never from the cleaner, so comparing the two is a real check. Same arguments (and
+the same UTC date of `now`), same bytes.
 """
 from __future__ import annotations
 

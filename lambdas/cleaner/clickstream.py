@@ -78,17 +78,17 @@ def clean_columns(records: list[bytes | None], *, now: datetime,
 
     `records[i]` is record i, or None for a record this path must not try (oversized, not UTF-8).
     """
-    indices: list[int] = []
     decoded: list[Any] = []
+    keep = decoded.append
     decode = _DECODER.decode
-    for i, record in enumerate(records):
-        if record is None:
-            continue
+    for record in records:  # the one per-record step: msgspec parses and type-checks in C
         try:
-            decoded.append(decode(record))
-        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
-            continue
-        indices.append(i)
+            keep(decode(record))
+        except (msgspec.DecodeError, RecursionError, TypeError):  # TypeError: None, a record not to try
+            keep(None)
+    decoded_mask = np.fromiter((d is not None for d in decoded), dtype=bool, count=len(decoded))
+    indices = np.flatnonzero(decoded_mask)
+    decoded = [d for d in decoded if d is not None]
     if not decoded:
         return np.zeros(0, dtype=np.int64), {}
     raw_columns = zip(*map(msgspec.structs.astuple, decoded))
@@ -106,7 +106,7 @@ def clean_columns(records: list[bytes | None], *, now: datetime,
     out = {**cols, "event_time": event_time, "ip": ip, "country": country, "event_time_offset": offset}
     out = {name: pc.filter(column, ok) for name, column in out.items()}
     out["page_url"] = _redacted(out["page_url"])
-    return np.asarray(indices, dtype=np.int64)[ok.to_numpy(zero_copy_only=False)], out
+    return indices[ok.to_numpy(zero_copy_only=False)], out
 
 
 def _trimmed(column: pa.Array) -> pa.Array:
@@ -117,13 +117,11 @@ def _trimmed(column: pa.Array) -> pa.Array:
 def _redacted(urls: pa.Array) -> pa.Array:
     """E-mail redaction, in Python for the few URLs that could hold an address (the same function
     as the reference, so both redact the same)."""
-    suspect = pc.fill_null(pc.match_substring_regex(urls, "@|%40", ignore_case=True), False)
+    suspect = pc.fill_null(pc.match_substring_regex(urls, "@|%40"), False)
     if not pc.any(suspect).as_py():
         return urls
-    values = urls.to_pylist()
-    for i in np.flatnonzero(suspect.to_numpy(zero_copy_only=False)):
-        values[i] = rules.redact_emails(values[i], contract.EMAIL_REDACTION)
-    return pa.array(values, pa.string())
+    redacted = [rules.redact_emails(url, contract.EMAIL_REDACTION) for url in pc.filter(urls, suspect).to_pylist()]
+    return pc.replace_with_mask(urls, suspect, pa.array(redacted, pa.string()))
 
 
 def _event_times(texts: pa.Array, now: datetime) -> tuple[pa.Array, pa.Array, pa.Array]:

@@ -24,7 +24,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.cleaner.batch import SOURCES, CleanedBatch, Source, clean_batch
 from lambdas.cleaner.events import Delivery, parse_event
-from lambdas.cleaner.pii import LOCAL_KEY, IpMasker, load_key
+from lambdas.cleaner.pii import LOCAL_KEY, IpMasker, load_key, masker
 from lambdas.cleaner.writer import Locations, write_batch
 
 SERVICE = "cleaner"
@@ -57,7 +57,7 @@ class Settings:
         if mode not in ("hash", "truncate"):
             raise ConfigurationError(f"cleaner: PII_IP_MODE={mode!r}; expected hash or truncate")
         return cls(Locations(env["RAW_URI"], env["STAGING_URI"]), env["POWERTOOLS_METRICS_NAMESPACE"],
-                   SOURCES[source], IpMasker(mode, _pii_key() if mode == "hash" else b""))  # type: ignore[arg-type]
+                   SOURCES[source], masker(mode, _pii_key() if mode == "hash" else b""))  # type: ignore[arg-type]
 
 
 def _pii_key() -> bytes:

@@ -70,6 +70,12 @@ class IpMasker:
                 pc.fill_null(pc.take(ok, indices), True))
 
 
+@lru_cache(maxsize=4)
+def masker(mode: IpMode, key: bytes) -> IpMasker:
+    """The container's masker for a mode and key: its cache of masked addresses lives as long."""
+    return IpMasker(mode, key)
+
+
 @lru_cache(maxsize=8)
 def load_key(kind: Literal["secret", "parameter"], name: str) -> bytes:
     """The key, read once per container (and per name): Secrets Manager or SSM SecureString."""

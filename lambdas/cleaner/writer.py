@@ -75,7 +75,7 @@ def write_batch(batch: CleanedBatch, where: Locations) -> dict[str, Any]:
     _write_bytes(files["raw"], _gzip(raw_lines(delivery)))
     if batch.clean.num_rows:
         files["clean"] = lake_layout.join(where.staging_uri, lake_layout.clean_prefix(source), hour, f"{name}.parquet")
-        _write_parquet(files["clean"], batch.clean)
+        _write_parquet(files["clean"], batch.clean, batch.source.contract.DEDUPLICATION_KEY)
     if batch.quarantined:
         files["quarantine"] = lake_layout.join(where.staging_uri, lake_layout.quarantine_prefix(source), hour,
                                                f"{name}.parquet")
@@ -166,9 +166,12 @@ def _write_bytes(uri: str, data: bytes) -> None:
         out.write(data)
 
 
-def _write_parquet(uri: str, table: pa.Table) -> None:
+def _write_parquet(uri: str, table: pa.Table, unique: tuple[str, ...] = ()) -> None:
+    """Dictionary-encode every column but the `unique` ones and timestamps: trying a dictionary on
+    columns that never repeat costs time and gains nothing."""
     fs, path = _resolve(uri)
-    pq.write_table(table, path, filesystem=fs)
+    repeating = [f.name for f in table.schema if f.name not in unique and not pa.types.is_timestamp(f.type)]
+    pq.write_table(table, path, filesystem=fs, use_dictionary=repeating)
 
 
 def _resolve(uri: str) -> tuple[pafs.FileSystem, str]:

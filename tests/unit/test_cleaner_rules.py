@@ -5,7 +5,6 @@ import ipaddress
 import json
 import re
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -299,12 +298,6 @@ def test_arbitrary_records_of_contract_fields_give_a_valid_outcome(doc: dict[str
 @given(st.sampled_from(contract.REQUIRED), _json_values.filter(lambda v: not isinstance(v, str)))
 def test_a_required_field_replaced_by_any_non_string_is_rejected(name: str, value: Any) -> None:
     assert isinstance(clean(record(**{name: value}), now=NOW), Rejected)
-
-
-def test_docs_name_every_field_and_reason_code() -> None:
-    docs = (Path(__file__).resolve().parents[2] / "docs" / "contracts.md").read_text()
-    for name in [f.name for f in contract.FIELDS] + list(Reason.ALL) + [n for n, _ in contract.EXTRA_CLEAN_COLUMNS]:
-        assert f"`{name}`" in docs, f"docs/contracts.md does not describe {name}"
 
 
 def test_ips_are_keyed_hashes_of_the_canonical_address_by_default() -> None:
