@@ -1,4 +1,5 @@
-"""The cleaner handler writing its zones to S3 through the same code path as on the local lake.
+"""The cleaner handler writing its zones to S3 through the same code path as on the local lake, and
+reading its PII key from Secrets Manager or SSM.
 
 moto stands in for AWS here: a real moto server on 127.0.0.1 (the session's local cloud), reached
 over HTTP through AWS_ENDPOINT_URL with obviously fake credentials. What lands in the buckets is
@@ -6,6 +7,8 @@ read back with boto3, independently of the writer's pyarrow filesystem.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import json
 import uuid
@@ -19,7 +22,7 @@ import pytest
 
 from lakehouse.generator import Generated, generate
 from lambdas.cleaner.handler import handler
-from lambdas.contracts.clickstream import Reason
+from lambdas.contracts import clickstream as contract
 from tests.fixtures.kinesis_events import kinesis_event, raw_file_records, sequence_number
 
 pytestmark = pytest.mark.usefixtures("local_cloud")
@@ -40,6 +43,8 @@ def buckets(monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
     monkeypatch.setenv("RAW_URI", f"s3://{raw}")
     monkeypatch.setenv("STAGING_URI", f"s3://{staging}")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "LakehouseTest")
+    for name in ("SOURCE", "PII_IP_MODE", "PII_KEY_SECRET_NAME", "PII_KEY_PARAMETER_NAME", "LAKEHOUSE_ENV"):
+        monkeypatch.delenv(name, raising=False)
     return raw, staging
 
 
@@ -87,11 +92,12 @@ def test_the_handler_writes_every_zone_to_s3(buckets: tuple[str, str], generated
     assert clean.column("event_id").to_pylist() == [e.event_id for e in generated.clean_events]
     assert clean.column("user_id").to_pylist() == [e.user_id for e in generated.clean_events]
     assert clean.column("event_time_offset").to_pylist() == [e.event_time_offset for e in generated.clean_events]
+    assert clean.column("ip").to_pylist() == [e.ip_masked for e in generated.clean_events]
 
     quarantine = pq.read_table(io.BytesIO(staging_objects[split_uri(manifest["files"]["quarantine"])[1]]))
     assert quarantine.num_rows == truth.quarantined
     assert Counter(quarantine.column("reason").to_pylist()) == Counter(truth.quarantined_by_reason)
-    bad = [r for r, label in zip(generated.records, generated.labels) if label in Reason.ALL]
+    bad = [r for r, label in zip(generated.records, generated.labels) if label in contract.REASONS]
     assert quarantine.column("raw_payload").to_pylist() == bad
 
 
@@ -117,3 +123,39 @@ def test_a_missing_bucket_fails_the_batch_for_a_retry_that_then_succeeds(buckets
     manifest_key = next(k for k in objects(missing) if k.startswith("manifests/"))
     manifest = json.loads(objects(missing)[manifest_key])
     assert (manifest["received"], manifest["quarantined_by_reason"]) == (2, {"MALFORMED_JSON": 1, "MISSING_FIELD": 1})
+
+
+def _clean_ips(staging_bucket: str) -> list[str | None]:
+    s3 = boto3.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=staging_bucket, Prefix="clean/")["Contents"]]
+    return [ip for key in sorted(keys)
+            for ip in pq.read_table(io.BytesIO(s3.get_object(Bucket=staging_bucket, Key=key)["Body"].read()))
+            .column("ip").to_pylist()]
+
+
+def _one_visit(sequence: int) -> dict[str, Any]:
+    doc = {"event_id": f"e-{sequence}", "event_type": "page_view", "event_time": datetime.now(timezone.utc).isoformat(),
+           "user_id": "u-1", "session_id": "s-1", "country": "DE", "ip": "203.0.113.77"}
+    return kinesis_event([json.dumps(doc).encode()], first_sequence=sequence)
+
+
+@pytest.mark.parametrize("store", ["secretsmanager", "ssm"])
+def test_the_pii_key_comes_from_its_store_and_is_read_once_per_container(
+        buckets: tuple[str, str], monkeypatch: pytest.MonkeyPatch, store: str) -> None:
+    name, key = f"/lakehouse-test/pii-key-{uuid.uuid4().hex[:8]}", f"test-only-{uuid.uuid4().hex}"
+    if store == "secretsmanager":
+        boto3.client("secretsmanager").create_secret(Name=name, SecretString=key)
+        monkeypatch.setenv("PII_KEY_SECRET_NAME", name)
+    else:
+        boto3.client("ssm").put_parameter(Name=name, Value=key, Type="SecureString")
+        monkeypatch.setenv("PII_KEY_PARAMETER_NAME", name)
+    monkeypatch.setenv("LAKEHOUSE_ENV", "dev")  # not local: the fixed local key would be refused
+    assert handler(_one_visit(1), None) == {"batchItemFailures": []}
+    expected = "h1:" + hmac.new(key.encode(), b"203.0.113.77", hashlib.sha256).hexdigest()[:32]
+    # A changed value is not seen by this container: the key was read once.
+    if store == "secretsmanager":
+        boto3.client("secretsmanager").put_secret_value(SecretId=name, SecretString="changed")
+    else:
+        boto3.client("ssm").put_parameter(Name=name, Value="changed", Type="SecureString", Overwrite=True)
+    assert handler(_one_visit(2), None) == {"batchItemFailures": []}
+    assert _clean_ips(buckets[1]) == [expected, expected]
