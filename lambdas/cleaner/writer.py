@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
@@ -64,7 +65,8 @@ def write_batch(batch: CleanedBatch, where: Locations) -> dict[str, Any]:
     """Write every file of the batch, the manifest last; return the manifest."""
     source = batch.source.name
     delivery = batch.delivery
-    hour = "ingest_hour=" + _iso_times([delivery.arrivals_ms[0]], "%Y-%m-%d-%H")[0]
+    first = _iso_times(delivery.arrivals_ms[:1])[0]
+    hour = f"ingest_hour={first[:10]}-{first[11:13]}"
     name = batch.batch_id
     files: dict[str, str | None] = {
         "raw": lake_layout.join(where.raw_uri, lake_layout.raw_prefix(source), hour, f"{name}.ndjson.gz"),
@@ -111,7 +113,7 @@ def manifest_of(batch: CleanedBatch, ingest_hour: str, files: dict[str, str | No
 def raw_lines(delivery: Delivery) -> bytes:
     """One JSON envelope per record, in delivery order: its coordinates, and the payload as text
     when it is UTF-8 (`data`), else as received in base64 (`data_base64`)."""
-    times = _iso_times(delivery.arrivals_ms, "%Y-%m-%dT%H:%M:%SZ")
+    times = _iso_times(delivery.arrivals_ms)
     texts = delivery.texts
     b64 = delivery.data_base64
     if delivery.stream == "kinesis":
@@ -133,9 +135,9 @@ def raw_lines(delivery: Delivery) -> bytes:
     return lines
 
 
-def _iso_times(arrivals_ms: list[int], fmt: str) -> list[str]:
-    """UTC times of epoch milliseconds, formatted by Arrow (%S includes the milliseconds)."""
-    return pc.strftime(pa.array(arrivals_ms, pa.timestamp("ms", tz="UTC")), format=fmt).to_pylist()
+def _iso_times(arrivals_ms: list[int]) -> list[str]:
+    """ISO-8601 UTC times (milliseconds, "Z") of epoch milliseconds, formatted by numpy in C."""
+    return np.datetime_as_string(np.array(arrivals_ms, dtype="datetime64[ms]"), unit="ms", timezone="UTC").tolist()
 
 
 def _gzip(data: bytes) -> bytes:
