@@ -1,6 +1,7 @@
 """The cleaner handler on the local lake (file:// zones): conservation, file contents, retries, failures."""
 from __future__ import annotations
 
+import io
 import json
 from collections import Counter
 from datetime import datetime, timezone
@@ -11,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lakehouse.generator import LABEL_CLEAN, Generated, generate
-from lambdas.cleaner.handler import ConfigurationError, handler
+from lambdas.cleaner.handler import ConfigurationError, handler, logger
 from lambdas.cleaner.writer import CLEAN_SCHEMA, QUARANTINE_SCHEMA
 from lambdas.contracts.clickstream import Reason
 from tests.fixtures.kinesis_events import ARRIVAL, kinesis_event, raw_file_records, sequence_number
@@ -225,3 +226,21 @@ def test_arrival_times_decide_the_ingest_hour(lake: Path) -> None:
     assert handler(kinesis_event([b"not json"], arrival=later), None) == OK
     assert only_manifest(lake)["ingest_hour"] == "2026-11-27-23"
     assert Counter(p.parent.name for p in lake.rglob("*") if p.is_file()) == {"ingest_hour=2026-11-27-23": 3}
+
+
+def test_the_batch_log_line_carries_the_correlation_and_request_ids(lake: Path) -> None:
+    class Context:
+        aws_request_id = "req-123"
+
+    # Powertools' Logger keeps the stream it saw at import: read its lines from the handler itself.
+    stream = io.StringIO()
+    previous = logger.registered_handler.setStream(stream)
+    try:
+        assert handler(kinesis_event([b"{}"], first_sequence=77), Context()) == OK
+    finally:
+        logger.registered_handler.setStream(previous)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if '"batch cleaned"' in line]
+    assert len(lines) == 1
+    assert {k: lines[0][k] for k in ("correlation_id", "request_id", "source", "received", "quarantined")} == {
+        "correlation_id": "shardId-000000000000-77-77", "request_id": "req-123", "source": "clickstream",
+        "received": 1, "quarantined": 1}
