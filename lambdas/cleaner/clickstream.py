@@ -132,8 +132,6 @@ def _event_times(texts: pa.Array, now: datetime) -> tuple[pa.Array, pa.Array, pa
     """
     shaped = pc.fill_null(pc.match_substring_regex(texts, _TIMESTAMP_RE), False)
     safe = pc.if_else(shaped, texts, _EPOCH_SAMPLE)
-    if isinstance(safe, pa.ChunkedArray):
-        safe = safe.combine_chunks()
     offsets = np.frombuffer(safe.buffers()[1], dtype=np.int32)[safe.offset: safe.offset + len(safe) + 1]
     data = np.frombuffer(safe.buffers()[2], dtype=np.uint8).astype(np.int64)
     start, end = offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)

@@ -105,13 +105,15 @@ def _clean_and_write(delivery: Delivery, settings: Settings) -> bool:
         metrics.flush_metrics()
         return False
     # Counted once written, so a retried batch is not counted twice.
-    _count(metrics, batch, settings, manifest["payload_bytes"], time.perf_counter() - started)
+    oldest_ms = time.time() * 1000 - min(delivery.arrivals_ms)
+    _count(metrics, batch, settings, manifest["payload_bytes"], time.perf_counter() - started, oldest_ms)
     logger.info("batch cleaned", extra={k: manifest[k] for k in (
         "received", "clean", "quarantined", "quarantined_by_reason", "duplicates", "files")})
     return True
 
 
-def _count(metrics: Metrics, batch: CleanedBatch, settings: Settings, payload_bytes: int, seconds: float) -> None:
+def _count(metrics: Metrics, batch: CleanedBatch, settings: Settings, payload_bytes: int, seconds: float,
+           oldest_ms: float) -> None:
     """EMF metrics of the batch; quarantines also per reason (their own dimension set)."""
     by_reason = batch.quarantined_by_reason
     for name, value in (("records_in", len(batch.delivery)), ("clean", batch.clean.num_rows),
@@ -119,6 +121,8 @@ def _count(metrics: Metrics, batch: CleanedBatch, settings: Settings, payload_by
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     metrics.add_metric(name="payload_bytes", unit=MetricUnit.Bytes, value=payload_bytes)
     metrics.add_metric(name="batch_latency", unit=MetricUnit.Milliseconds, value=round(seconds * 1000, 3))
+    # How long the batch's oldest record waited between arriving and being staged: the lake's lag.
+    metrics.add_metric(name="ingest_lag", unit=MetricUnit.Milliseconds, value=round(max(oldest_ms, 0.0), 3))
     metrics.flush_metrics()
     for reason, value in by_reason.items():
         with single_metric(name="quarantined", unit=MetricUnit.Count, value=value,

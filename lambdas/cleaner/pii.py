@@ -61,8 +61,7 @@ class IpMasker:
     def mask_array(self, values: pa.Array) -> tuple[pa.Array, pa.Array]:
         """(masked values, validity) for a string column: null stays null and valid; a non-address
         becomes null and invalid."""
-        encoded = pc.dictionary_encode(values).combine_chunks() if isinstance(values, pa.ChunkedArray) \
-            else pc.dictionary_encode(values)
+        encoded = pc.dictionary_encode(values)
         masked = [self.mask(text) for text in encoded.dictionary.to_pylist()]
         ok = pa.array([m is not None for m in masked], pa.bool_())
         indices = encoded.indices

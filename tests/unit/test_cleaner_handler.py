@@ -175,6 +175,8 @@ def test_metrics_are_emitted_as_emf(lake: Path, capsys: pytest.CaptureFixture[st
     assert totals[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "LakehouseTest"
     assert totals[0]["payload_bytes"] == [float(2 * len(good) + 5)]
     assert totals[0]["batch_latency"][0] >= 0 and totals[0]["source"] == "clickstream"
+    arrived = ARRIVAL.timestamp() * 1000
+    assert totals[0]["ingest_lag"][0] >= datetime.now(timezone.utc).timestamp() * 1000 - arrived - 60_000
     per_reason = {b["reason"]: b["quarantined"] for b in blobs if "reason" in b}
     assert per_reason == {"MALFORMED_JSON": [1.0], "MISSING_FIELD": [1.0], "NOT_AN_OBJECT": [1.0]}
     assert all(b["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service", "source", "reason"]]
