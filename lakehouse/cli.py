@@ -109,6 +109,14 @@ def _print_summary(summary) -> None:  # noqa: ANN001 - lakehouse.demo.Summary, i
     ok = "[green]holds" if summary.conserved else "[red]BROKEN"
     ledger.add_row("received = clean + quarantined + duplicates", ok)
     console.print(ledger)
+    sources = Table(title="Staged, by source (from the batch manifests)")
+    for column in ("source", "batches", "received", "clean", "quarantined", "duplicates", "ledger"):
+        sources.add_column(column, justify="left" if column == "source" else "right")
+    for name, counts in summary.sources.items():
+        holds = counts["received"] == counts["clean"] + counts["quarantined"] + counts["duplicates"]
+        sources.add_row(name, *(f"{counts[k]:,}" for k in ("batches", "received", "clean", "quarantined", "duplicates")),
+                        "[green]holds" if holds else "[red]BROKEN")
+    console.print(sources)
     console.print(f"silver.events rows: {summary.silver_events:,}   gold.daily_kpis rows: "
                   f"{summary.gold_daily_kpis:,}   state machine: {summary.state_machine_status}")
     _print_gold()

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from lakehouse import moto_patches, workflows
+import boto3
+
+from lakehouse import landing, moto_patches, workflows
+from lakehouse.product_catalog import write_catalog
 from lakehouse.layout import LocalLake
+from lakehouse.ledger import staged_ledger
 from lakehouse.pipeline import LocalPipeline
 from lakehouse.producer import put_records, unsendable
 
@@ -34,6 +39,7 @@ class Summary:
     run_id: str
     steps: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # staged ledger per source
 
     @property
     def quarantined_total(self) -> int:
@@ -42,13 +48,18 @@ class Summary:
     @property
     def conserved(self) -> bool:
         return (self.input_records == self.sent + self.not_sent
-                and self.sent == self.received == self.clean + self.quarantined_total + self.duplicates)
+                and self.sent == self.received == self.clean + self.quarantined_total + self.duplicates
+                and all(s["received"] == s["clean"] + s["quarantined"] + s["duplicates"]
+                        for s in self.sources.values()))
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "quarantined_total": self.quarantined_total, "conserved": self.conserved}
 
 
 Progress = Callable[[str], None]
+CATALOG_ROWS, CATALOG_SEED = 300, 17
+FX_DAYS = 4  # the generator's events span the last days; the connector backfills their rates
+SOURCES = ("clickstream", "products", "fx_rates")
 
 
 def run_pipeline(records: list[bytes], partition_keys: list[str], lake: LocalLake,
@@ -70,9 +81,31 @@ def run_pipeline(records: list[bytes], partition_keys: list[str], lake: LocalLak
                  f"(its logs and metrics: {moto_patches.LOG_DIR})")
         if polled.failed_records:
             progress(f"[red]cleaner: {polled.failed_records} records given up on, in the on-failure queue")
+        _load_catalog_and_fx(pipeline, progress)
         execution = workflows.run(pipeline.resources.state_machine_arn, on_change=on_steps)
         run_id = execution.arn.rsplit(":", 1)[-1]
         return _summary(lake, len(records) + len(refused), put.records, len(refused), run_id, execution)
+
+
+def _load_catalog_and_fx(pipeline: LocalPipeline, progress: Progress) -> None:
+    """The other sources: a product catalog CSV dropped in the landing folder (the loader receives S3
+    events for it), and the FX connector's scheduled run backfilling the last days from the API fixture."""
+    assert pipeline.resources is not None
+    lake, now = pipeline.lake, datetime.now(timezone.utc)
+    catalog = landing.landing_folder(lake) / "catalog-demo.csv"
+    catalog.parent.mkdir(parents=True, exist_ok=True)
+    write_catalog(catalog, rows=CATALOG_ROWS, seed=CATALOG_SEED, arrived=now)
+    files = landing.deliver_new_files(lake, landing.invoke_function(pipeline.resources.file_loader_function))
+    progress(f"file loader: {len(files)} catalog file(s) from the landing folder")
+    days = {"from": (now - timedelta(days=FX_DAYS)).date().isoformat(),
+            "to": (now - timedelta(days=1)).date().isoformat()}
+    response = boto3.client("lambda").invoke(FunctionName=pipeline.resources.fx_connector_function,
+                                             Payload=json.dumps(days).encode())
+    body = json.loads(response["Payload"].read() or b"null")
+    if "FunctionError" in response:
+        progress(f"[red]FX connector failed: {body.get('errorMessage')}")
+    else:
+        progress(f"FX connector: {len(body['days'])} days from {days['from']} to {days['to']}")
 
 
 def _summary(lake: LocalLake, input_records: int, sent: int, not_sent: int, run_id: str,
@@ -94,6 +127,7 @@ def _summary(lake: LocalLake, input_records: int, sent: int, not_sent: int, run_
         duplicates=ledger[3], silver_events=counts[0][0], gold_daily_kpis=counts[0][1],
         state_machine_status=execution.status, run_id=run_id, steps=steps,
         error=execution.cause if execution.status != "SUCCEEDED" else None,
+        sources={source: asdict(staged_ledger(lake, source)) for source in SOURCES},
     )
 
 

@@ -17,6 +17,7 @@ from typing import Callable
 from cdk_app import config
 from cdk_app.config import EnvConfig
 from lakehouse import moto_patches
+from lakehouse.fx_fixture import FxFixtureServer
 from lakehouse.layout import LocalLake
 from lakehouse.local_cloud import FAKE_CREDENTIALS, LocalCloud
 from lakehouse.poller import KinesisPoller, MappingSettings, PollStats
@@ -52,6 +53,7 @@ class LocalPipeline:
     def __init__(self, lake: LocalLake, port: int = 0, progress: Callable[[str], None] = lambda _: None) -> None:
         self.lake, self.env, self._port, self._progress = lake, config.load("local"), port, progress
         self.cloud: LocalCloud | None = None
+        self.fx_api: FxFixtureServer | None = None
         self.resources: Provisioned | None = None
         self._poller: KinesisPoller | None = None
 
@@ -64,9 +66,10 @@ class LocalPipeline:
         self.cloud = LocalCloud(self.env.account, self.env.region, port=self._port).start()
         for change in migrated_catalog(self.lake.warehouse, self.lake.catalog_db)[1]:
             self._progress(f"tables: {change}")
-        self.resources = provision(self.env, self.lake)
+        self.fx_api = FxFixtureServer().start()  # stands in for the FX-rates HTTP API
+        self.resources = provision(self.env, self.lake, fx_api_base_url=self.fx_api.base_url)
         self._progress(f"local cloud at {self.cloud.endpoint}: stream {self.resources.stream_name}, "
-                       f"state machine {self.env.state_machine_name}")
+                       f"state machine {self.env.state_machine_name}, FX API fixture at {self.fx_api.base_url}")
         return self
 
     @property
@@ -93,6 +96,9 @@ class LocalPipeline:
             path.unlink(missing_ok=True)
 
     def stop(self) -> None:
+        if self.fx_api is not None:
+            self.fx_api.stop()
+            self.fx_api = None
         if self.cloud is not None:
             self.cloud.stop()
             self.cloud = None

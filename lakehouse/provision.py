@@ -17,7 +17,8 @@ from typing import Any, Callable
 import boto3
 
 from cdk_app.config import PROJECT, PROJECT_ROOT, EnvConfig
-from lakehouse import moto_patches
+from lakehouse import landing, moto_patches
+from lakehouse.fx_fixture import FIXTURE_API_KEY
 from lakehouse.layout import LocalLake
 from lambdas.contracts import clickstream, lake_layout
 
@@ -34,6 +35,8 @@ class Provisioned:
     cleaner_function: str
     dlq_url: str
     state_machine_arn: str
+    fx_connector_function: str
+    file_loader_function: str
 
 
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
@@ -75,8 +78,11 @@ def _spark_job(job: str, lake: LocalLake) -> Callable[[dict[str, str]], Any]:
     return run
 
 
-def provision(env: EnvConfig, lake: LocalLake) -> Provisioned:
-    """Create every local resource of the pipeline and register the code behind it."""
+def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisioned:
+    """Create every local resource of the pipeline and register the code behind it.
+
+    `fx_api_base_url` replaces cdk.json's URL: locally the FX API is a fixture server on a free port.
+    """
     iam, kinesis, sqs = boto3.client("iam"), boto3.client("kinesis"), boto3.client("sqs")
     lam, glue, sfn = boto3.client("lambda"), boto3.client("glue"), boto3.client("stepfunctions")
 
@@ -87,6 +93,8 @@ def provision(env: EnvConfig, lake: LocalLake) -> Provisioned:
     kinesis.create_stream(StreamName=stream, ShardCount=max(1, env.kinesis_shards))
     kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.1})
     dlq_url = sqs.create_queue(QueueName=env.resource_name("cleaner-dlq"))["QueueUrl"]
+    fx_secret = boto3.client("secretsmanager").create_secret(
+        Name=env.resource_name("fx-api-key"), SecretString=json.dumps({"api_key": FIXTURE_API_KEY}))["Name"]
 
     function_env = {
         "cleaner": {
@@ -94,6 +102,12 @@ def provision(env: EnvConfig, lake: LocalLake) -> Provisioned:
             "POWERTOOLS_SERVICE_NAME": "cleaner", "POWERTOOLS_METRICS_NAMESPACE": PROJECT,
         },
         "record_run": {"LAKEHOUSE_WAREHOUSE": str(lake.warehouse), "LAKEHOUSE_CATALOG_DB": str(lake.catalog_db)},
+        "api_connector": {
+            "FX_API_BASE_URL": fx_api_base_url, "FX_API_SECRET_ID": fx_secret,
+            "RAW_URI": lake.raw_uri, "STAGING_URI": lake.staging_uri,
+            "POWERTOOLS_SERVICE_NAME": "api_connector", "POWERTOOLS_METRICS_NAMESPACE": PROJECT,
+        },
+        "file_loader": landing.function_environment(lake),
     }
     arns: dict[str, str] = {}
     for function, variables in function_env.items():
@@ -123,4 +137,6 @@ def provision(env: EnvConfig, lake: LocalLake) -> Provisioned:
     state_machine = sfn.create_state_machine(name=env.state_machine_name, definition=definition,
                                              roleArn=role)["stateMachineArn"]
     return Provisioned(stream_name=stream, cleaner_function=env.function_name("cleaner"),
+                       fx_connector_function=env.function_name("api_connector"),
+                       file_loader_function=env.function_name("file_loader"),
                        dlq_url=dlq_url, state_machine_arn=state_machine)

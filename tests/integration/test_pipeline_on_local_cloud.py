@@ -15,6 +15,7 @@ import pytest
 from cdk_app import config
 from lakehouse import moto_patches, workflows
 from lakehouse.catalog import migrated_catalog
+from lakehouse.fx_fixture import FxFixtureServer
 from lakehouse.generator import generate
 from lakehouse.layout import LocalLake
 from lakehouse.local_cloud import LocalCloud
@@ -26,12 +27,13 @@ ENV = config.load("local")
 
 
 @pytest.fixture
-def pipeline(local_cloud: LocalCloud, tmp_path: Path) -> Iterator[tuple[LocalLake, Provisioned]]:
+def pipeline(local_cloud: LocalCloud, fx_server: FxFixtureServer,
+             tmp_path: Path) -> Iterator[tuple[LocalLake, Provisioned]]:
     local_cloud.reset()  # the pipeline's resource names are fixed: start from an empty cloud
     lake = LocalLake(tmp_path / "lake").create()
     migrated_catalog(lake.warehouse, lake.catalog_db)
     registered = dict(moto_patches.GLUE_JOBS), dict(moto_patches.LAMBDA_HANDLERS)
-    yield lake, provision(ENV, lake)
+    yield lake, provision(ENV, lake, fx_api_base_url=fx_server.base_url)
     for registry, saved in zip((moto_patches.GLUE_JOBS, moto_patches.LAMBDA_HANDLERS), registered):
         registry.clear()
         registry.update(saved)
