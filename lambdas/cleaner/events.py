@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import Any, Literal
 
 import msgspec
+import numpy as np
 
 Stream = Literal["kinesis", "msk"]
 
@@ -82,9 +83,10 @@ def _kinesis(event: dict[str, Any]) -> list[Delivery]:
         positions = [r["sequenceNumber"] for r in records]
         keys = [r.get("partitionKey") for r in records]
         # Kinesis gives milliseconds as float seconds; round to them so no float noise shows.
-        arrivals = [round(float(r["approximateArrivalTimestamp"]) * 1000) for r in records]
-    except (KeyError, TypeError, AttributeError) as err:
-        raise EventError(f"a Kinesis record lacks {err}") from err
+        seconds = np.array([r["approximateArrivalTimestamp"] for r in records], dtype=np.float64)
+        arrivals = np.rint(seconds * 1000).astype(np.int64).tolist()
+    except (KeyError, TypeError, AttributeError, ValueError) as err:
+        raise EventError(f"a Kinesis record lacks or garbles {err}") from err
     return [Delivery("kinesis", shard, positions, keys, arrivals, data, _decode(data, positions))]
 
 

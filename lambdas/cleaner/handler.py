@@ -13,11 +13,13 @@ local key is used, and only where LAKEHOUSE_ENV is unset or "local".
 """
 from __future__ import annotations
 
+import gc
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator
 
 from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
@@ -81,12 +83,27 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str
     logger.append_keys(request_id=getattr(context, "aws_request_id", None), source=settings.source.name)
     failures: list[dict[str, str]] = []
     for delivery in parse_event(event):
-        if not _clean_and_write(delivery, settings):
+        with _without_cycle_collection():
+            written = _clean_and_write(delivery, settings)
+        if not written:
             if delivery.stream == "msk":
                 # No partial batch responses for Kafka: fail the invocation, Lambda retries it all.
                 raise RuntimeError(f"writing batch {delivery.batch_id} failed; the invocation is retried")
             failures.append({"itemIdentifier": delivery.positions[0]})
     return {"batchItemFailures": failures}
+
+
+@contextmanager
+def _without_cycle_collection() -> Iterator[None]:
+    """Cleaning a batch allocates many short-lived containers but makes no reference cycles, and
+    the collector's passes over the live event cost about 5 %: pause it for the batch."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @tracer.capture_method

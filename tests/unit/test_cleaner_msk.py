@@ -100,3 +100,11 @@ def test_tombstones_and_keyless_records_are_kept_and_quarantined(lake: Path) -> 
 def test_malformed_events_are_named(event: Any, message: str) -> None:
     with pytest.raises(EventError, match=message):
         parse_event(event)
+
+
+def test_a_garbled_kinesis_record_is_named() -> None:
+    from tests.fixtures.kinesis_events import kinesis_event
+    event = kinesis_event([b"{}"])
+    event["Records"][0]["kinesis"]["approximateArrivalTimestamp"] = "soon"
+    with pytest.raises(EventError, match="a Kinesis record lacks or garbles"):
+        parse_event(event)
