@@ -246,3 +246,9 @@ def test_the_batch_log_line_carries_the_correlation_and_request_ids(lake: Path) 
     assert {k: lines[0][k] for k in ("correlation_id", "request_id", "source", "received", "quarantined")} == {
         "correlation_id": "shardId-000000000000-77-77", "request_id": "req-123", "source": "clickstream",
         "received": 1, "quarantined": 1}
+
+
+def test_tracing_is_off_locally_and_the_handler_runs_under_its_decorators(lake: Path) -> None:
+    from lambdas.cleaner import handler as module
+    assert module.tracer.disabled  # no X-Ray outside Lambda: the decorators pass through
+    assert handler(kinesis_event([b"{}"]), None) == OK

@@ -1,5 +1,5 @@
 """MSK-shaped events end to end through the handler (no Kafka broker can run here: the events are
-built in Lambda's MSK shape by tests.fixtures.kinesis_events.msk_event)."""
+built in Lambda's MSK shape by tests.fixtures.kinesis_events.msk_event), and malformed events."""
 from __future__ import annotations
 
 import base64
@@ -14,7 +14,7 @@ import pytest
 from lakehouse.generator import Generated, generate
 from lambdas.cleaner.events import EventError, parse_event
 from lambdas.cleaner.handler import handler
-from tests.fixtures.kinesis_events import ARRIVAL, msk_event, raw_file_records
+from tests.fixtures.kinesis_events import ARRIVAL, kinesis_event, msk_event, raw_file_records
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,6 @@ def test_malformed_events_are_named(event: Any, message: str) -> None:
 
 
 def test_a_garbled_kinesis_record_is_named() -> None:
-    from tests.fixtures.kinesis_events import kinesis_event
     event = kinesis_event([b"{}"])
     event["Records"][0]["kinesis"]["approximateArrivalTimestamp"] = "soon"
     with pytest.raises(EventError, match="a Kinesis record lacks or garbles"):
