@@ -1,6 +1,7 @@
 """The cleaner handler on the local lake (file:// zones): conservation, file contents, retries, failures."""
 from __future__ import annotations
 
+import gzip
 import io
 import json
 from collections import Counter
@@ -252,3 +253,15 @@ def test_tracing_is_off_locally_and_the_handler_runs_under_its_decorators(lake: 
     from lambdas.cleaner import handler as module
     assert module.tracer.disabled  # no X-Ray outside Lambda: the decorators pass through
     assert handler(kinesis_event([b"{}"]), None) == OK
+
+
+def test_raw_lines_escape_line_breakers_and_keep_every_byte(lake: Path) -> None:
+    payloads = ['{"note": "a\u2028b\u2029c\u0085d"}'.encode(), b"\xff not utf-8", b'{"plain": 1}']
+    assert handler(kinesis_event(payloads, ["key\u2028", "k2", "k3"]), None) == OK
+    (raw_path,) = (lake / "raw").rglob("*.ndjson.gz")
+    text = gzip.decompress(raw_path.read_bytes())
+    assert text.isascii() and len(text.decode("ascii").splitlines()) == 3  # str.splitlines splits on U+2028 too
+    records = raw_file_records(raw_path.read_bytes())
+    assert [r["payload"] for r in records] == payloads
+    assert [("data" in r, "data_base64" in r) for r in records] == [(True, False), (False, True), (True, False)]
+    assert records[0]["partition_key"] == "key\u2028"
