@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +139,7 @@ def test_the_readme_cli_examples_run_on_the_demo_lake(demo_run: DemoRun, tmp_pat
         process = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
         assert process.returncode == 0, f"{example}\n{process.stdout}{process.stderr}"
         outputs[argv[1]] = process.stdout
-    assert (tmp_path / "events.ndjson").read_text().count("\n") == 1000
+    assert (tmp_path / "events.ndjson").read_bytes().count(b"\n") == 1000
     by_country: dict[str, int] = {}
     for (_, country), row in demo_run.truth.expected_daily_kpis.items():
         by_country[country] = by_country.get(country, 0) + row["events"]
@@ -147,3 +147,23 @@ def test_the_readme_cli_examples_run_on_the_demo_lake(demo_run: DemoRun, tmp_pat
     first_row = next(line for line in outputs["query"].splitlines() if top in line)
     assert str(by_country[top]) in first_row
     assert demo_run.summary["run_id"] in outputs["status"]
+
+
+def test_the_catalog_drop_and_the_fx_connector_are_staged_as_their_ground_truth(demo_run: DemoRun,
+                                                                              tmp_path: Path) -> None:
+    from lakehouse.demo import CATALOG_ROWS, CATALOG_SEED, FX_DAYS
+    from lakehouse.fx_fixture import rates_for
+    from lakehouse.product_catalog import write_catalog
+
+    expected = write_catalog(tmp_path / "catalog.csv", rows=CATALOG_ROWS, seed=CATALOG_SEED,
+                             arrived=datetime.now(timezone.utc))
+    products = demo_run.summary["sources"]["products"]
+    assert (products["received"], products["clean"], products["duplicates"]) == (
+        expected.received, expected.clean, expected.duplicates)
+    assert products["quarantined_by_reason"] == {k: v for k, v in expected.quarantined_by_reason.items() if v}
+
+    fx = demo_run.summary["sources"]["fx_rates"]
+    today = datetime.now(timezone.utc).date()
+    days = [today - timedelta(days=n) for n in range(1, FX_DAYS + 1)]
+    assert fx["batches"] == FX_DAYS and fx["quarantined"] == 0
+    assert fx["clean"] == fx["received"] == sum(len(rates_for(day)) for day in days)
