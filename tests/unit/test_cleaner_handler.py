@@ -17,6 +17,7 @@ from lambdas.cleaner.handler import ConfigurationError, handler, logger
 from lambdas.cleaner.writer import CLEAN_SCHEMA, QUARANTINE_SCHEMA
 from lambdas.contracts.clickstream import Reason
 from tests.fixtures.kinesis_events import ARRIVAL, kinesis_event, raw_file_records, sequence_number
+from tests.fixtures.kinesis_events import cleaner_lake as lake  # noqa: F401 (a fixture)
 
 OK = {"batchItemFailures": []}
 
@@ -30,16 +31,6 @@ def generated() -> Generated:
 @pytest.fixture(scope="module")
 def big_event(generated: Generated) -> dict[str, Any]:
     return kinesis_event(generated.records, generated.partition_keys)
-
-
-@pytest.fixture
-def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("RAW_URI", (tmp_path / "raw").as_uri())
-    monkeypatch.setenv("STAGING_URI", (tmp_path / "staging").as_uri())
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "LakehouseTest")
-    for name in ("SOURCE", "PII_IP_MODE", "PII_KEY_SECRET_NAME", "PII_KEY_PARAMETER_NAME", "LAKEHOUSE_ENV"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
 
 
 def files_of(root: Path) -> dict[str, bytes]:

@@ -15,21 +15,12 @@ from lakehouse.generator import Generated, generate
 from lambdas.cleaner.events import EventError, parse_event
 from lambdas.cleaner.handler import handler
 from tests.fixtures.kinesis_events import ARRIVAL, kinesis_event, msk_event, raw_file_records
+from tests.fixtures.kinesis_events import cleaner_lake as lake  # noqa: F401 (a fixture)
 
 
 @pytest.fixture(scope="module")
 def generated() -> Generated:
     return generate(2_000, seed=29, now=datetime.now(timezone.utc))
-
-
-@pytest.fixture
-def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("RAW_URI", (tmp_path / "raw").as_uri())
-    monkeypatch.setenv("STAGING_URI", (tmp_path / "staging").as_uri())
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "LakehouseTest")
-    for name in ("SOURCE", "PII_IP_MODE", "PII_KEY_SECRET_NAME", "PII_KEY_PARAMETER_NAME", "LAKEHOUSE_ENV"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
 
 
 def manifests(lake: Path) -> list[dict[str, Any]]:
