@@ -2,8 +2,9 @@
 
 Bad data is quarantined, never failed. Only an infrastructure failure (a write that raises) fails a
 batch: for Kinesis it is reported as a batch item failure at the batch's first record, so Lambda
-retries the whole batch; for MSK (no partial batch responses) the invocation raises. Deterministic
-file names make every retry overwrite, never duplicate.
+retries the whole batch; for MSK the invocation raises (a whole-event retry in every mapping mode;
+Kafka partial batch responses need provisioned mode). Deterministic file names make every retry
+overwrite, never duplicate.
 
 Environment: RAW_URI and STAGING_URI (zone roots, `file:///abs/path` or `s3://bucket`),
 POWERTOOLS_METRICS_NAMESPACE, SOURCE (the contract: clickstream or orders; one function per
@@ -87,7 +88,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, str
             written = _clean_and_write(delivery, settings)
         if not written:
             if delivery.stream == "msk":
-                # No partial batch responses for Kafka: fail the invocation, Lambda retries it all.
+                # Fail the invocation: Lambda retries the whole event, in any Kafka mapping mode.
                 raise RuntimeError(f"writing batch {delivery.batch_id} failed; the invocation is retried")
             failures.append({"itemIdentifier": delivery.positions[0]})
     return {"batchItemFailures": failures}
