@@ -634,8 +634,10 @@ def _order_missing(rng: random.Random, event: OrderEvent, now: datetime) -> tupl
     name = rng.choice(orders_contract.REQUIRED)
     if rng.random() < 0.6:
         del wire[name]
+    elif name == "items":
+        wire[name] = rng.choice((None, []))
     else:
-        wire[name] = [] if name == "items" else rng.choice((None, "", "  ")) if name != "total" else None
+        wire[name] = None if name == "total" else rng.choice((None, "", "  "))
     return _dump(wire), OrderReason.MISSING_FIELD
 
 
