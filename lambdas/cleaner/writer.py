@@ -33,15 +33,13 @@ RAW_GZIP_LEVEL = 1  # the raw zone is written once per batch and rarely read: sp
 # so a raw line is always one record whatever reads it. Each is valid JSON inside a string.
 _LINE_BREAKERS = ((b"\xc2\x85", b"\\u0085"), (b"\xe2\x80\xa8", b"\\u2028"), (b"\xe2\x80\xa9", b"\\u2029"))
 _BREAKERS = re.compile("[\u0085\u2028\u2029]")
+_LITERALS = msgspec.json.Encoder()
 
 
 @dataclass(frozen=True)
 class Locations:
     raw_uri: str  # zone roots: file:///abs/path or s3://bucket
     staging_uri: str
-
-
-_LITERALS = msgspec.json.Encoder()
 
 
 def write_batch(batch: CleanedBatch, where: Locations) -> dict[str, Any]:
