@@ -1,4 +1,4 @@
-"""What the Glue jobs share: table names, arguments, the step row of ops.pipeline_runs, the Glue entry point.
+"""What the Glue jobs share: table names, arguments, snapshots, the step row of ops.pipeline_runs, the Glue entry point.
 
 Plain PySpark only: in AWS this module ships to Glue with --extra-py-files (Glue 5.0 has no
 pyiceberg), locally the jobs run on lakehouse.spark's session.
@@ -7,23 +7,32 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 
 # = cdk_app.config.CATALOG_NAME and iceberg_tables' specs (a unit test keeps them equal).
 CATALOG = "lake"
 SILVER_EVENTS = f"{CATALOG}.silver.events"
 GOLD_DAILY_KPIS = f"{CATALOG}.gold.daily_kpis"
 PIPELINE_RUNS = f"{CATALOG}.ops.pipeline_runs"
+QUARANTINE = f"{CATALOG}.ops.quarantine"
+MERGED_BATCHES = f"{CATALOG}.ops.merged_batches"
+# Every table of iceberg_tables.specs.ALL_TABLES, in its order: the maintenance job keeps them all.
+ALL_TABLES = (SILVER_EVENTS, GOLD_DAILY_KPIS, PIPELINE_RUNS, QUARANTINE, MERGED_BATCHES)
 
 SUCCEEDED = "SUCCEEDED"
+FAILED = "FAILED"
+# Snapshot operation of compaction and manifest rewrites: the rows stay the same.
+REPLACE = "replace"
 
 
 class JobArgumentError(ValueError):
-    """A Glue job argument is missing or empty: the message names the job and the argument."""
+    """A Glue job argument is missing, empty or malformed: the message names the job and the argument."""
 
 
 def require_args(job: str, args: Mapping[str, str], names: Sequence[str]) -> dict[str, str]:
@@ -52,23 +61,42 @@ def require_utc(spark: SparkSession, job: str) -> None:
         raise RuntimeError(f"{job}: Spark session time zone is {zone!r}; set spark.sql.session.timeZone=UTC")
 
 
-def current_total_records(spark: SparkSession, table: str) -> int:
-    """Rows in the table's current snapshot, from its metadata (no data scan); 0 when it has none."""
-    rows = spark.sql(f"""
-        SELECT s.summary['total-records'] AS total
-        FROM {table}.history h JOIN {table}.snapshots s ON h.snapshot_id = s.snapshot_id
-        WHERE h.is_current_ancestor ORDER BY h.made_current_at DESC LIMIT 1""").collect()
-    return int(rows[0].total) if rows and rows[0].total is not None else 0
+def lineage(spark: SparkSession, table: str) -> list[Row]:
+    """The table's current snapshot and its ancestors still kept, newest first (snapshot_id, operation,
+    summary); empty when the table has no snapshot."""
+    snapshots = {row.snapshot_id: row for row in spark.sql(
+        f"SELECT snapshot_id, parent_id, operation, summary FROM {table}.snapshots").collect()}
+    main = spark.sql(f"SELECT snapshot_id FROM {table}.refs WHERE name = 'main'").collect()
+    chain: list[Row] = []
+    current = main[0].snapshot_id if main else None
+    while current in snapshots:
+        chain.append(snapshots[current])
+        current = snapshots[current].parent_id
+    return chain
 
 
-def append_step_row(spark: SparkSession, row: Mapping[str, Any]) -> None:
-    """Append one row to ops.pipeline_runs; columns it leaves out are null."""
+@contextmanager
+def temp_view(df: DataFrame) -> Iterator[str]:
+    """`df` as a session temp view for SQL (MERGE), under a unique name so concurrent runs never collide."""
+    name = f"job_view_{uuid.uuid4().hex}"
+    df.createOrReplaceTempView(name)
+    try:
+        yield name
+    finally:
+        df.sparkSession.catalog.dropTempView(name)
+
+
+def record_step(spark: SparkSession, row: Mapping[str, Any]) -> None:
+    """Write the step's row of ops.pipeline_runs; a retried step replaces its run's earlier row, so there
+    is one row per run and step. Columns the row leaves out are null."""
     schema = spark.table(PIPELINE_RUNS).schema
     unknown = set(row) - set(schema.fieldNames())
     if unknown:
         raise ValueError(f"{PIPELINE_RUNS} has no column(s) {sorted(unknown)}")
     values = tuple(row.get(name) for name in schema.fieldNames())
-    spark.createDataFrame([values], schema).writeTo(PIPELINE_RUNS).append()
+    with temp_view(spark.createDataFrame([values], schema)) as view:
+        spark.sql(f"MERGE INTO {PIPELINE_RUNS} AS t USING {view} AS s ON t.run_id = s.run_id AND t.step = s.step "
+                  "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")
 
 
 def glue_main(job: str, run: Callable[[SparkSession, dict[str, str]], dict[str, Any]],

@@ -14,7 +14,8 @@ from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table.sorting import NullOrder, SortDirection, SortField, SortOrder
 from pyiceberg.transforms import DayTransform, IdentityTransform, Transform
-from pyiceberg.types import DateType, LongType, NestedField, PrimitiveType, StringType, TimestamptzType
+from pyiceberg.types import (BinaryType, DateType, LongType, NestedField, PrimitiveType, StringType,
+                             TimestamptzType)
 
 from lambdas.contracts import clickstream
 
@@ -111,6 +112,7 @@ SILVER_EVENTS = TableSpec(
         *(Column(f.name, _CONTRACT_TYPES[f.type], f.required, f.doc) for f in clickstream.FIELDS),
         Column("event_time_offset", StringType(), False, "The producer's UTC offset, e.g. +02:00."),
         Column("ingested_at", TimestamptzType(), True, "When the stream received the event (UTC)."),
+        Column("batch_id", StringType(), False, "Staging batch the row was merged from (see ops.merged_batches)."),
     ),
     partition_by=(("event_time", DayTransform()),),
     sort_by=("event_time",),
@@ -146,11 +148,11 @@ GOLD_DAILY_KPIS = TableSpec(
 OPS_PIPELINE_RUNS = TableSpec(
     namespace="ops",
     name="pipeline_runs",
-    doc="One row per batch step (silver_merge, gold_build) and one per run (step 'run'), with the "
-        "conservation ledger: received = clean + quarantined + duplicates.",
+    doc="One row per job step (silver_merge, gold_build, maintenance) and one per batch run (step 'run'), "
+        "with the conservation ledger: received = clean + quarantined + duplicates.",
     columns=(
         Column("run_id", StringType(), True, "Step Functions execution name."),
-        Column("step", StringType(), True, "silver_merge, gold_build, or run for the whole run."),
+        Column("step", StringType(), True, "silver_merge, gold_build, maintenance, or run for the whole run."),
         Column("status", StringType(), True, "SUCCEEDED or FAILED."),
         Column("started_at", TimestamptzType(), True, "Start of the step (UTC)."),
         Column("finished_at", TimestamptzType(), False, "End of the step (UTC)."),
@@ -166,4 +168,46 @@ OPS_PIPELINE_RUNS = TableSpec(
     sort_by=("started_at",),
 )
 
-ALL_TABLES: tuple[TableSpec, ...] = (SILVER_EVENTS, GOLD_DAILY_KPIS, OPS_PIPELINE_RUNS)
+OPS_QUARANTINE = TableSpec(
+    namespace="ops",
+    name="quarantine",
+    doc="Records the cleaner rejected, as received, with the reason; loaded from the quarantine staging "
+        "by the silver_merge job, one set of rows per staging batch.",
+    columns=(
+        Column("source", StringType(), True, "Source contract, e.g. clickstream."),
+        Column("batch_id", StringType(), True, "Staging batch the record came in (see ops.merged_batches)."),
+        Column("reason", StringType(), True, "Reason code of the contract, e.g. BAD_TIMESTAMP."),
+        Column("message", StringType(), True, "What exactly was wrong."),
+        Column("shard", StringType(), False, "Stream shard of the record (stream sources)."),
+        Column("sequence_number", StringType(), False, "Sequence number of the record in its shard."),
+        Column("ingested_at", TimestamptzType(), True, "When the stream received the record (UTC)."),
+        Column("raw_payload", BinaryType(), True, "The record exactly as received."),
+    ),
+    partition_by=(("ingested_at", DayTransform()),),
+    sort_by=("ingested_at",),
+)
+
+OPS_MERGED_BATCHES = TableSpec(
+    namespace="ops",
+    name="merged_batches",
+    doc="The ledger of staging batches merged by silver_merge: one row per batch manifest version, "
+        "with the batch's conservation ledger. A manifest listed here is never merged again.",
+    columns=(
+        Column("manifest_sha256", StringType(), True, "SHA-256 of the manifest file: identifies the batch version."),
+        Column("source", StringType(), True, "Source contract, e.g. clickstream."),
+        Column("batch_id", StringType(), True, "The cleaner's batch id."),
+        Column("manifest_path", StringType(), True, "Where the manifest was read."),
+        Column("run_id", StringType(), True, "The run that merged the batch."),
+        Column("merged_at", TimestamptzType(), True, "When the batch was recorded as merged (UTC)."),
+        Column("received", LongType(), True, "Records the cleaner received in the batch."),
+        Column("clean", LongType(), True, "Rows of the batch that silver holds from this batch."),
+        Column("quarantined", LongType(), True, "Records of the batch in ops.quarantine."),
+        Column("duplicates", LongType(), True, "Re-sent records dropped (within the batch, or already in silver)."),
+        Column("quarantined_by_reason", StringType(), True, "JSON object: reason code -> records."),
+    ),
+    sort_by=("merged_at",),
+    identifier=("manifest_sha256",),
+)
+
+ALL_TABLES: tuple[TableSpec, ...] = (SILVER_EVENTS, GOLD_DAILY_KPIS, OPS_PIPELINE_RUNS, OPS_QUARANTINE,
+                                     OPS_MERGED_BATCHES)

@@ -3,7 +3,8 @@
 The state machine calls it last, on success and on failure, with
 {run_id, status, started_at (the execution's start, ISO-8601), steps (the state: each step's
 result, and `error` after a Catch)}. The row copies the conservation ledger from the run's
-silver_merge row, so one row per run tells what the run did.
+silver_merge row, which covers exactly the staging batches this run merged (a re-run records
+zeros), so one row per run tells what the run did.
 
 Environment: LAKEHOUSE_WAREHOUSE + LAKEHOUSE_CATALOG_DB (local sqlite catalog) or WAREHOUSE_URI
 (Glue catalog in AWS); see iceberg_tables.catalogs.
@@ -65,7 +66,8 @@ def _ledger(table: Table, run_id: str) -> dict[str, Any]:
     with_ledger = [r for r in rows.to_arrow().to_pylist() if r["step"] != RUN_STEP and r["received"] is not None]
     if not with_ledger:
         return dict.fromkeys(LEDGER)
-    latest = max(with_ledger, key=lambda r: r["finished_at"])  # a retried job may have recorded twice
+    # silver_merge keeps one row per run (a retry replaces it); a lake from before that may hold two
+    latest = max(with_ledger, key=lambda r: r["finished_at"])
     return {key: latest[key] for key in LEDGER}
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lambdas.cleaner.schemas import QUARANTINE_SCHEMA
 from lambdas.contracts import clickstream
 
 _ARROW = {"string": pa.string(), "timestamp": pa.timestamp("us", tz="UTC")}
@@ -47,27 +48,50 @@ def resend(row: dict[str, Any], *, delay: timedelta, **changes: Any) -> dict[str
     return {**row, **changes, "ingested_at": row["ingested_at"] + delay}
 
 
+def quarantine_rows(batch_id: str, by_reason: dict[str, int]) -> list[dict[str, Any]]:
+    """The rejected records of a batch, `n` per reason code, as the cleaner stages them."""
+    rows = []
+    for reason, count in sorted(by_reason.items()):
+        for _ in range(count):
+            n = len(rows)
+            rows.append({"raw_payload": f'{{"batch": "{batch_id}", "n": {n}}}'.encode(), "source": clickstream.SOURCE,
+                         "reason": reason, "message": f"{reason.lower()} in record {n}",
+                         "shard": "shardId-000000000000", "sequence_number": f"{batch_id}-{n:04d}",
+                         "ingested_at": T0 + timedelta(seconds=n)})
+    return rows
+
+
 def write_batch(staging: Path, batch_id: str, rows: list[dict[str, Any]], *, duplicates_dropped: int = 0,
-                quarantined_by_reason: dict[str, int] | None = None,
-                schema: pa.Schema = CLEAN_SCHEMA) -> dict[str, Any]:
-    """One cleaned batch: its Parquet file under clean/ and its manifest under manifests/."""
-    by_reason = quarantined_by_reason or {}
-    hour = "ingest_hour=2026-03-01-21"
-    clean = staging / "clean" / "clickstream" / hour / f"{batch_id}.parquet"
-    clean.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), clean)
-    manifest = {"source": "clickstream", "batch_id": batch_id, "received": len(rows) + sum(by_reason.values())
-                + duplicates_dropped, "clean": len(rows), "quarantined": sum(by_reason.values()),
-                "quarantined_by_reason": by_reason, "duplicates": duplicates_dropped}
-    path = staging / "manifests" / "clickstream" / hour / f"{batch_id}.json"
+                quarantined_by_reason: dict[str, int] | None = None, schema: pa.Schema = CLEAN_SCHEMA,
+                hour: str = "2026-03-01-21") -> dict[str, Any]:
+    """One cleaned batch as the cleaner stages it: clean/ and quarantine/ Parquet, then its manifest."""
+    by_reason = dict(sorted((quarantined_by_reason or {}).items()))
+    partition = f"ingest_hour={hour}"
+    files: dict[str, str | None] = {"clean": None, "quarantine": None}
+    for kind, table in (("clean", pa.Table.from_pylist(rows, schema=schema)),
+                        ("quarantine", pa.Table.from_pylist(quarantine_rows(batch_id, by_reason),
+                                                            schema=QUARANTINE_SCHEMA))):
+        if table.num_rows:
+            relative = f"{kind}/clickstream/{partition}/{batch_id}.parquet"
+            (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table, staging / relative)
+            files[kind] = f"{staging.as_uri()}/{relative}"  # as lake_layout.join spells it: '=' unquoted
+    manifest = {"source": clickstream.SOURCE, "contract_version": clickstream.VERSION, "batch_id": batch_id,
+                "ingest_hour": hour, "received": len(rows) + sum(by_reason.values()) + duplicates_dropped,
+                "clean": len(rows), "quarantined": sum(by_reason.values()), "quarantined_by_reason": by_reason,
+                "duplicates": duplicates_dropped, "files": files}
+    path = manifest_file(staging, batch_id, hour)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=2))
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 
+def manifest_file(staging: Path, batch_id: str, hour: str = "2026-03-01-21") -> Path:
+    return staging / "manifests" / "clickstream" / f"ingest_hour={hour}" / f"{batch_id}.json"
+
+
 def job_args(staging: Path, run_id: str) -> dict[str, str]:
-    return {"clean_path": (staging / "clean" / "clickstream").as_uri(),
-            "manifest_path": (staging / "manifests" / "clickstream").as_uri(), "run_id": run_id}
+    return {"manifest_path": (staging / "manifests" / "clickstream").as_uri(), "run_id": run_id}
 
 
 def expected_silver(staged: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,6 +1,8 @@
-"""silver_merge on real PySpark + Iceberg: dedupe within and across batches, idempotent re-runs, the ledger."""
+"""silver_merge on real PySpark + Iceberg: dedupe within and across batches, only the batches not merged yet,
+the quarantine, the ledgers, and clear failures on broken staging."""
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -13,10 +15,11 @@ from pyspark.sql import SparkSession
 from glue_jobs import silver_merge
 from glue_jobs.common import JobArgumentError
 from tests.fixtures.spark import SparkLake
-from tests.spark.staging import (CLEAN_SCHEMA, expected_silver, job_args, make_events, resend, rows_by_event_id,
-                                 write_batch)
+from tests.spark.staging import (CLEAN_SCHEMA, expected_silver, job_args, make_events, manifest_file, quarantine_rows,
+                                 resend, rows_by_event_id, write_batch)
 
 pytestmark = pytest.mark.slow
+LEDGER = ("received", "clean", "quarantined", "duplicates")
 
 
 @pytest.fixture
@@ -28,8 +31,28 @@ def silver_rows(lake: SparkLake) -> list[dict]:
     return rows_by_event_id(lake.catalog.load_table("silver.events").scan().to_arrow())
 
 
+def silver_batch_of(lake: SparkLake) -> dict[str, str]:
+    rows = lake.catalog.load_table("silver.events").scan(selected_fields=("event_id", "batch_id")).to_arrow()
+    return dict(zip(rows["event_id"].to_pylist(), rows["batch_id"].to_pylist()))
+
+
 def step_rows(lake: SparkLake, run_id: str) -> list[dict]:
     return lake.catalog.load_table("ops.pipeline_runs").scan(row_filter=EqualTo("run_id", run_id)).to_arrow().to_pylist()
+
+
+def ledger_rows(lake: SparkLake) -> dict[str, dict]:
+    rows = lake.catalog.load_table("ops.merged_batches").scan().to_arrow().to_pylist()
+    return {r["batch_id"]: r for r in rows}
+
+
+def quarantine(lake: SparkLake) -> list[tuple]:
+    rows = lake.catalog.load_table("ops.quarantine").scan().to_arrow().to_pylist()
+    return sorted((r["batch_id"], r["sequence_number"], r["reason"], r["raw_payload"]) for r in rows)
+
+
+def expected_quarantine(*batches: tuple[str, dict[str, int]]) -> list[tuple]:
+    return sorted((batch_id, r["sequence_number"], r["reason"], r["raw_payload"])
+                  for batch_id, by_reason in batches for r in quarantine_rows(batch_id, by_reason))
 
 
 def test_dedupes_within_and_across_batches_and_a_rerun_changes_nothing(
@@ -44,9 +67,9 @@ def test_dedupes_within_and_across_batches_and_a_rerun_changes_nothing(
         # an earlier copy in a later batch: the earliest ingested copy wins within a run
         resend(first[10], delay=timedelta(seconds=-5), user_agent="earliest copy"),
     ]
-    m1 = write_batch(tmp_path, "b1", first_staged, duplicates_dropped=4,
-                     quarantined_by_reason={"BAD_TIMESTAMP": 2, "MISSING_FIELD": 1})
-    m2 = write_batch(tmp_path, "b2", second_staged, duplicates_dropped=1, quarantined_by_reason={"BAD_TIMESTAMP": 3})
+    q1, q2 = {"BAD_TIMESTAMP": 2, "MISSING_FIELD": 1}, {"BAD_TIMESTAMP": 3}
+    m1 = write_batch(tmp_path, "b1", first_staged, duplicates_dropped=4, quarantined_by_reason=q1)
+    m2 = write_batch(tmp_path, "b2", second_staged, duplicates_dropped=1, quarantined_by_reason=q2)
     staged = first_staged + second_staged
     expected = expected_silver(staged)
     assert len(expected) == 60 and next(r for r in expected if r["event_id"] == "e0010")["user_agent"] == "earliest copy"
@@ -54,13 +77,12 @@ def test_dedupes_within_and_across_batches_and_a_rerun_changes_nothing(
     result = silver_merge.run(spark, job_args(tmp_path, "run-1"))
 
     assert silver_rows(lake) == expected
-    spark_rows = sorted((r.asDict() for r in spark.table("lake.silver.events").collect()), key=lambda r: r["event_id"])
-    assert [r["event_id"] for r in spark_rows] == [r["event_id"] for r in expected]
-    received = m1["received"] + m2["received"]
-    assert result["received"] == received == 76
-    assert result["clean"] == 60 and result["quarantined"] == 6
-    assert result["duplicates"] == 5 + (len(staged) - 60)
-    assert result["received"] == result["clean"] + result["quarantined"] + result["duplicates"]
+    spark_ids = sorted(r.event_id for r in spark.table("lake.silver.events").select("event_id").collect())
+    assert spark_ids == [r["event_id"] for r in expected]
+    batch_of = silver_batch_of(lake)
+    assert batch_of["e0010"] == "b2" and batch_of["e0003"] == "b1"
+    assert (result["received"], result["clean"], result["quarantined"], result["duplicates"]) == (76, 60, 6, 10)
+    assert result["received"] == m1["received"] + m2["received"]
     assert result["quarantined_by_reason"] == {"BAD_TIMESTAMP": 5, "MISSING_FIELD": 1}
     [row] = step_rows(lake, "run-1")
     assert row["step"] == "silver_merge" and row["status"] == "SUCCEEDED"
@@ -68,28 +90,77 @@ def test_dedupes_within_and_across_batches_and_a_rerun_changes_nothing(
         76, 60, 6, 10, 60)
     assert json.loads(row["quarantined_by_reason"]) == {"BAD_TIMESTAMP": 5, "MISSING_FIELD": 1}
     assert row["finished_at"] >= row["started_at"]
+    # per batch: clean = rows silver holds from it; each batch's own ledger balances
+    ledger = ledger_rows(lake)
+    assert {b: tuple(r[k] for k in LEDGER) for b, r in ledger.items()} == {
+        "b1": (m1["received"], 39, 3, 4 + 3),  # 42 staged rows of 40 ids; e0010 is b2's earlier copy
+        "b2": (m2["received"], 21, 3, 1 + 2)}  # 23 staged: 20 new ids, e0010, and e0003, e0004 (b1's)
+    assert list(batch_of.values()).count("b1") == 39
+    assert ledger["b1"]["manifest_sha256"] == hashlib.sha256(manifest_file(tmp_path, "b1").read_bytes()).hexdigest()
+    assert all(r["run_id"] == "run-1" for r in ledger.values())
+    assert quarantine(lake) == expected_quarantine(("b1", q1), ("b2", q2))
 
-    snapshots_before = spark.table("lake.silver.events.snapshots").count()
+    snapshots_before = {t: spark.table(f"lake.{t}.snapshots").count()
+                        for t in ("silver.events", "ops.quarantine", "ops.merged_batches")}
     again = silver_merge.run(spark, job_args(tmp_path, "run-2"))
 
-    assert silver_rows(lake) == expected
-    assert spark.table("lake.silver.events.snapshots").count() == snapshots_before  # not even an empty commit
-    assert (again["received"], again["clean"], again["quarantined"], again["duplicates"]) == (76, 0, 6, 5 + len(staged))
+    assert silver_rows(lake) == expected and quarantine(lake) == expected_quarantine(("b1", q1), ("b2", q2))
+    assert {t: spark.table(f"lake.{t}.snapshots").count() for t in snapshots_before} == snapshots_before
+    assert (again["batches"], again["received"], again["clean"], again["quarantined"], again["duplicates"]) == (
+        0, 0, 0, 0, 0)
+    [row2] = step_rows(lake, "run-2")
+    assert (row2["received"], row2["clean"], row2["rows_written"], row2["quarantined_by_reason"]) == (0, 0, 0, "{}")
 
 
-def test_a_later_run_inserts_only_new_event_ids(spark: SparkSession, lake: SparkLake, tmp_path: Path) -> None:
+def test_a_later_run_merges_only_the_new_batches(spark: SparkSession, lake: SparkLake, tmp_path: Path) -> None:
     first = make_events(range(0, 10), seed=3)
-    write_batch(tmp_path, "b1", first)
+    write_batch(tmp_path, "b1", first, quarantined_by_reason={"BAD_JSON": 2})
     silver_merge.run(spark, job_args(tmp_path, "run-a"))
     merged = silver_rows(lake)
 
     late = make_events(range(10, 15), seed=4)
-    # re-sent copies ingested EARLIER than silver's: silver keeps what it merged first
-    write_batch(tmp_path, "b2", late + [resend(first[0], delay=timedelta(seconds=-1), page_url="too late")])
+    # re-sent copy ingested EARLIER than silver's: silver keeps what it merged first
+    m2 = write_batch(tmp_path, "b2", late + [resend(first[0], delay=timedelta(seconds=-1), page_url="too late")],
+                     quarantined_by_reason={"BAD_COUNTRY": 1})
     result = silver_merge.run(spark, job_args(tmp_path, "run-b"))
 
-    assert result["clean"] == 5 and result["rows_written"] == 5
+    assert (result["batches"], result["received"], result["clean"], result["quarantined"], result["duplicates"]) == (
+        1, m2["received"], 5, 1, 1)
     assert silver_rows(lake) == sorted(merged + expected_silver(late), key=lambda r: r["event_id"])
+    assert quarantine(lake) == expected_quarantine(("b1", {"BAD_JSON": 2}), ("b2", {"BAD_COUNTRY": 1}))
+    assert {b: r["run_id"] for b, r in ledger_rows(lake).items()} == {"b1": "run-a", "b2": "run-b"}
+
+
+def test_a_batch_without_its_manifest_waits_for_it(spark: SparkSession, lake: SparkLake, tmp_path: Path) -> None:
+    """The cleaner writes the manifest last: staged files without one are a batch still being written."""
+    events = make_events(range(0, 3), seed=5)
+    write_batch(tmp_path, "b1", events)
+    manifest = manifest_file(tmp_path, "b1")
+    text = manifest.read_text()
+    manifest.unlink()
+
+    waiting = silver_merge.run(spark, job_args(tmp_path, "run-1"))
+    manifest.write_text(text)
+    merged = silver_merge.run(spark, job_args(tmp_path, "run-2"))
+
+    assert (waiting["batches"], waiting["clean"]) == (0, 0)
+    assert (merged["batches"], merged["clean"]) == (1, 3) and silver_rows(lake) == expected_silver(events)
+
+
+def test_a_re_cleaned_batch_is_merged_again_and_replaces_its_quarantine(
+        spark: SparkSession, lake: SparkLake, tmp_path: Path) -> None:
+    """A replay after a contract fix re-cleans a batch under its id: its manifest changes, so it is pending
+    again; its once-quarantined records now reach silver and leave ops.quarantine."""
+    events = make_events(range(0, 8), seed=6)
+    write_batch(tmp_path, "b1", events[:5], quarantined_by_reason={"BAD_COUNTRY": 3})
+    silver_merge.run(spark, job_args(tmp_path, "run-1"))
+
+    write_batch(tmp_path, "b1", events, quarantined_by_reason={"BAD_TIMESTAMP": 1})
+    replayed = silver_merge.run(spark, job_args(tmp_path, "run-2"))
+
+    assert silver_rows(lake) == expected_silver(events)
+    assert quarantine(lake) == expected_quarantine(("b1", {"BAD_TIMESTAMP": 1}))
+    assert (replayed["received"], replayed["clean"], replayed["quarantined"], replayed["duplicates"]) == (9, 8, 1, 0)
 
 
 def test_missing_staging_is_no_data_not_a_crash(spark: SparkSession, lake: SparkLake, tmp_path: Path) -> None:
@@ -101,37 +172,49 @@ def test_missing_staging_is_no_data_not_a_crash(spark: SparkSession, lake: Spark
     assert row["rows_written"] == 0 and row["quarantined_by_reason"] == "{}"
 
 
-def test_staged_rows_without_manifest_are_flagged(spark: SparkSession, lake: SparkLake, tmp_path: Path) -> None:
-    write_batch(tmp_path, "b1", make_events(range(0, 3), seed=5))
-    (tmp_path / "manifests" / "clickstream" / "ingest_hour=2026-03-01-21" / "b1.json").unlink()
+@pytest.mark.parametrize(("change", "error"), [
+    ({"clean": -1}, r"b1\.json: 'clean' must be a count >= 0, got -1"),
+    ({"received": 99}, r"b1\.json: received \(99\) != clean \(3\) \+ quarantined \(1\) \+ duplicates \(0\)"),
+    ({"quarantined_by_reason": {"BAD_JSON": 2}}, r"b1\.json: quarantined_by_reason sums to 2, not quarantined \(1\)"),
+    ({"batch_id": "b1' OR '1'='1"}, r"b1\.json: 'batch_id' must be a name of letters"),
+    ({"files": {"clean": None, "quarantine": None}}, r"b1\.json: 3 clean rows but no 'files.clean'"),
+])
+def test_a_broken_manifest_is_named_and_nothing_is_written(
+        spark: SparkSession, lake: SparkLake, tmp_path: Path, change: dict, error: str) -> None:
+    write_batch(tmp_path, "b1", make_events(range(0, 3), seed=7), quarantined_by_reason={"BAD_JSON": 1})
+    path = manifest_file(tmp_path, "b1")
+    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
 
-    result = silver_merge.run(spark, job_args(tmp_path, "run-orphan"))
-
-    assert result["clean"] == 3 and result["received"] == 0
-    assert "staged rows (3) != manifests' clean (0)" in result["message"]
-
-
-def test_bad_manifest_names_the_file(spark: SparkSession, lake: SparkLake, tmp_path: Path) -> None:
-    write_batch(tmp_path, "b1", make_events(range(0, 3), seed=6))
-    bad = tmp_path / "manifests" / "clickstream" / "ingest_hour=2026-03-01-21" / "b1.json"
-    bad.write_text(json.dumps({"received": 3, "clean": -1, "quarantined": 0, "duplicates": 0}))
-
-    with pytest.raises(silver_merge.StagingError, match=r"b1\.json: 'clean' must be a count"):
+    with pytest.raises(silver_merge.StagingError, match=error):
         silver_merge.run(spark, job_args(tmp_path, "run-bad"))
-    assert silver_rows(lake) == []
+    assert silver_rows(lake) == [] and quarantine(lake) == [] and ledger_rows(lake) == {}
 
 
-def test_null_in_a_required_column_fails_loudly(spark: SparkSession, lake: SparkLake, tmp_path: Path) -> None:
-    rows = make_events(range(0, 3), seed=7)
+def test_staged_files_that_disagree_with_their_manifest_fail_loudly(
+        spark: SparkSession, lake: SparkLake, tmp_path: Path) -> None:
+    rows = make_events(range(0, 3), seed=8)
     rows[1]["user_id"] = None
     nullable = pa.schema([f.with_nullable(True) for f in CLEAN_SCHEMA])  # a broken cleaner's output
     write_batch(tmp_path, "b1", rows, schema=nullable)
+    write_batch(tmp_path, "b2", make_events(range(3, 6), seed=8))
+    path = manifest_file(tmp_path, "b2")
+    path.write_text(json.dumps({**json.loads(path.read_text()), "clean": 4, "received": 4}))
 
-    with pytest.raises(silver_merge.StagingError, match=r"nulls in required columns: \{'user_id': 1\}"):
+    with pytest.raises(silver_merge.StagingError) as raised:
         silver_merge.run(spark, job_args(tmp_path, "run-null"))
+    assert "b1.parquet has nulls in required columns: {'user_id': 1}" in str(raised.value)
+    assert "b2.json counts 4 clean rows, its file holds 3" in str(raised.value)
     assert silver_rows(lake) == []
+
+
+def test_a_missing_staged_file_is_named(spark: SparkSession, lake: SparkLake, tmp_path: Path) -> None:
+    manifest = write_batch(tmp_path, "b1", make_events(range(0, 3), seed=9))
+    Path(manifest["files"]["clean"].removeprefix("file://")).unlink()
+
+    with pytest.raises(silver_merge.StagingError, match=r"clean file\(s\) missing: .*b1\.parquet \(named by .*b1\.json\)"):
+        silver_merge.run(spark, job_args(tmp_path, "run-gone"))
 
 
 def test_missing_argument_is_named(spark: SparkSession) -> None:
     with pytest.raises(JobArgumentError, match="silver_merge: missing job argument.*--manifest_path"):
-        silver_merge.run(spark, {"clean_path": "file:///x", "run_id": "r", "JOB_NAME": "ignored"})
+        silver_merge.run(spark, {"run_id": "r", "JOB_NAME": "ignored"})

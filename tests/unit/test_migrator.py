@@ -62,7 +62,7 @@ def test_creates_namespaces_and_tables_then_is_idempotent(catalog: SqlCatalog) -
     done = migrate(catalog)
 
     assert done[:3] == ["silver: created namespace", "gold: created namespace", "ops: created namespace"]
-    assert done[3].startswith("silver.events: created (12 columns, partitioned by event_time_day)")
+    assert done[3].startswith("silver.events: created (13 columns, partitioned by event_time_day)")
     for spec in ALL_TABLES:
         table = catalog.load_table(spec.full_name)
         assert [f.name for f in table.schema().fields] == [c.name for c in spec.columns]
@@ -72,6 +72,24 @@ def test_creates_namespaces_and_tables_then_is_idempotent(catalog: SqlCatalog) -
 
     assert migrate(catalog) == [f"{s.full_name}: up to date" for s in ALL_TABLES]
     assert [catalog.load_table(s.full_name).metadata_location for s in ALL_TABLES] == locations
+
+
+def test_a_lake_of_the_walking_skeleton_is_upgraded_in_place(catalog: SqlCatalog) -> None:
+    """silver.events as the first release made it (no batch_id) gains the column and keeps its rows;
+    the new ops tables are created."""
+    silver = next(s for s in ALL_TABLES if s.full_name == "silver.events")
+    old = replace(silver, columns=tuple(c for c in silver.columns if c.name != "batch_id"))
+    migrate(catalog, [old])
+    table = catalog.load_table("silver.events")
+    row = {c.name: "x" for c in old.columns} | {"event_time": ROW["ts"], "ingested_at": ROW["ts"]}
+    table.append(pa.Table.from_pylist([row], schema=table.schema().as_arrow()))
+
+    done = migrate(catalog)
+
+    assert "silver.events: added column batch_id string" in done
+    assert {"ops.quarantine", "ops.merged_batches"} <= {line.split(":")[0] for line in done if "created (" in line}
+    [upgraded] = catalog.load_table("silver.events").scan().to_arrow().to_pylist()
+    assert upgraded == row | {"batch_id": None}
 
 
 def test_created_table_has_spec_partitioning_sort_order_and_identifier(catalog: SqlCatalog) -> None:

@@ -14,8 +14,9 @@ from cdk_app import config
 from glue_jobs import common, gold_build
 from iceberg_tables import catalogs
 from iceberg_tables.glue_conf import glue_job_arguments, glue_spark_conf
-from iceberg_tables.specs import (ALL_TABLES, GOLD_DAILY_KPIS, GOLD_KPI_COUNTS, OPS_PIPELINE_RUNS, SILVER_EVENTS,
-                                  Column, SpecError, TableSpec)
+from iceberg_tables.specs import (ALL_TABLES, GOLD_DAILY_KPIS, GOLD_KPI_COUNTS, OPS_MERGED_BATCHES, OPS_PIPELINE_RUNS,
+                                  OPS_QUARANTINE, SILVER_EVENTS, Column, SpecError, TableSpec, partition_field_name)
+from lambdas.cleaner.schemas import QUARANTINE_SCHEMA
 from lambdas.contracts import clickstream
 
 # Types of format v2 (Iceberg 1.7 on Glue 5.0 reads and writes them); v3 adds variant, timestamp_ns, geo.
@@ -23,8 +24,9 @@ V2_TYPES = (BinaryType, BooleanType, DateType, DecimalType, DoubleType, FloatTyp
             StringType, TimestampType, TimestamptzType, UUIDType)
 
 
-def test_silver_events_is_the_contracts_clean_record() -> None:
-    expected = [f.name for f in clickstream.FIELDS] + [name for name, _ in clickstream.EXTRA_CLEAN_COLUMNS]
+def test_silver_events_is_the_contracts_clean_record_and_its_batch() -> None:
+    expected = [f.name for f in clickstream.FIELDS] + [name for name, _ in clickstream.EXTRA_CLEAN_COLUMNS] + [
+        "batch_id"]
     assert [c.name for c in SILVER_EVENTS.columns] == expected
     for field in clickstream.FIELDS:
         column = SILVER_EVENTS.column(field.name)
@@ -50,6 +52,20 @@ def test_gold_and_ops_columns() -> None:
     assert OPS_PIPELINE_RUNS.partition_by == (("started_at", DayTransform()),)
 
 
+def test_ops_quarantine_holds_the_cleaners_quarantine_columns_and_the_batch() -> None:
+    assert {c.name for c in OPS_QUARANTINE.columns} == set(QUARANTINE_SCHEMA.names) | {"batch_id"}
+    for field in QUARANTINE_SCHEMA:
+        column = OPS_QUARANTINE.column(field.name)
+        assert column.type == {"binary": BinaryType(), "string": StringType()}.get(str(field.type), TimestamptzType())
+    assert OPS_QUARANTINE.partition_by == (("ingested_at", DayTransform()),)
+
+
+def test_the_batch_ledger_balances_like_pipeline_runs() -> None:
+    assert OPS_MERGED_BATCHES.identifier == ("manifest_sha256",)
+    for name in ("received", "clean", "quarantined", "duplicates"):
+        assert OPS_MERGED_BATCHES.column(name).type == LongType() and OPS_MERGED_BATCHES.column(name).required
+
+
 @pytest.mark.parametrize("spec", ALL_TABLES, ids=lambda s: s.full_name)
 def test_specs_use_format_v2_features_only(spec: TableSpec) -> None:
     assert all(isinstance(c.type, V2_TYPES) for c in spec.columns)
@@ -64,8 +80,13 @@ def test_specs_use_format_v2_features_only(spec: TableSpec) -> None:
 
 def test_names_spelled_in_runtime_code_agree() -> None:
     assert catalogs.CATALOG_NAME == common.CATALOG == config.CATALOG_NAME
-    assert (common.SILVER_EVENTS, common.GOLD_DAILY_KPIS, common.PIPELINE_RUNS) == tuple(
-        f"{config.CATALOG_NAME}.{s.full_name}" for s in (SILVER_EVENTS, GOLD_DAILY_KPIS, OPS_PIPELINE_RUNS))
+    assert (common.SILVER_EVENTS, common.GOLD_DAILY_KPIS, common.PIPELINE_RUNS, common.QUARANTINE,
+            common.MERGED_BATCHES) == tuple(f"{config.CATALOG_NAME}.{s.full_name}" for s in (
+                SILVER_EVENTS, GOLD_DAILY_KPIS, OPS_PIPELINE_RUNS, OPS_QUARANTINE, OPS_MERGED_BATCHES))
+    # the maintenance job keeps every table: a new spec must be added to glue_jobs.common.ALL_TABLES too
+    assert common.ALL_TABLES == tuple(f"{config.CATALOG_NAME}.{s.full_name}" for s in ALL_TABLES)
+    [(column, transform)] = SILVER_EVENTS.partition_by
+    assert gold_build.SILVER_DAY == partition_field_name(column, transform)
     assert gold_build.EVENT_TYPE_COUNTS == {col: kind for col, kind, _ in GOLD_KPI_COUNTS if kind}
     assert set(gold_build.EVENT_TYPE_COUNTS.values()) == set(clickstream.EVENT_TYPES)
 

@@ -1,0 +1,119 @@
+"""A job that fails after any of its commits and is retried (as the state machine does, with the same
+run id) leaves every table with the same rows as a run that never failed; running the same batches
+again changes no table but adds the re-run's own zero ledger."""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyspark.sql import SparkSession
+
+from glue_jobs import common, gold_build, silver_merge
+from lakehouse.spark import get_spark
+from tests.fixtures.spark import SparkLake, empty_tables
+from tests.spark.staging import T0, job_args, make_events, resend, write_batch
+
+pytestmark = pytest.mark.slow
+# Wall-clock columns differ between any two runs; so do messages, which name snapshot ids.
+VOLATILE = {"started_at", "finished_at", "merged_at", "updated_at", "message"}
+Tables = dict[str, list[tuple]]
+
+
+class InjectedCrash(RuntimeError):
+    """The job dies right after the patched step returned (its commit is done)."""
+
+
+def table_data(spark: SparkSession) -> Tables:
+    """Every table's rows at its current snapshot, without the wall-clock columns."""
+    data = {}
+    for table in common.ALL_TABLES:
+        frame = spark.table(table)
+        rows = frame.select(*(c for c in frame.columns if c not in VOLATILE)).collect()
+        data[table] = sorted((tuple(row) for row in rows), key=repr)
+    return data
+
+
+def batch_run(spark: SparkSession, staging: Path, run_id: str) -> None:
+    silver_merge.run(spark, job_args(staging, run_id))
+    gold_build.run(spark, {"run_id": run_id})
+
+
+@pytest.fixture(scope="module")
+def staging(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two batches with re-sends within and across them, quarantined records and late events."""
+    root = tmp_path_factory.mktemp("staging")
+    first = make_events(range(0, 30), seed=31, hours=50)
+    write_batch(root, "b1", first + [resend(first[0], delay=timedelta(seconds=3))], duplicates_dropped=2,
+                quarantined_by_reason={"BAD_TIMESTAMP": 2, "UNKNOWN_EVENT_TYPE": 1})
+    second = make_events(range(30, 45), seed=32, start=T0, hours=3)
+    write_batch(root, "b2", second + [resend(first[5], delay=timedelta(seconds=-2))], quarantined_by_reason={"BAD_JSON": 1})
+    return root
+
+
+@pytest.fixture(scope="module")
+def reference(spark_session: SparkSession, spark_lake: SparkLake, staging: Path) -> Tables:
+    """The tables after one uninterrupted batch run of `staging`."""
+    spark = get_spark(spark_lake.warehouse, spark_lake.catalog_db)
+    empty_tables(spark)
+    batch_run(spark, staging, "run-1")
+    return table_data(spark)
+
+
+def crash_after(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> None:
+    original: Callable[..., Any] = getattr(module, name)
+
+    @functools.wraps(original)
+    def step_then_crash(*args: Any, **kwargs: Any) -> Any:
+        original(*args, **kwargs)
+        raise InjectedCrash(f"after {module.__name__}.{name}")
+
+    monkeypatch.setattr(module, name, step_then_crash)
+
+
+@pytest.mark.parametrize(("module", "step"), [
+    (silver_merge, "merge_silver"),
+    (silver_merge, "load_quarantine"),
+    (silver_merge, "record_batches"),
+    (silver_merge, "record_step"),
+    (gold_build, "_rebuild"),
+    (gold_build, "record_step"),
+], ids=lambda v: v if isinstance(v, str) else v.__name__.split(".")[-1])
+def test_a_retry_after_a_crash_leaves_the_tables_as_one_clean_run(
+        spark: SparkSession, staging: Path, reference: Tables, monkeypatch: pytest.MonkeyPatch,
+        module: Any, step: str) -> None:
+    empty_tables(spark)
+    if module is gold_build:
+        silver_merge.run(spark, job_args(staging, "run-1"))
+    job = functools.partial(module.run, spark, {**job_args(staging, "run-1"), "run_id": "run-1"})
+    with monkeypatch.context() as patch:
+        crash_after(patch, module, step)
+        with pytest.raises(InjectedCrash):
+            job()
+    job()  # the state machine's retry: same run id
+    if module is silver_merge:
+        gold_build.run(spark, {"run_id": "run-1"})
+
+    assert table_data(spark) == reference
+
+
+def test_running_the_same_batches_again_changes_no_table(spark: SparkSession, staging: Path,
+                                                         reference: Tables) -> None:
+    empty_tables(spark)
+    batch_run(spark, staging, "run-1")
+    silver_snapshots = spark.table("lake.silver.events.snapshots").count()
+
+    batch_run(spark, staging, "run-2")
+
+    again = table_data(spark)
+    runs = again.pop(common.PIPELINE_RUNS)
+    assert again == {t: rows for t, rows in reference.items() if t != common.PIPELINE_RUNS}
+    assert spark.table("lake.silver.events.snapshots").count() == silver_snapshots
+    assert [r for r in runs if r[0] == "run-1"] == reference[common.PIPELINE_RUNS]
+    rerun = {r[1]: r for r in runs if r[0] == "run-2"}
+    assert set(rerun) == {"silver_merge", "gold_build"}
+    assert rerun["silver_merge"][3:8] == (0, 0, 0, 0, 0)  # received, clean, quarantined, duplicates, rows
+    assert rerun["gold_build"][7] == 0  # rows_written
