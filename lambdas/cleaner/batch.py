@@ -108,8 +108,13 @@ def clean_batch(delivery: Delivery, source: Source, *, now: datetime, masker: Ip
 
 def _candidates(delivery: Delivery, limit: int) -> list[bytes | None]:
     """The records the columnar path may try: None where it must not look (too large, not UTF-8)."""
-    return [payload if text is not None and len(payload) <= limit else None
-            for payload, text in zip(delivery.payloads, delivery.texts)]
+    payloads = delivery.payloads
+    sizes = np.fromiter(map(len, payloads), dtype=np.int64, count=len(payloads))
+    not_text = np.equal(np.array(delivery.texts, dtype=object), None)
+    candidates: list[bytes | None] = list(payloads)
+    for i in np.flatnonzero((sizes > limit) | not_text).tolist():
+        candidates[i] = None
+    return candidates
 
 
 def _with_index(schema: pa.Schema) -> pa.Schema:

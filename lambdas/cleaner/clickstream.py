@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lambdas.cleaner import rules
+from lambdas.cleaner.events import map_or_none
 from lambdas.cleaner.pii import IpMasker
 from lambdas.cleaner.rules import Rejected
 from lambdas.contracts import clickstream as contract
@@ -78,17 +79,12 @@ def clean_columns(records: list[bytes | None], *, now: datetime,
 
     `records[i]` is record i, or None for a record this path must not try (oversized, not UTF-8).
     """
-    decoded: list[Any] = []
-    keep = decoded.append
-    decode = _DECODER.decode
-    for record in records:  # the one per-record step: msgspec parses and type-checks in C
-        try:
-            keep(decode(record))
-        except (msgspec.DecodeError, RecursionError, TypeError):  # TypeError: None, a record not to try
-            keep(None)
-    decoded_mask = np.fromiter((d is not None for d in decoded), dtype=bool, count=len(decoded))
-    indices = np.flatnonzero(decoded_mask)
-    decoded = [d for d in decoded if d is not None]
+    # The one per-record step: msgspec parses and type-checks each record in C (TypeError: a None,
+    # a record not to try).
+    decoded = map_or_none(_DECODER.decode, records, msgspec.DecodeError, RecursionError, TypeError)
+    # map()/filter() over the list stay in C (a struct is truthy, a failure is None).
+    indices = np.flatnonzero(np.fromiter(map(bool, decoded), dtype=bool, count=len(decoded)))
+    decoded = list(filter(None, decoded))
     if not decoded:
         return np.zeros(0, dtype=np.int64), {}
     raw_columns = zip(*map(msgspec.structs.astuple, decoded))

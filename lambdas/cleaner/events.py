@@ -10,9 +10,10 @@ one topic-partition, in order, with their coordinates and payloads.
 from __future__ import annotations
 
 import re
+from itertools import repeat
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import msgspec
 import numpy as np
@@ -47,13 +48,20 @@ class Delivery:
     @cached_property
     def texts(self) -> list[str | None]:
         """Each payload as text, or None where it is not UTF-8 (decoded once, for cleaning and raw)."""
-        texts: list[str | None] = []
-        for payload in self.payloads:
-            try:
-                texts.append(payload.decode("utf-8"))
-            except UnicodeDecodeError:
-                texts.append(None)
-        return texts
+        return map_or_none(bytes.decode, self.payloads, UnicodeDecodeError)
+
+
+def map_or_none(fn: Callable[[Any], Any], items: list[Any], *errors: type[Exception]) -> list[Any]:
+    """`[fn(x) for x in items]`, with None where fn raises one of `errors`, run by map() in C:
+    list.extend keeps what it got before an exception, and the map resumes after the failed item."""
+    out: list[Any] = []
+    remaining = iter(items)
+    while True:
+        try:
+            out.extend(map(fn, remaining))
+            return out
+        except errors:
+            out.append(None)
 
 
 def parse_event(event: dict[str, Any]) -> list[Delivery]:
@@ -72,11 +80,11 @@ def _kinesis(event: dict[str, Any]) -> list[Delivery]:
     if not items:
         return []
     try:
-        shard = items[0]["eventID"].partition(":")[0]
-        prefix = shard + ":"
-        if not all(item["eventID"].startswith(prefix) for item in items):
+        ids = [item["eventID"] for item in items]
+        shard = ids[0].partition(":")[0]
+        if not all(map(str.startswith, ids, repeat(shard + ":"))):
             # File names and the retry checkpoint assume Lambda's one-shard batches.
-            shards = sorted({item["eventID"].partition(":")[0] for item in items})
+            shards = sorted({event_id.partition(":")[0] for event_id in ids})
             raise EventError(f"a Kinesis batch must come from one shard, got records of {', '.join(shards)}")
         records = [item["kinesis"] for item in items]
         data = [r["data"] for r in records]
