@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain, filterfalse
 from typing import Any
 
 import msgspec
@@ -116,10 +117,10 @@ def raw_lines(delivery: Delivery) -> bytes:
     lines = pc.binary_join_element_wise(*parts, data_key, data, b"}\n", b"")
     end = int(np.frombuffer(lines.buffers()[1], dtype=np.int32)[-1])
     joined = lines.buffers()[2][:end].to_pybytes()
-    # Only a non-ASCII payload or key can hold a line breaker (str.isascii is O(1), and all() over
-    # map() stays in C): skip the search through the whole batch, the usual case.
-    values = [*filter(None, texts), *filter(None, delivery.keys)]
-    if not all(map(str.isascii, values)) and any(map(_BREAKERS.search, values)):
+    # Only a non-ASCII payload or key can hold a line breaker (str.isascii is O(1), and these
+    # iterators stay in C): search those few, not the whole batch.
+    values = chain(filter(None, texts), filter(None, delivery.keys))
+    if any(map(_BREAKERS.search, filterfalse(str.isascii, values))):
         for raw, escaped in _LINE_BREAKERS:
             joined = joined.replace(raw, escaped)
     return joined
