@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from pyiceberg.expressions import EqualTo
-from pyspark.sql import SparkSession
+from pyspark.sql import Row, SparkSession
 
 from glue_jobs import gold_build, silver_merge
 from tests.fixtures.spark import SparkLake
@@ -125,3 +125,23 @@ def test_refuses_a_non_utc_session(spark: SparkSession) -> None:
             gold_build.run(spark, {"run_id": "run-tz"})
     finally:
         spark.conf.set("spark.sql.session.timeZone", "UTC")
+
+
+def snapshot(snapshot_id: int, parent_id: int | None, operation: str, **summary: str) -> Row:
+    return Row(snapshot_id=snapshot_id, parent_id=parent_id, operation=operation, summary=summary)
+
+
+def test_the_bookmark_survives_compaction_but_not_another_writer() -> None:
+    built = snapshot(1, None, "overwrite", **{gold_build.BOOKMARK: "42"})
+    assert gold_build.built_from([snapshot(3, 2, "replace"), snapshot(2, 1, "replace"), built]) == 42
+    assert gold_build.built_from([snapshot(2, 1, "delete"), built]) is None  # someone else changed gold
+    assert gold_build.built_from([snapshot(2, 1, "replace")]) is None  # the bookmarked commit expired
+    assert gold_build.built_from([]) is None
+
+
+def test_silver_changes_since_the_bookmark_skip_compactions_and_need_an_unbroken_chain() -> None:
+    chain = [snapshot(5, 4, "append"), snapshot(4, 3, "replace"), snapshot(3, 2, "overwrite"), snapshot(2, 1, "append")]
+    assert gold_build.changed_snapshots(chain, 2) == [5, 3]
+    assert gold_build.changed_snapshots(chain, 5) == []
+    assert gold_build.changed_snapshots(chain, 1) == [5, 3, 2]  # 1 expired, but its child names it
+    assert gold_build.changed_snapshots(chain, 0) is None  # expired further back, or rolled back
