@@ -55,9 +55,17 @@ def decode_fields(raw: bytes, names: tuple[str, ...], max_bytes: int,
         raw.decode("utf-8")
     except UnicodeDecodeError as err:
         return Rejected(Reason.MALFORMED_JSON, f"not valid UTF-8 at byte {err.start}")
+    values = _VALUE_DECODERS[exact_numbers]
+    try:  # the whole document in one call; any failure is decided by the field-wise decode below
+        document = values.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        pass
+    else:
+        if isinstance(document, dict):
+            return {name: document.get(name) for name in names}
+        return Rejected(Reason.NOT_AN_OBJECT, f"expected a JSON object, got {json_type(document)}")
     try:
         struct = _fields_decoder(names).decode(raw)
-        values = _VALUE_DECODERS[exact_numbers]
         return {name: _value(values, getattr(struct, name)) for name in names}
     except RecursionError:
         return Rejected(Reason.MALFORMED_JSON, "JSON nested too deeply")
