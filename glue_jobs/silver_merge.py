@@ -6,9 +6,10 @@ a run merges the others only, in four steps that are each harmless to repeat
 (docs/decisions/0110-exactly-once-batches.md):
 
 1. silver: the earliest-ingested copy of each event_id not in silver yet is inserted (an insert-only
-   MERGE), tagged with the batch it came from;
+   MERGE), tagged with the batch it came from; each batch's clean count is what silver then holds
+   from it, whether this attempt or an interrupted one inserted it;
 2. quarantine: the batches' rejected records replace any rows of the same batches;
-3. ledger: one row per batch, counted from what silver and ops.quarantine now hold;
+3. ledger: one row per batch with its counts;
 4. the step row in ops.pipeline_runs: the sum of this run's ledger rows.
 
 A crash before step 3 leaves the batches pending, and the retry merges nothing twice and counts the
@@ -190,18 +191,27 @@ def dedupe(staged: DataFrame) -> DataFrame:
     return staged.withColumn("_copy", F.row_number().over(window)).where("_copy = 1").drop("_copy")
 
 
-def merge_silver(spark: SparkSession, staged: DataFrame) -> None:
-    """Insert the event_ids silver does not hold yet; commits nothing when there are none."""
-    unseen = (dedupe(staged).join(spark.table(SILVER_EVENTS).select("event_id"), "event_id", "left_anti")
-              .select(*staged.columns).cache())
+def merge_silver(spark: SparkSession, staged: DataFrame) -> dict[str, int]:
+    """Insert the event_ids silver does not hold yet (commits nothing when there are none); returns per
+    batch its staged event_ids that silver then holds from it (inserted now, or by an interrupted attempt)."""
+    held = spark.table(SILVER_EVENTS).select("event_id", F.lit(True).alias("_held"),
+                                             F.col(BATCH_ID).alias("_held_from"))
+    # Whose copy of each event_id silver holds after the MERGE: the one it had, else the earliest staged.
+    chosen = (dedupe(staged).join(held, "event_id", "left")
+              .withColumn("_owner", F.when(F.col("_held"), F.col("_held_from")).otherwise(F.col(BATCH_ID)))
+              .cache())
     try:
+        clean = (staged.select("event_id", BATCH_ID).distinct().join(chosen.select("event_id", "_owner"), "event_id")
+                 .where(F.col("_owner") == F.col(BATCH_ID)).groupBy(BATCH_ID).count().collect())
+        unseen = chosen.where(F.col("_held").isNull()).select(*staged.columns)
         if unseen.take(1):
             # The MERGE, not an append, so a concurrent writer's event_ids are not inserted twice.
             with temp_view(unseen) as view:
                 spark.sql(f"MERGE INTO {SILVER_EVENTS} AS t USING {view} AS s ON t.event_id = s.event_id "
                           "WHEN NOT MATCHED THEN INSERT *")
     finally:
-        unseen.unpersist()
+        chosen.unpersist()
+    return {row[BATCH_ID]: row["count"] for row in clean}
 
 
 def _batches_condition(batches: list[Batch]) -> str:
@@ -229,14 +239,9 @@ def load_quarantine(spark: SparkSession, batches: list[Batch]) -> None:
         rows.writeTo(QUARANTINE).append()
 
 
-def record_batches(spark: SparkSession, batches: list[Batch], staged: DataFrame, run_id: str,
+def record_batches(spark: SparkSession, batches: list[Batch], clean: dict[str, int], run_id: str,
                    merged_at: datetime) -> None:
-    """Append the batches' ledger rows; clean = staged event_ids of the batch that silver holds from it."""
-    ids = [b.batch_id for b in batches]
-    held = (spark.table(SILVER_EVENTS).where(F.col(BATCH_ID).isin(ids)).select("event_id", BATCH_ID)
-            .join(staged.select("event_id", BATCH_ID).distinct(), ["event_id", BATCH_ID], "left_semi")
-            .groupBy(BATCH_ID).count().collect())
-    clean = {r[BATCH_ID]: r["count"] for r in held}
+    """Append the batches' ledger rows; `clean`: per batch, its event_ids silver holds from it."""
     ledger = spark.table(MERGED_BATCHES).schema
     rows = [{
         "manifest_sha256": b.manifest_sha256, "source": b.source, BATCH_ID: b.batch_id,
@@ -269,11 +274,11 @@ def run(spark: SparkSession, args: dict[str, str]) -> dict[str, Any]:
         staged = read_batch_files(spark, batches, CLEAN, silver_columns).cache()
         try:
             check_batch_rows(staged, batches, CLEAN, [f.name for f in silver_columns.fields if not f.nullable])
-            merge_silver(spark, staged)
-            load_quarantine(spark, batches)
-            record_batches(spark, batches, staged, a["run_id"], utc_now())
+            clean = merge_silver(spark, staged)
         finally:
             staged.unpersist()
+        load_quarantine(spark, batches)
+        record_batches(spark, batches, clean, a["run_id"], utc_now())
     ledger = run_ledger(spark, a["run_id"])
     message = (f"{ledger['batches']} batches merged: {ledger['clean']} new rows in {SILVER_EVENTS}, "
                f"{ledger['quarantined']} in {QUARANTINE}")
