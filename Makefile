@@ -8,7 +8,7 @@ SUPERSET_VENV := .venv-superset
 BUILD := build
 # Lambda dependencies for CDK's local bundling, so synth never reaches a package index
 WHEELHOUSE := $(BUILD)/wheelhouse/lambda-py312/.complete
-APT_PACKAGES := binutils openjdk-17-jre-headless libxerial-sqlite-jdbc-java libhttpclient5-java libhttpcore5-java chromium chromium-driver
+APT_PACKAGES := binutils iso-codes openjdk-17-jre-headless libxerial-sqlite-jdbc-java libhttpclient5-java libhttpcore5-java chromium chromium-driver
 # pip prints a warning per package for this machine's local indexes: keep the output readable
 # (pipefail keeps pip's exit status through the filter)
 PIP_QUIET := 2>&1 | { grep -v "^WARNING: Location" || true; }

@@ -17,7 +17,7 @@ from cdk_app.nag import acknowledge
 from cdk_app.python_function import PythonFunction, encrypted_log_group
 from iceberg_tables.catalogs import ENV_WAREHOUSE_URI
 from lambdas.contracts import clickstream
-from lambdas.contracts.lake_layout import clean_prefix, glue_job_inputs, manifest_prefix
+from lambdas.contracts.lake_layout import clean_prefix, glue_job_inputs, manifest_prefix, quarantine_prefix
 
 ASL_FILE = PROJECT_ROOT / "step_functions" / "batch_pipeline.asl.json"
 OPS_DATABASE = "ops"
@@ -42,7 +42,7 @@ class ProcessingStack(Stack):
         self.glue = GlueJobs(
             self, "Jobs", env=env, key=key, bucket_names=bucket_names, databases=databases,
             job_arguments=glue_job_inputs(staging_uri, source),
-            staging_read_prefixes=[clean_prefix(source), manifest_prefix(source)],
+            staging_read_prefixes=[clean_prefix(source), quarantine_prefix(source), manifest_prefix(source)],
         )
 
         warehouse = bucket_names["warehouse"]

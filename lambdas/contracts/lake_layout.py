@@ -34,10 +34,8 @@ def join(root_uri: str, *parts: str) -> str:
 def glue_job_inputs(staging_uri: str, source: str) -> dict[str, dict[str, str]]:
     """Each Glue job's input arguments (without Glue's `--`), for CDK and for the local cloud alike."""
     return {
-        "silver_merge": {
-            "clean_path": join(staging_uri, clean_prefix(source)),
-            "manifest_path": join(staging_uri, manifest_prefix(source)),
-        },
+        # each manifest names its batch's clean and quarantine files
+        "silver_merge": {"manifest_path": join(staging_uri, manifest_prefix(source))},
         "gold_build": {},
     }
 

@@ -47,12 +47,13 @@ def test_silver_merge_reads_the_cleaners_staging_prefixes(processing) -> None:
     config = load(env)
     staging = bucket_name(config, "staging")
     args = _jobs(template)[config.glue_job_name("silver_merge")]["DefaultArguments"]
-    assert args["--clean_path"] == f"s3://{staging}/clean/clickstream"
+    assert "--clean_path" not in args  # the manifests name their files
     assert args["--manifest_path"] == f"s3://{staging}/manifests/clickstream"
     reads = {flatten_arn(r) for s in policy_statements(template, "JobsRole")
              if as_list(s["Action"]) == ["s3:GetObject"] for r in as_list(s["Resource"])}
-    assert {f"arn:aws:s3:::{staging}/clean/clickstream/*", f"arn:aws:s3:::{staging}/manifests/clickstream/*"} <= reads
-    assert not any(staging in r and "quarantine" in r for r in reads)
+    prefixes = ("clean", "quarantine", "manifests")  # quarantine: loaded into ops.quarantine
+    assert {f"arn:aws:s3:::{staging}/{p}/clickstream/*" for p in prefixes} <= reads
+    assert not any(staging in r and "/raw" in r for r in reads)
 
 
 def test_glue_security_configuration_encrypts_everything(processing) -> None:
