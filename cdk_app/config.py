@@ -16,6 +16,9 @@ CDK_JSON = PROJECT_ROOT / "cdk.json"
 CONTEXT_KEY = "lakehouse:environments"
 PROJECT = "lakehouse"
 
+# Sources that arrive on Kinesis, each on its own stream with its own cleaner instance.
+KINESIS_SOURCES = ("clickstream", "orders")
+
 # Iceberg catalog name, identical in Spark (Glue catalog in AWS, JDBC locally), pyiceberg and SQL.
 CATALOG_NAME = "lake"
 
@@ -50,7 +53,16 @@ class EnvConfig:
 
     @property
     def stream_name(self) -> str:
-        return self.resource_name("events")
+        """The clickstream's Kinesis stream."""
+        return self.stream_for("clickstream")
+
+    def stream_for(self, source: str) -> str:
+        """Each Kinesis source has its own stream (one contract per stream): clickstream, orders."""
+        return self.resource_name("events" if source == "clickstream" else source)
+
+    def cleaner_for(self, source: str) -> str:
+        """Each Kinesis source has its own instance of the cleaner (lambdas/cleaner/, SOURCE=source)."""
+        return self.function_name("cleaner") if source == "clickstream" else self.function_name(f"cleaner_{source}")
 
     @property
     def state_machine_name(self) -> str:

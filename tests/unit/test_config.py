@@ -50,3 +50,10 @@ def test_invalid_values_are_named(key: str, value: object) -> None:
 def test_missing_environment_table_is_explained() -> None:
     with pytest.raises(config.ConfigError, match="must map environment names"):
         config.load("dev", {})
+
+
+def test_each_kinesis_source_has_its_stream_and_cleaner() -> None:
+    env = config.load("dev")
+    assert [env.stream_for(s) for s in config.KINESIS_SOURCES] == ["lakehouse-dev-events", "lakehouse-dev-orders"]
+    assert [env.cleaner_for(s) for s in config.KINESIS_SOURCES] == ["lakehouse-dev-cleaner",
+                                                                     "lakehouse-dev-cleaner-orders"]
