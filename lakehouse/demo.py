@@ -15,6 +15,7 @@ from typing import Any, Callable
 import boto3
 
 from lakehouse import landing, moto_patches, workflows
+from lakehouse.generator import generate_orders
 from lakehouse.product_catalog import write_catalog
 from lakehouse.layout import LocalLake
 from lakehouse.ledger import staged_ledger
@@ -58,8 +59,9 @@ class Summary:
 
 Progress = Callable[[str], None]
 CATALOG_ROWS, CATALOG_SEED = 300, 17
+ORDERS, ORDERS_SEED = 1000, 23
 FX_DAYS = 4  # the generator's events span the last days; the connector backfills their rates
-SOURCES = ("clickstream", "products", "fx_rates")
+SOURCES = ("clickstream", "orders", "products", "fx_rates")
 
 
 def run_pipeline(records: list[bytes], partition_keys: list[str], lake: LocalLake,
@@ -81,10 +83,20 @@ def run_pipeline(records: list[bytes], partition_keys: list[str], lake: LocalLak
                  f"(its logs and metrics: {moto_patches.LOG_DIR})")
         if polled.failed_records:
             progress(f"[red]cleaner: {polled.failed_records} records given up on, in the on-failure queue")
+        _load_orders(pipeline, progress)
         _load_catalog_and_fx(pipeline, progress)
         execution = workflows.run(pipeline.resources.state_machine_arn, on_change=on_steps)
         run_id = execution.arn.rsplit(":", 1)[-1]
         return _summary(lake, len(records) + len(refused), put.records, len(refused), run_id, execution)
+
+
+def _load_orders(pipeline: LocalPipeline, progress: Progress) -> None:
+    """Order events on their own stream, cleaned by the cleaner's orders instance."""
+    assert pipeline.resources is not None
+    orders = generate_orders(ORDERS, seed=ORDERS_SEED)
+    put_records(pipeline.resources.kinesis_sources["orders"]["stream"], orders.records, orders.partition_keys)
+    polled = pipeline.drain("orders")
+    progress(f"orders: {polled.records} records through the orders cleaner in {polled.invocations} invocations")
 
 
 def _load_catalog_and_fx(pipeline: LocalPipeline, progress: Progress) -> None:

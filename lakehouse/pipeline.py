@@ -55,7 +55,7 @@ class LocalPipeline:
         self.cloud: LocalCloud | None = None
         self.fx_api: FxFixtureServer | None = None
         self.resources: Provisioned | None = None
-        self._poller: KinesisPoller | None = None
+        self._pollers: dict[str, KinesisPoller] = {}
 
     def start(self) -> "LocalPipeline":
         from lakehouse.catalog import migrated_catalog
@@ -72,17 +72,18 @@ class LocalPipeline:
                        f"state machine {self.env.state_machine_name}, FX API fixture at {self.fx_api.base_url}")
         return self
 
-    @property
-    def poller(self) -> KinesisPoller:
-        if self._poller is None:
+    def poller(self, source: str = "clickstream") -> KinesisPoller:
+        """The event source mapping of a Kinesis source's stream to its cleaner."""
+        if source not in self._pollers:
             assert self.resources is not None, "start() first"
-            self._poller = KinesisPoller(self.resources.stream_name, self.resources.cleaner_function,
-                                         mapping_settings(self.env, self.resources.dlq_url))
-        return self._poller
+            names = self.resources.kinesis_sources[source]
+            self._pollers[source] = KinesisPoller(names["stream"], names["function"],
+                                                  mapping_settings(self.env, names["dlq_url"]))
+        return self._pollers[source]
 
-    def drain(self) -> PollStats:
-        """Deliver every record now in the stream to the cleaner (in batches, as Lambda would)."""
-        return self.poller.drain()
+    def drain(self, source: str = "clickstream") -> PollStats:
+        """Deliver every record now in a source's stream to its cleaner (in batches, as Lambda would)."""
+        return self.poller(source).drain()
 
     def serve(self, stop: threading.Event) -> None:
         """Publish cloud.json and poll continuously until `stop` is set."""
@@ -90,9 +91,16 @@ class LocalPipeline:
         info = CloudInfo(self.cloud.endpoint, os.getpid(), self.resources)
         path = self.lake.root / CLOUD_FILE
         path.write_text(json.dumps(asdict(info), indent=2) + "\n")
+        others = [threading.Thread(target=self.poller(source).run_until, args=(stop,), daemon=True,
+                                   name=f"poller-{source}") for source in self.resources.kinesis_sources
+                  if source != "clickstream"]
+        for thread in others:
+            thread.start()
         try:
-            self.poller.run_until(stop)
+            self.poller("clickstream").run_until(stop)
         finally:
+            for thread in others:
+                thread.join()
             path.unlink(missing_ok=True)
 
     def stop(self) -> None:

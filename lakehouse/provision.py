@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import boto3
 
-from cdk_app.config import PROJECT, PROJECT_ROOT, EnvConfig
+from cdk_app.config import KINESIS_SOURCES, PROJECT, PROJECT_ROOT, EnvConfig
 from lakehouse import landing, moto_patches
 from lakehouse.fx_fixture import FIXTURE_API_KEY
 from lakehouse.layout import LocalLake
@@ -37,6 +37,8 @@ class Provisioned:
     state_machine_arn: str
     fx_connector_function: str
     file_loader_function: str
+    # every Kinesis source (clickstream included): {"stream", "function", "dlq_url"}
+    kinesis_sources: dict[str, dict[str, str]]
 
 
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
@@ -70,6 +72,16 @@ def _handler(function: str, function_name: str) -> Callable[[dict[str, Any], Any
         return importlib.import_module(f"lambdas.{function}.handler").handler
 
 
+def _create_function(role: str, folder: str, name: str, variables: dict[str, str]) -> str:
+    """A function whose invokes run lambdas/<folder>/handler.py in-process; returns its ARN."""
+    arn = boto3.client("lambda").create_function(
+        FunctionName=name, Runtime="python3.12", Role=role, Handler=f"lambdas.{folder}.handler.handler",
+        Code={"ZipFile": _code_zip(folder)}, Environment={"Variables": variables}, Timeout=900,
+    )["FunctionArn"]
+    moto_patches.LAMBDA_HANDLERS[name] = _handler(folder, name)
+    return arn
+
+
 def _spark_job(job: str, lake: LocalLake) -> Callable[[dict[str, str]], Any]:
     def run(args: dict[str, str]) -> Any:
         from lakehouse.spark import get_spark  # Spark starts only when a job first runs
@@ -84,23 +96,27 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
     `fx_api_base_url` replaces cdk.json's URL: locally the FX API is a fixture server on a free port.
     """
     iam, kinesis, sqs = boto3.client("iam"), boto3.client("kinesis"), boto3.client("sqs")
-    lam, glue, sfn = boto3.client("lambda"), boto3.client("glue"), boto3.client("stepfunctions")
+    glue, sfn = boto3.client("glue"), boto3.client("stepfunctions")
 
     role = iam.create_role(RoleName=env.resource_name("local-role"),
                            AssumeRolePolicyDocument=json.dumps(_TRUST))["Role"]["Arn"]
 
-    stream = env.stream_name
-    kinesis.create_stream(StreamName=stream, ShardCount=max(1, env.kinesis_shards))
-    kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.1})
-    dlq_url = sqs.create_queue(QueueName=env.resource_name("cleaner-dlq"))["QueueUrl"]
+    sources: dict[str, dict[str, str]] = {}
+    for source in KINESIS_SOURCES:
+        stream, function = env.stream_for(source), env.cleaner_for(source)
+        kinesis.create_stream(StreamName=stream, ShardCount=max(1, env.kinesis_shards))
+        kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.1})
+        dlq = sqs.create_queue(QueueName=f"{function}-dlq")["QueueUrl"]
+        sources[source] = {"stream": stream, "function": function, "dlq_url": dlq}
     fx_secret = boto3.client("secretsmanager").create_secret(
         Name=env.resource_name("fx-api-key"), SecretString=json.dumps({"api_key": FIXTURE_API_KEY}))["Name"]
 
-    function_env = {
-        "cleaner": {
-            "RAW_URI": lake.raw_uri, "STAGING_URI": lake.staging_uri, "SOURCE": clickstream.SOURCE,
+    for source, names in sources.items():  # one cleaner instance per Kinesis source, as in CDK
+        _create_function(role, "cleaner", names["function"], {
+            "RAW_URI": lake.raw_uri, "STAGING_URI": lake.staging_uri, "SOURCE": source,
             "POWERTOOLS_SERVICE_NAME": "cleaner", "POWERTOOLS_METRICS_NAMESPACE": PROJECT,
-        },
+        })
+    function_env = {
         "record_run": {"LAKEHOUSE_WAREHOUSE": str(lake.warehouse), "LAKEHOUSE_CATALOG_DB": str(lake.catalog_db)},
         "api_connector": {
             "FX_API_BASE_URL": fx_api_base_url, "FX_API_SECRET_ID": fx_secret,
@@ -109,14 +125,8 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
         },
         "file_loader": landing.function_environment(lake),
     }
-    arns: dict[str, str] = {}
-    for function, variables in function_env.items():
-        name = env.function_name(function)
-        arns[function] = lam.create_function(
-            FunctionName=name, Runtime="python3.12", Role=role, Handler=f"lambdas.{function}.handler.handler",
-            Code={"ZipFile": _code_zip(function)}, Environment={"Variables": variables}, Timeout=900,
-        )["FunctionArn"]
-        moto_patches.LAMBDA_HANDLERS[name] = _handler(function, name)
+    arns = {function: _create_function(role, function, env.function_name(function), variables)
+            for function, variables in function_env.items()}
 
     for job, inputs in lake_layout.glue_job_inputs(lake.staging_uri, clickstream.SOURCE).items():
         name = env.glue_job_name(job)
@@ -136,7 +146,8 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
     })
     state_machine = sfn.create_state_machine(name=env.state_machine_name, definition=definition,
                                              roleArn=role)["stateMachineArn"]
-    return Provisioned(stream_name=stream, cleaner_function=env.function_name("cleaner"),
+    clicks = sources[clickstream.SOURCE]
+    return Provisioned(stream_name=clicks["stream"], cleaner_function=clicks["function"],
                        fx_connector_function=env.function_name("api_connector"),
-                       file_loader_function=env.function_name("file_loader"),
-                       dlq_url=dlq_url, state_machine_arn=state_machine)
+                       file_loader_function=env.function_name("file_loader"), kinesis_sources=sources,
+                       dlq_url=clicks["dlq_url"], state_machine_arn=state_machine)

@@ -150,9 +150,17 @@ def test_the_readme_cli_examples_run_on_the_demo_lake(demo_run: DemoRun, tmp_pat
     assert demo_run.summary["run_id"] in outputs["status"]
 
 
-def test_the_catalog_drop_and_the_fx_connector_are_staged_as_their_ground_truth(demo_run: DemoRun,
-                                                                              tmp_path: Path) -> None:
-    from lakehouse.demo import CATALOG_ROWS, CATALOG_SEED, FX_DAYS
+def test_orders_the_catalog_drop_and_the_fx_connector_are_staged_as_their_ground_truth(
+        demo_run: DemoRun, tmp_path: Path) -> None:
+    from lakehouse.demo import CATALOG_ROWS, CATALOG_SEED, FX_DAYS, ORDERS, ORDERS_SEED
+    from lakehouse.generator import generate_orders
+
+    truth = generate_orders(ORDERS, seed=ORDERS_SEED).counts
+    orders = demo_run.summary["sources"]["orders"]
+    assert (orders["received"], orders["clean"], orders["duplicates"]) == (truth.received, truth.clean,
+                                                                          truth.duplicates)
+    assert orders["quarantined_by_reason"] == {k: v for k, v in truth.quarantined_by_reason.items() if v}
+
     from lakehouse.fx_fixture import rates_for
     from lakehouse.product_catalog import write_catalog
 
