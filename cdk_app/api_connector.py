@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from cdk_app.cleaner import CLEANER_BUNDLED
 from cdk_app.config import EnvConfig
 from cdk_app.generated_secret import generated_secret
-from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, allow_list, arn, objects_arn
+from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, allow_list, arn, objects_arn, scheduler_role
 from cdk_app.python_function import PythonFunction
 from cdk_app.queues import dead_letter_queue, park_failed_invocations
 from lambdas.contracts import fx_rates
@@ -59,9 +58,8 @@ class ApiConnector(Construct):
             self, "DeadLetters", env=env, component="api-connector-dlq", key=key,
             holds="FX pulls the schedule could not start, or whose every attempt failed")
         self.function = PythonFunction(
-            # it writes the lake through the cleaner's writer (one code path for file:// and s3://)
-            self, "Function", env=env, folder=FOLDER, key=key, extra_sources=["lambdas/cleaner"],
-            bundled=CLEANER_BUNDLED, with_pyarrow=True, timeout=TIMEOUT,
+            self, "Function", env=env, folder=FOLDER, key=key,
+            with_pyarrow=True, timeout=TIMEOUT,
             environment={
                 "FX_API_BASE_URL": env.fx_api_base_url,
                 API_KEY_ENV: env.resource_name(API_KEY_SECRET),  # literal: the attribute is a token
@@ -90,12 +88,7 @@ class ApiConnector(Construct):
         allow(role, ("sqs:SendMessage",), [arn(self, "sqs", self.dead_letters.queue_name)])
         allow_key(role, key)
 
-        self.scheduler_role = iam.Role(
-            self, "SchedulerRole",
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}}),
-        )
+        self.scheduler_role = scheduler_role(self, "SchedulerRole")
         self.scheduler_role.add_to_principal_policy(iam.PolicyStatement(
             actions=["lambda:InvokeFunction"], resources=[function.function_arn]))
         allow(self.scheduler_role, ("sqs:SendMessage",), [arn(self, "sqs", self.dead_letters.queue_name)])

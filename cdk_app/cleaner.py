@@ -1,4 +1,5 @@
-"""The cleaner: its Lambda, its on-failure queue, its PII hashing key, and its event source mappings.
+"""The cleaner: per Kinesis source, its Lambda, its on-failure queue and its event source mappings;
+the PII hashing key they share.
 
 Every source it reads (the Kinesis stream, the optional MSK topic) gets the same mapping settings
 from config: batch size and window, bisect on error, ReportBatchItemFailures, retry attempts,
@@ -17,47 +18,41 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from cdk_app.config import EnvConfig
+from cdk_app.config import KINESIS_SOURCES, EnvConfig
 from cdk_app.generated_secret import generated_secret
-from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, arn, objects_arn
+from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, arn, objects_arn, role_arn
 from cdk_app.python_function import PythonFunction
 from cdk_app.queues import OnFailureQueue, dead_letter_queue
-from lambdas.contracts import clickstream
 from lambdas.contracts.lake_layout import clean_prefix, manifest_prefix, quarantine_prefix, raw_prefix
 
 # The environment variable naming the secret that holds the key IPs are hashed with.
 PII_KEY_ENV = "PII_KEY_SECRET_NAME"
 PII_KEY_SECRET = "pii-hash-key"  # the secret's component name: lakehouse-<env>-pii-hash-key
-# Beyond the layers, the cleaner's package imports these (fast JSON, ISA-L gzip); so does every
-# function that reuses the cleaner's writer.
+# Beyond the layers, the cleaner's package imports these (fast JSON, ISA-L gzip).
 CLEANER_BUNDLED: tuple[str, ...] = ("isal", "msgspec")
 PII_KEY_LENGTH = 64  # characters of [A-Za-z0-9]: about 380 bits, beyond any brute force of an HMAC key
 
 
 class Cleaner(Construct):
-    """`function` (PythonFunction), `dead_letters` (its on-failure queue), `pii_key` (Secrets Manager)."""
+    """One instance of the cleaner, for one source's stream: `function` (PythonFunction, named
+    env.cleaner_for(source)), `dead_letters` (its on-failure queue), `pii_key` (Secrets Manager)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, env: EnvConfig, key: kms.IKey,
-                 bucket_names: dict[str, str]) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, env: EnvConfig, source: str, key: kms.IKey,
+                 bucket_names: dict[str, str], pii_key: secretsmanager.ISecret | None = None) -> None:
+        """Without `pii_key` this cleaner creates the key every cleaner shares (one key: a visitor's IP
+        hashes alike in every source); it stays in this scope so its logical id, hence its value, is stable."""
         super().__init__(scope, construct_id)
         self._env = env
-        source = clickstream.SOURCE
+        self.source = source
+        name = env.cleaner_for(source)
+        self.component = name.removeprefix(env.resource_name(""))  # cleaner, cleaner-orders: names its parts
         self.dead_letters = dead_letter_queue(
-            self, "DeadLetters", env=env, component="cleaner-dlq", key=key,
-            holds="batches that failed every retry of the cleaner's event source mappings")
-        # Secrets Manager, not SSM: CloudFormation can generate a secret's value but can't create
-        # a SecureString parameter, and the key must never be in the repo or a template.
-        self.pii_key = generated_secret(
-            self, "PiiKey", env=env, component=PII_KEY_SECRET, key=key,
-            description="HMAC key the cleaner hashes IP addresses with; generated at deploy, read by the cleaner only",
-            value=secretsmanager.SecretStringGenerator(password_length=PII_KEY_LENGTH, exclude_punctuation=True),
-            not_rotated_because="A new key changes every hashed IP, which would split one visitor into two across "
-                                "the rotation date. Rotate deliberately "
-                                "(docs/decisions/0212-cleaner-pii-key-in-secrets-manager.md).",
-        )
+            self, "DeadLetters", env=env, component=f"{self.component}-dlq", key=key,
+            holds=f"batches that failed every retry of the {source} cleaner's event source mappings")
+        self.pii_key = pii_key or _pii_key(self, env, key)
         self.function = PythonFunction(
-            self, "Function", env=env, folder="cleaner", key=key, bundled=CLEANER_BUNDLED, with_pyarrow=True,
-            timeout=Duration.minutes(5), memory_mb=1024,
+            self, "Function", env=env, folder="cleaner", name=name, key=key, bundled=CLEANER_BUNDLED,
+            with_pyarrow=True, timeout=Duration.minutes(5), memory_mb=1024,
             environment={
                 "RAW_URI": f"s3://{bucket_names['raw']}",
                 "STAGING_URI": f"s3://{bucket_names['staging']}",
@@ -76,12 +71,6 @@ class Cleaner(Construct):
         allow(role, ("sqs:SendMessage",), [arn(self, "sqs", self.dead_letters.queue_name)])
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=["secretsmanager:GetSecretValue"], resources=[self.pii_key.secret_arn]))
-        # and nobody else: the secret's own policy refuses every other principal of the account
-        self.pii_key.add_to_resource_policy(iam.PolicyStatement(
-            effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()], actions=["secretsmanager:GetSecretValue"],
-            resources=["*"],  # in a resource policy, "*" is this secret
-            conditions={"ArnNotEquals": {"aws:PrincipalArn": role.role_arn}},
-        ))
         allow_key(role, key)  # S3 SSE-KMS writes, SQS SSE-KMS sends and the secret's decryption
 
     def mapping_options(self) -> dict[str, Any]:
@@ -103,3 +92,24 @@ class Cleaner(Construct):
     def read_stream(self, stream: kinesis.IStream) -> None:
         """Consume the Kinesis stream (CDK grants the stream reads and its key's decryption)."""
         self.function.function.add_event_source(sources.KinesisEventSource(stream, **self.mapping_options()))
+
+
+def _pii_key(scope: Construct, env: EnvConfig, key: kms.IKey) -> secretsmanager.Secret:
+    """The HMAC key of IP addresses, readable by the cleaners' roles only."""
+    secret = generated_secret(
+        scope, "PiiKey", env=env, component=PII_KEY_SECRET, key=key,
+        description="HMAC key the cleaners hash IP addresses with; generated at deploy, read by the cleaners only",
+        value=secretsmanager.SecretStringGenerator(password_length=PII_KEY_LENGTH, exclude_punctuation=True),
+        not_rotated_because="A new key changes every hashed IP, which would split one visitor into two across "
+                            "the rotation date. Rotate deliberately "
+                            "(docs/decisions/0212-cleaner-pii-key-in-secrets-manager.md).",
+    )
+    # and nobody else: the secret's own policy refuses every other principal of the account (the
+    # roles by name, like the raw zone's policy: no reference to roles made after the secret)
+    readers = [role_arn(scope, env.cleaner_for(source)).value for source in KINESIS_SOURCES]
+    secret.add_to_resource_policy(iam.PolicyStatement(
+        effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()], actions=["secretsmanager:GetSecretValue"],
+        resources=["*"],  # in a resource policy, "*" is this secret
+        conditions={"ArnNotEquals": {"aws:PrincipalArn": readers}},
+    ))
+    return secret

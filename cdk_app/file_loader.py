@@ -15,7 +15,6 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from cdk_app.cleaner import CLEANER_BUNDLED
 from cdk_app.config import EnvConfig
 from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, allow_list, arn, bucket_arn, objects_arn
 from cdk_app.python_function import PythonFunction
@@ -51,8 +50,8 @@ class FileLoader(Construct):
         landing = landing_bucket_name(env)
         self.function = PythonFunction(
             # it reads and writes through the cleaner's filesystem resolution (file:// and s3:// alike)
-            self, "Function", env=env, folder=FOLDER, key=key, extra_sources=["lambdas/cleaner"],
-            bundled=CLEANER_BUNDLED, with_pyarrow=True, timeout=TIMEOUT, memory_mb=1024,
+            self, "Function", env=env, folder=FOLDER, key=key,
+            with_pyarrow=True, timeout=TIMEOUT, memory_mb=1024,
             environment={
                 "LANDING_URI": f"s3://{landing}",
                 "RAW_URI": f"s3://{bucket_names['raw']}",

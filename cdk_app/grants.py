@@ -80,5 +80,11 @@ def allow_list(role: iam.Role, bucket_name: str, prefixes: Sequence[str] = ()) -
     ))
 
 
+def scheduler_role(scope: IConstruct, construct_id: str) -> iam.Role:
+    """A role EventBridge Scheduler assumes for this account's schedules only (no confused deputy)."""
+    return iam.Role(scope, construct_id, assumed_by=iam.ServicePrincipal(
+        "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Stack.of(scope).account}}))
+
+
 def allow_key(role: iam.Role, key: kms.IKey, actions: Sequence[str] = ENCRYPT_DECRYPT) -> None:
     role.add_to_principal_policy(iam.PolicyStatement(actions=list(actions), resources=[key.key_arn]))

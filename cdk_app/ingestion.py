@@ -1,10 +1,11 @@
 """Ingestion stack: every source into the lake, and the alarms that say when one stalls.
 
-- shop events: the Kinesis stream, read by the cleaner (cdk_app/cleaner.py);
-- Kafka, where `msk_enabled`: an MSK Serverless topic, read by the same cleaner (cdk_app/msk.py);
+- shop events and orders: a Kinesis stream per source, each read by its own instance of the cleaner
+  (cdk_app/cleaner.py, config.KINESIS_SOURCES);
+- Kafka, where `msk_enabled`: an MSK Serverless topic, read by the clickstream's cleaner (cdk_app/msk.py);
 - FX rates: the scheduled API connector (cdk_app/api_connector.py);
 - the product catalog: CSV drops on the landing bucket, loaded by the file loader (cdk_app/file_loader.py);
-- replay: the role that re-drives the cleaner's failures (cdk_app/replay.py).
+- replay: the role that re-drives the cleaners' failures (cdk_app/replay.py).
 """
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ from constructs import Construct
 from cdk_app.alarms import Alarms
 from cdk_app.api_connector import ApiConnector
 from cdk_app.cleaner import Cleaner
-from cdk_app.config import EnvConfig
+from cdk_app.config import KINESIS_SOURCES, EnvConfig
 from cdk_app.file_loader import FileLoader
 from cdk_app.msk import MskIngestion, availability_zones
 from cdk_app.nag import acknowledge
 from cdk_app.replay import Replay
 from cdk_app.secure_bucket import bucket_name
+from lambdas.contracts import clickstream
 
 
 class IngestionStack(Stack):
@@ -38,24 +40,20 @@ class IngestionStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         env = env_config
-        on_demand = env.kinesis_shards == 0
-        self.stream = kinesis.Stream(
-            self, "Stream",
-            stream_name=env.stream_name,
-            stream_mode=kinesis.StreamMode.ON_DEMAND if on_demand else kinesis.StreamMode.PROVISIONED,
-            shard_count=None if on_demand else env.kinesis_shards,
-            encryption=kinesis.StreamEncryption.KMS,
-            encryption_key=key,
-            retention_period=Duration.days(7),  # room to fix and replay a broken cleaner
-        )
-        acknowledge(self.stream, {
-            "AwsSolutions-KDS3": "Encrypted with the lake's customer-managed key, not aws/kinesis: its key "
-                                 "policy and grants decide who can read events, and it rotates yearly.",
-        })
-        self.cleaner = Cleaner(self, "Cleaner", env=env, key=key, bucket_names=bucket_names)
-        self.cleaner.read_stream(self.stream)
+        # one stream and one cleaner per source; clickstream's keep their first construct ids (and so
+        # their logical ids: CloudFormation would otherwise replace them)
+        self.streams: dict[str, kinesis.Stream] = {}
+        self.cleaners: dict[str, Cleaner] = {}
+        for source in KINESIS_SOURCES:
+            prefix = "" if source == clickstream.SOURCE else source.capitalize()
+            self.streams[source] = self._stream(f"{prefix}Stream", env, env.stream_for(source), key)
+            self.cleaners[source] = Cleaner(
+                self, f"{prefix}Cleaner", env=env, source=source, key=key, bucket_names=bucket_names,
+                pii_key=self.cleaners[clickstream.SOURCE].pii_key if self.cleaners else None)
+            self.cleaners[source].read_stream(self.streams[source])
+        self.stream, self.cleaner = self.streams[clickstream.SOURCE], self.cleaners[clickstream.SOURCE]
         self.msk: MskIngestion | None = None
-        if env.msk_enabled:
+        if env.msk_enabled:  # Kafka carries the clickstream only
             self.msk = MskIngestion(self, "Msk", env=env, key=key)
             self.msk.feed(self.cleaner)
 
@@ -65,14 +63,33 @@ class IngestionStack(Stack):
                                       access_logs=access_logs)
 
         self.replay = Replay(self, "Replay", env=env, key=key, raw_bucket=bucket_names["raw"])
-        self.replay.redrive(self.cleaner, self.stream)
+        for source in KINESIS_SOURCES:
+            self.replay.redrive(self.cleaners[source], self.streams[source])
 
         self.alarms = Alarms(self, "Alarms", env=env, key=key)
-        self.alarms.iterator_age(self.cleaner.function.function, "cleaner")
-        for what, part in (("cleaner", self.cleaner), ("api-connector", self.api_connector),
-                           ("file-loader", self.file_loader)):
+        cleaners = [(cleaner.component, cleaner) for cleaner in self.cleaners.values()]
+        for what, cleaner in cleaners:
+            self.alarms.iterator_age(cleaner.function.function, what)
+        for what, part in (*cleaners, ("api-connector", self.api_connector), ("file-loader", self.file_loader)):
             self.alarms.errors(part.function.function, what)
             self.alarms.dead_letters(part.dead_letters, what)
+
+    def _stream(self, construct_id: str, env: EnvConfig, name: str, key: kms.IKey) -> kinesis.Stream:
+        on_demand = env.kinesis_shards == 0
+        stream = kinesis.Stream(
+            self, construct_id,
+            stream_name=name,
+            stream_mode=kinesis.StreamMode.ON_DEMAND if on_demand else kinesis.StreamMode.PROVISIONED,
+            shard_count=None if on_demand else env.kinesis_shards,
+            encryption=kinesis.StreamEncryption.KMS,
+            encryption_key=key,
+            retention_period=Duration.days(7),  # room to fix and replay a broken cleaner
+        )
+        acknowledge(stream, {
+            "AwsSolutions-KDS3": "Encrypted with the lake's customer-managed key, not aws/kinesis: its key "
+                                 "policy and grants decide who can read events, and it rotates yearly.",
+        })
+        return stream
 
     @property
     def availability_zones(self) -> list[str]:

@@ -1,15 +1,19 @@
-"""Processing stack: the batch pipeline (Step Functions) over the Glue Spark jobs and record_run."""
+"""Processing stack: the batch pipeline (Step Functions) over the Glue Spark jobs and record_run, and
+the daily table maintenance (its job, state machine and schedule: cdk_app/maintenance.py)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from cdk_app.config import PROJECT_ROOT, EnvConfig
+from cdk_app import maintenance
 from cdk_app.glue_jobs import GlueJobs
 from cdk_app.lake import warehouse_prefix
 from cdk_app.grants import allow, allow_key, allow_list, arn, catalog_arns, objects_arn
@@ -20,6 +24,7 @@ from lambdas.contracts import clickstream
 from lambdas.contracts.lake_layout import clean_prefix, glue_job_inputs, manifest_prefix, quarantine_prefix
 
 ASL_FILE = PROJECT_ROOT / "step_functions" / "batch_pipeline.asl.json"
+BATCH_JOBS = ("silver_merge", "gold_build")  # the batch pipeline's; maintenance has its own machine
 OPS_DATABASE = "ops"
 
 
@@ -41,7 +46,7 @@ class ProcessingStack(Stack):
         staging_uri = f"s3://{bucket_names['staging']}"
         self.glue = GlueJobs(
             self, "Jobs", env=env, key=key, bucket_names=bucket_names, databases=databases,
-            job_arguments=glue_job_inputs(staging_uri, source),
+            job_arguments={**glue_job_inputs(staging_uri, source), maintenance.JOB: maintenance.JOB_ARGUMENTS},
             staging_read_prefixes=[clean_prefix(source), quarantine_prefix(source), manifest_prefix(source)],
         )
 
@@ -62,36 +67,49 @@ class ProcessingStack(Stack):
                               "the ops tables' folder.")
         allow_key(role, key)
 
-        self.state_machine = self._state_machine(env, key)
-
-    def _state_machine(self, env: EnvConfig, key: kms.IKey) -> sfn.StateMachine:
-        """The ASL file as written, its placeholders filled with this environment's names."""
-        role = iam.Role(self, "PipelineRole", assumed_by=iam.ServicePrincipal("states.amazonaws.com"))
-        jobs = [job.name for job in self.glue.jobs.values()]
-        allow(role, ("glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"),
-              [arn(self, "glue", f"job/{name}") for name in jobs])
-        role.add_to_principal_policy(iam.PolicyStatement(
-            actions=["lambda:InvokeFunction"], resources=[self.record_run.function.function_arn]))
-        machine = sfn.StateMachine(
-            self, "BatchPipeline",
-            state_machine_name=env.state_machine_name,
-            definition_body=sfn.DefinitionBody.from_string(ASL_FILE.read_text()),
-            definition_substitutions={
+        self.state_machine = self._state_machine(
+            env, key, ids=("BatchPipeline", "PipelineRole", "PipelineLogs"), name=env.state_machine_name,
+            asl_file=ASL_FILE, jobs=BATCH_JOBS, functions=[self.record_run.function],
+            substitutions={
                 "SilverMergeJobName": env.glue_job_name("silver_merge"),
                 "GoldBuildJobName": env.glue_job_name("gold_build"),
                 "RecordRunFunctionArn": self.record_run.function.function_arn,
-            },
+            })
+        self.maintenance = self._state_machine(
+            env, key, ids=("Maintenance", "MaintenanceRole", "MaintenanceLogs"),
+            name=env.resource_name(maintenance.JOB), asl_file=maintenance.ASL_FILE, jobs=[maintenance.JOB],
+            substitutions={"MaintenanceJobName": env.glue_job_name(maintenance.JOB)})
+        self.maintenance_schedule = maintenance.MaintenanceSchedule(
+            self, "MaintenanceSchedule", env=env, state_machine=self.maintenance)
+
+    def _state_machine(self, env: EnvConfig, key: kms.IKey, *, ids: tuple[str, str, str], name: str,
+                       asl_file: Path, jobs: Sequence[str], substitutions: Mapping[str, str],
+                       functions: Sequence[lambda_.IFunction] = ()) -> sfn.StateMachine:
+        """The ASL file as written, its placeholders filled with this environment's names; its role may
+        run exactly `jobs` and invoke exactly `functions`. `ids`: the machine's, its role's, its logs'."""
+        machine_id, role_id, logs_id = ids
+        role = iam.Role(self, role_id, assumed_by=iam.ServicePrincipal("states.amazonaws.com"))
+        allow(role, ("glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"),
+              [arn(self, "glue", f"job/{env.glue_job_name(job)}") for job in jobs])
+        for function in functions:
+            role.add_to_principal_policy(iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"], resources=[function.function_arn]))
+        machine = sfn.StateMachine(
+            self, machine_id,
+            state_machine_name=name,
+            definition_body=sfn.DefinitionBody.from_string(asl_file.read_text()),
+            definition_substitutions=dict(substitutions),
             role=role,
             logs=sfn.LogOptions(
-                destination=encrypted_log_group(self, "PipelineLogs", env=env, key=key,
-                                                name=f"/aws/vendedlogs/states/{env.state_machine_name}"),
+                destination=encrypted_log_group(self, logs_id, env=env, key=key,
+                                                name=f"/aws/vendedlogs/states/{name}"),
                 level=sfn.LogLevel.ALL,
                 include_execution_data=True,
             ),
             tracing_enabled=True,
         )
-        for job in self.glue.jobs.values():
-            machine.node.add_dependency(job)
+        for job in jobs:
+            machine.node.add_dependency(self.glue.jobs[job])
         acknowledge(role, {"AwsSolutions-IAM5[Resource::*]": "Log delivery (logs:*LogDelivery) and X-Ray "
                                                              "actions, added by CDK for logging and tracing, take no resource but *."})
         return machine

@@ -33,7 +33,8 @@ def function_role_name(env: EnvConfig, folder: str) -> str:
 
 
 class PythonFunction(Construct):
-    """The function of `lambdas/<folder>/`, handler `lambdas.<folder>.handler.handler`."""
+    """The function of `lambdas/<folder>/`, handler `lambdas.<folder>.handler.handler`, named
+    `name` (default: env.function_name(folder); another name deploys another instance of the code)."""
 
     def __init__(
         self,
@@ -49,13 +50,14 @@ class PythonFunction(Construct):
         with_pyarrow: bool = False,
         timeout: Duration = Duration.minutes(1),
         memory_mb: int = 512,
+        name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        name = env.function_name(folder)
+        name = name or env.function_name(folder)
         self.log_group = encrypted_log_group(self, "Logs", env=env, name=f"/aws/lambda/{name}", key=key)
         # our own role: the default one carries the AWS-managed AWSLambdaBasicExecutionRole.
         # Named like the function, so bucket and secret policies can name it (cdk_app/raw_zone.py).
-        self.role = iam.Role(self, "Role", role_name=function_role_name(env, folder),
+        self.role = iam.Role(self, "Role", role_name=name,
                              assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         self.log_group.grant_write(self.role)
         region = Stack.of(self).region
@@ -63,7 +65,8 @@ class PythonFunction(Construct):
         if with_pyarrow:
             layers.append(lambda_.LayerVersion.from_layer_version_arn(self, "Pandas", pandas_layer_arn(region)))
         # what the package holds and what it can import besides (read by tests/infra/test_layers.py)
-        self.sources = ("lambdas/__init__.py", "lambdas/contracts", f"lambdas/{folder}", *extra_sources)
+        self.sources = ("lambdas/__init__.py", "lambdas/contracts", "lambdas/common", f"lambdas/{folder}",
+                        *extra_sources)
         self.bundled = tuple(bundled)
         self.provided_modules = provided_modules(with_pyarrow)
         code, self.code_hash = lambda_code(self.sources, self.bundled)

@@ -14,12 +14,13 @@ from __future__ import annotations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 
-from cdk_app.config import EnvConfig
+from cdk_app.config import KINESIS_SOURCES, EnvConfig
 from cdk_app.grants import role_arn
 from cdk_app.python_function import function_role_name
 
-# Functions (folders under lambdas/) that write original records into the raw zone.
-RAW_WRITERS: tuple[str, ...] = ("cleaner", "api_connector", "file_loader")
+# Functions (folders under lambdas/) that write original records into the raw zone, besides the
+# cleaner's instances (one per Kinesis source).
+RAW_WRITERS: tuple[str, ...] = ("api_connector", "file_loader")
 WRITE_ACTIONS = ("s3:PutObject",)
 READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 # Raw objects only ever leave by lifecycle expiry, which is not a request and is not denied.
@@ -32,9 +33,11 @@ def replay_role_name(env: EnvConfig) -> str:
 
 
 def restrict_raw_access(bucket: s3.Bucket, env: EnvConfig) -> None:
-    """Deny writes to all but RAW_WRITERS, reads to all but them and the replay role, deletes to all."""
+    """Deny writes to all but the cleaners and RAW_WRITERS, reads to all but them and the replay role,
+    deletes to all."""
     objects = bucket.arn_for_objects("*")
-    writers = [role_arn(bucket, function_role_name(env, f)).value for f in RAW_WRITERS]
+    writer_roles = [*(env.cleaner_for(s) for s in KINESIS_SOURCES), *(function_role_name(env, f) for f in RAW_WRITERS)]
+    writers = [role_arn(bucket, name).value for name in writer_roles]
     readers = [role_arn(bucket, replay_role_name(env)).value, *writers]
     for actions, allowed in ((WRITE_ACTIONS, writers), (READ_ACTIONS, readers)):
         bucket.add_to_resource_policy(iam.PolicyStatement(

@@ -30,7 +30,7 @@ from lambdas.api_connector.retry import RetryPolicy
 from lambdas.api_connector.schedule import days_to_fetch
 from lambdas.api_connector.secrets import api_key
 from lambdas.api_connector.writer import write_day
-from lambdas.cleaner.writer import Locations
+from lambdas.common.storage import Locations
 
 SERVICE = "api_connector"
 DEFAULT_TIMEOUT_SECONDS = 10.0

@@ -1,7 +1,7 @@
 """Idempotent, atomic file writes on the lake, for `file://` and `s3://` URIs alike.
 
-Built on the cleaner's filesystem resolution and byte writer (one code path for the local lake and
-S3; docs/decisions/0402). What this adds: a file whose content would not change is not written at
+Built on lambdas/common/storage.py (one code path for the local lake and S3; docs/decisions/0402).
+What this adds: a file whose content would not change is not written at
 all (a re-run changes nothing, not even a modification time), and a local file is written under a
 hidden temporary name and renamed, so a reader never sees half a file. An S3 object is atomic
 already: it appears only when its upload completes.
@@ -12,15 +12,12 @@ import uuid
 
 import pyarrow.fs as pafs
 
-# Shared with the cleaner on purpose: the same resolution of URIs, endpoints and folders.
-from lambdas.cleaner.writer import _resolve, _write_bytes
+from lambdas.common.storage import resolve, write_bytes
 
 
 def _locate(uri: str) -> tuple[pafs.FileSystem, str]:
-    """Like the shared resolver, but without making the parent folder of a local file that is only read or removed."""
-    if uri.startswith("file://"):
-        return pafs.FileSystem.from_uri(uri)
-    return _resolve(uri)
+    """A file that is only read or removed: no parent folder is made for it."""
+    return resolve(uri, make_parent=False)
 
 
 def read(uri: str) -> bytes | None:
@@ -59,16 +56,16 @@ def remove(uri: str) -> bool:
 
 
 def _write_atomically(uri: str, data: bytes) -> None:
-    fs, path = _resolve(uri)
+    fs, path = resolve(uri)
     if not isinstance(fs, pafs.LocalFileSystem):
-        _write_bytes(uri, data)
+        write_bytes(uri, data)
         return
     folder, name = uri.rsplit("/", 1)
     # A leading dot: Spark, pyarrow datasets and DuckDB globs skip hidden files.
     temporary = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
-    temporary_path = _resolve(temporary)[1]
+    temporary_path = resolve(temporary)[1]
     try:
-        _write_bytes(temporary, data)
+        write_bytes(temporary, data)
         fs.move(temporary_path, path)  # rename(2): atomic within one filesystem
     except BaseException:
         if fs.get_file_info(temporary_path).type == pafs.FileType.File:

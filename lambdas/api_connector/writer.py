@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from lambdas.api_connector import storage
 from lambdas.api_connector.day import DayResult
-from lambdas.cleaner.writer import Locations
+from lambdas.common.storage import Locations
 from lambdas.contracts import fx_rates as contract
 from lambdas.contracts import lake_layout
 

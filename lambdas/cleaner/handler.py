@@ -28,7 +28,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from lambdas.cleaner.batch import SOURCES, CleanedBatch, Source, clean_batch
 from lambdas.cleaner.events import Delivery, parse_event
 from lambdas.cleaner.pii import LOCAL_KEY, IpMasker, load_key, masker
-from lambdas.cleaner.writer import Locations, write_batch
+from lambdas.cleaner.writer import write_batch
+from lambdas.common.storage import Locations
 
 SERVICE = "cleaner"
 logger = Logger(service=SERVICE)

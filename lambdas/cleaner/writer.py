@@ -8,10 +8,7 @@ presence marks the batch as complete.
 from __future__ import annotations
 
 import json
-import os
 import re
-from dataclasses import dataclass
-from functools import lru_cache
 from itertools import chain, filterfalse
 from typing import Any
 
@@ -19,13 +16,13 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from isal import igzip
 
 from lambdas.cleaner.batch import CleanedBatch
 from lambdas.cleaner.events import Delivery
 from lambdas.cleaner.schemas import CLEAN_SCHEMAS, QUARANTINE_SCHEMA, TIMESTAMP
+from lambdas.common.storage import Locations, resolve, write_bytes
 from lambdas.contracts import clickstream, lake_layout
 
 CLEAN_SCHEMA = CLEAN_SCHEMAS[clickstream.SOURCE]  # the clickstream's, which silver_merge reads
@@ -36,11 +33,6 @@ _LINE_BREAKERS = ((b"\xc2\x85", b"\\u0085"), (b"\xe2\x80\xa8", b"\\u2028"), (b"\
 _BREAKERS = re.compile("[\u0085\u2028\u2029]")
 _LITERALS = msgspec.json.Encoder()
 
-
-@dataclass(frozen=True)
-class Locations:
-    raw_uri: str  # zone roots: file:///abs/path or s3://bucket
-    staging_uri: str
 
 
 def write_batch(batch: CleanedBatch, where: Locations) -> dict[str, Any]:
@@ -56,7 +48,7 @@ def write_batch(batch: CleanedBatch, where: Locations) -> dict[str, Any]:
         "quarantine": None,
     }
     # Raw first: whatever fails later, the batch is already kept as received.
-    _write_bytes(files["raw"], _gzip(raw_lines(delivery)))
+    write_bytes(files["raw"], _gzip(raw_lines(delivery)))
     if batch.clean.num_rows:
         files["clean"] = lake_layout.join(where.staging_uri, lake_layout.clean_prefix(source), hour, f"{name}.parquet")
         _write_parquet(files["clean"], batch.clean, batch.source.contract.DEDUPLICATION_KEY)
@@ -66,7 +58,7 @@ def write_batch(batch: CleanedBatch, where: Locations) -> dict[str, Any]:
         _write_parquet(files["quarantine"], _quarantine_table(batch))
     manifest = manifest_of(batch, hour.split("=", 1)[1], files)
     manifest_uri = lake_layout.join(where.staging_uri, lake_layout.manifest_prefix(source), hour, f"{name}.json")
-    _write_bytes(manifest_uri, json.dumps(manifest, indent=2).encode() + b"\n")
+    write_bytes(manifest_uri, json.dumps(manifest, indent=2).encode() + b"\n")
     return manifest
 
 
@@ -161,35 +153,9 @@ def _quarantine_table(batch: CleanedBatch) -> pa.Table:
     }, schema=QUARANTINE_SCHEMA)
 
 
-def _write_bytes(uri: str, data: bytes) -> None:
-    fs, path = _resolve(uri)
-    # compression=None: pyarrow would otherwise gzip a ".gz" name a second time.
-    with fs.open_output_stream(path, compression=None) as out:
-        out.write(data)
-
-
 def _write_parquet(uri: str, table: pa.Table, unique: tuple[str, ...] = ()) -> None:
     """Dictionary-encode every column but the `unique` ones and timestamps: trying a dictionary on
     columns that never repeat costs time and gains nothing."""
-    fs, path = _resolve(uri)
+    fs, path = resolve(uri)
     repeating = [f.name for f in table.schema if f.name not in unique and not pa.types.is_timestamp(f.type)]
     pq.write_table(table, path, filesystem=fs, use_dictionary=repeating)
-
-
-def _resolve(uri: str) -> tuple[pafs.FileSystem, str]:
-    """The filesystem and path of a file URI, its parent folder made where folders are real."""
-    if uri.startswith("s3://"):
-        # pyarrow ignores AWS_ENDPOINT_URL, so it is passed on explicitly (moto, LocalStack).
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        return _s3(endpoint, region), uri[len("s3://"):]
-    fs, path = pafs.FileSystem.from_uri(uri)
-    if isinstance(fs, pafs.LocalFileSystem):
-        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-    return fs, path
-
-
-@lru_cache(maxsize=4)
-def _s3(endpoint: str | None, region: str | None) -> pafs.S3FileSystem:
-    """One client per endpoint and region, kept across warm invocations."""
-    return pafs.S3FileSystem(endpoint_override=endpoint, region=region)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from lambdas.cleaner.writer import _resolve, _write_bytes
+from lambdas.common.storage import resolve, write_bytes
 from lambdas.contracts import products as contract
 from lambdas.contracts.products import Reason
 from lambdas.file_loader.dedupe import FirstSeen
@@ -44,7 +44,7 @@ class ObjectChanged(RuntimeError):
 def content_id(uri: str, chunk_bytes: int = CHUNK_BYTES) -> str:
     """SHA-256 (hex) of the object's bytes, streamed. FileNotFoundError when it does not exist."""
     digest = hashlib.sha256()
-    fs, path = _resolve(uri)
+    fs, path = resolve(uri)
     with fs.open_input_stream(path, compression=None) as stream:
         for _ in chunks(stream, chunk_bytes, digest.update):
             pass
@@ -53,7 +53,7 @@ def content_id(uri: str, chunk_bytes: int = CHUNK_BYTES) -> str:
 
 def loaded_manifest(where: Locations, file_id: str) -> dict[str, Any] | None:
     """The manifest of an earlier load of the same bytes, or None."""
-    fs, path = _resolve(where.manifest(file_id))
+    fs, path = resolve(where.manifest(file_id))
     if fs.get_file_info(path).type == pafs.FileType.NotFound:
         return None
     with fs.open_input_stream(path, compression=None) as stream:
@@ -66,8 +66,8 @@ def load_file(source_uri: str, file_id: str, *, ingested_at: datetime, where: Lo
     """Load the object at `source_uri`, whose content hash is `file_id`; return its manifest."""
     load = _Load(source_uri, file_id, ingested_at, where, batch_rows, batch_bytes)
     digest = hashlib.sha256()
-    fs, path = _resolve(source_uri)
-    raw_fs, raw_path = _resolve(where.raw_copy(file_id))
+    fs, path = resolve(source_uri)
+    raw_fs, raw_path = resolve(where.raw_copy(file_id))
     with fs.open_input_stream(path, compression=None) as stream, \
             raw_fs.open_output_stream(raw_path, compression=None) as raw_copy:
         for line in split_lines(chunks(stream, chunk_bytes, digest.update, raw_copy.write),
@@ -79,7 +79,7 @@ def load_file(source_uri: str, file_id: str, *, ingested_at: datetime, where: Lo
                             f"{digest.hexdigest()} when read again); its newer bytes get their own load")
     manifest = load.finish(size)
     # Last: from now on these bytes count as loaded.
-    _write_bytes(where.manifest(file_id), json.dumps(manifest, indent=2).encode() + b"\n")
+    write_bytes(where.manifest(file_id), json.dumps(manifest, indent=2).encode() + b"\n")
     return manifest
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lambdas.cleaner.writer import _resolve
+from lambdas.common.storage import resolve
 from lambdas.contracts import lake_layout
 from lambdas.contracts import products as contract
 
@@ -70,7 +70,7 @@ class ParquetSink:
         if not table.num_rows:
             return
         if self._writer is None:
-            fs, path = _resolve(self.uri)
+            fs, path = resolve(self.uri)
             self._writer = pq.ParquetWriter(path, self._schema, filesystem=fs)
         self._writer.write_table(table)
         self.rows += table.num_rows

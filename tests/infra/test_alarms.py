@@ -7,7 +7,8 @@ from aws_cdk.assertions import Template
 from cdk_app.config import load
 from tests.infra.helpers import flatten_arn, logical_id, only, resources
 
-PARTS = ("cleaner", "api-connector", "file-loader")
+PARTS = ("cleaner", "cleaner-orders", "api-connector", "file-loader")
+CLEANERS = ("cleaner", "cleaner-orders")  # one per Kinesis source, each behind its own stream
 
 
 def _alarms(template: Template) -> dict[str, dict]:
@@ -35,7 +36,7 @@ def test_every_alarm_watches_its_resource_and_publishes_to_the_topic(ingestion) 
     config = load(env)
     topic = logical_id(template, "AWS::SNS::Topic")
     alarms = _alarms(template)
-    expected = {config.resource_name("cleaner-iterator-age")}
+    expected = {config.resource_name(f"{cleaner}-iterator-age") for cleaner in CLEANERS}
     for part in PARTS:
         expected |= {config.resource_name(f"{part}-errors"), config.resource_name(f"{part}-dead-letters")}
     assert set(alarms) == expected
@@ -44,7 +45,7 @@ def test_every_alarm_watches_its_resource_and_publishes_to_the_topic(ingestion) 
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
         assert alarm["TreatMissingData"] == "notBreaching"
     for part in PARTS:
-        function = logical_id(template, "AWS::Lambda::Function", FunctionName=config.function_name(part.replace("-", "_")))
+        function = logical_id(template, "AWS::Lambda::Function", FunctionName=config.resource_name(part))
         queue = logical_id(template, "AWS::SQS::Queue", QueueName=config.resource_name(f"{part}-dlq"))
         errors = alarms[config.resource_name(f"{part}-errors")]
         assert (errors["Namespace"], errors["MetricName"], errors["Statistic"], errors["Threshold"]) == \
@@ -54,8 +55,11 @@ def test_every_alarm_watches_its_resource_and_publishes_to_the_topic(ingestion) 
         assert (waiting["Namespace"], waiting["MetricName"], waiting["Threshold"]) == \
             ("AWS/SQS", "ApproximateNumberOfMessagesVisible", 1)
         assert waiting["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
-    lag = alarms[config.resource_name("cleaner-iterator-age")]
-    assert (lag["MetricName"], lag["Statistic"], lag["Threshold"]) == ("IteratorAge", "Maximum", 30 * 60 * 1000)
+    for cleaner in CLEANERS:
+        lag = alarms[config.resource_name(f"{cleaner}-iterator-age")]
+        assert (lag["MetricName"], lag["Statistic"], lag["Threshold"]) == ("IteratorAge", "Maximum", 30 * 60 * 1000)
+        function = logical_id(template, "AWS::Lambda::Function", FunctionName=config.resource_name(cleaner))
+        assert lag["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function}}]
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])

@@ -72,13 +72,14 @@ def test_cleaner_package_holds_its_code_and_nothing_a_layer_provides(cli_synth: 
 
 
 @pytest.mark.parametrize("folder", ["cleaner", "api_connector", "file_loader"])
-def test_packages_using_the_cleaners_writer_carry_it_and_its_wheels(cli_synth: Path, folder: str) -> None:
+def test_packages_carry_the_shared_storage_code_and_only_the_wheels_they_import(cli_synth: Path, folder: str) -> None:
     package = _asset_dirs(cli_synth, "Ingestion")[load("dev").function_name(folder)]
-    for module in (f"lambdas/{folder}/handler.py", "lambdas/cleaner/writer.py", "lambdas/contracts/lake_layout.py"):
+    for module in (f"lambdas/{folder}/handler.py", "lambdas/common/storage.py", "lambdas/contracts/lake_layout.py"):
         assert (package / module).is_file(), module
-    for wheel in ("isal", "msgspec"):  # built for Lambda's Python, not this machine's
-        assert list(package.glob(f"{wheel}-*.dist-info")), wheel
+    for wheel in ("isal", "msgspec"):  # the cleaner's fast paths, built for Lambda's Python, not this machine's
+        assert bool(list(package.glob(f"{wheel}-*.dist-info"))) == (folder == "cleaner"), wheel
         assert all("cpython-312-x86_64-linux-gnu" in so.name for so in (package / wheel).rglob("*.so"))
+    assert (folder == "cleaner") == (package / "lambdas/cleaner").exists()
     assert not any((package / name).exists() for name in ("pyarrow", "aws_lambda_powertools", "pyiceberg"))
 
 

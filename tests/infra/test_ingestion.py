@@ -1,22 +1,43 @@
-"""Ingestion stack: encrypted stream, the cleaner's event source mapping per environment, its grants,
-its PII hashing key."""
+"""Ingestion stack: per Kinesis source an encrypted stream and a cleaner instance with its event source
+mapping and grants, per environment; the PII hashing key they share."""
 from __future__ import annotations
 
-from cdk_app.config import load
+import pytest
+
+from cdk_app.config import KINESIS_SOURCES, load
 from cdk_app.layers import pandas_layer_arn, powertools_layer_arn
 from cdk_app.secure_bucket import bucket_name
-from tests.infra.helpers import as_list, cleaner_mapping_settings, grants, logical_id, only, resources, role_statements
+from tests.infra.helpers import (as_list, cleaner_mapping_settings, flatten_arn, grants, logical_id, resources,
+                                 role_statements)
 
 
-def _cleaner(env: str) -> str:
-    return load(env).function_name("cleaner")
+def _cleaner(env: str, source: str = "clickstream") -> str:
+    return load(env).cleaner_for(source)
 
 
-def test_stream_is_kms_encrypted_and_sized_per_environment(ingestion) -> None:
+def _stream(env: str, template, source: str) -> str:
+    return logical_id(template, "AWS::Kinesis::Stream", Name=load(env).stream_for(source))
+
+
+def test_one_stream_and_one_cleaner_per_source(ingestion) -> None:
     env, template = ingestion
     config = load(env)
-    stream = only(template, "AWS::Kinesis::Stream")
-    assert stream["Name"] == config.stream_name
+    streams = {s["Properties"]["Name"] for s in resources(template, "AWS::Kinesis::Stream").values()}
+    assert streams == {f"lakehouse-{env}-events", f"lakehouse-{env}-orders"}
+    cleaners = {f["Properties"]["FunctionName"] for f in resources(template, "AWS::Lambda::Function").values()
+                if f["Properties"]["Handler"] == "lambdas.cleaner.handler.handler"}
+    assert cleaners == {f"lakehouse-{env}-cleaner", f"lakehouse-{env}-cleaner-orders"}
+    # the clickstream's keep the logical ids they were first deployed with
+    assert _stream(env, template, "clickstream").startswith("Stream")
+    assert logical_id(template, "AWS::Lambda::Function", FunctionName=config.cleaner_for("clickstream")
+                      ).startswith("CleanerFunction")
+
+
+@pytest.mark.parametrize("source", KINESIS_SOURCES)
+def test_stream_is_kms_encrypted_and_sized_per_environment(ingestion, source: str) -> None:
+    env, template = ingestion
+    config = load(env)
+    stream = template.to_json()["Resources"][_stream(env, template, source)]["Properties"]
     assert stream["StreamEncryption"]["EncryptionType"] == "KMS"
     assert "Fn::ImportValue" in stream["StreamEncryption"]["KeyId"]  # the lake key
     if config.kinesis_shards == 0:
@@ -27,13 +48,16 @@ def test_stream_is_kms_encrypted_and_sized_per_environment(ingestion) -> None:
         assert stream["ShardCount"] == config.kinesis_shards
 
 
-def test_kinesis_mapping_follows_config(ingestion) -> None:
+@pytest.mark.parametrize("source", KINESIS_SOURCES)
+def test_kinesis_mapping_follows_config(ingestion, source: str) -> None:
     env, template = ingestion
     config = load(env)
-    stream = logical_id(template, "AWS::Kinesis::Stream")
+    stream = _stream(env, template, source)
     [mapping] = [r["Properties"] for r in resources(template, "AWS::Lambda::EventSourceMapping").values()
                  if r["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [stream, "Arn"]}]
-    queue = logical_id(template, "AWS::SQS::Queue", QueueName=config.resource_name("cleaner-dlq"))
+    function = logical_id(template, "AWS::Lambda::Function", FunctionName=_cleaner(env, source))
+    assert mapping["FunctionName"] == {"Ref": function}
+    queue = logical_id(template, "AWS::SQS::Queue", QueueName=f"{_cleaner(env, source)}-dlq")
     expected = cleaner_mapping_settings(config, queue)
     assert {k: mapping.get(k) for k in expected} == expected
 
@@ -43,7 +67,7 @@ def test_every_dead_letter_queue_is_encrypted_tls_only_and_kept_two_weeks(ingest
     config = load(env)
     queues = resources(template, "AWS::SQS::Queue")
     assert {q["Properties"]["QueueName"] for q in queues.values()} == {
-        config.resource_name(f"{part}-dlq") for part in ("cleaner", "api-connector", "file-loader")}
+        config.resource_name(f"{part}-dlq") for part in ("cleaner", "cleaner-orders", "api-connector", "file-loader")}
     for queue in queues.values():
         assert "Fn::ImportValue" in queue["Properties"]["KmsMasterKeyId"]
         assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
@@ -53,10 +77,11 @@ def test_every_dead_letter_queue_is_encrypted_tls_only_and_kept_two_weeks(ingest
     assert tls_only == set(queues)
 
 
-def test_cleaner_function_settings(ingestion) -> None:
+@pytest.mark.parametrize("source", KINESIS_SOURCES)
+def test_cleaner_function_settings(ingestion, source: str) -> None:
     env, template = ingestion
     config = load(env)
-    function = template.find_resources("AWS::Lambda::Function", {"Properties": {"FunctionName": _cleaner(env)}})
+    function = template.find_resources("AWS::Lambda::Function", {"Properties": {"FunctionName": _cleaner(env, source)}})
     [function] = [f["Properties"] for f in function.values()]
     assert function["Handler"] == "lambdas.cleaner.handler.handler"
     assert function["Runtime"] == "python3.12"
@@ -65,7 +90,7 @@ def test_cleaner_function_settings(ingestion) -> None:
     assert function["Environment"]["Variables"] == {
         "RAW_URI": f"s3://{bucket_name(config, 'raw')}",
         "STAGING_URI": f"s3://{bucket_name(config, 'staging')}",
-        "SOURCE": "clickstream",
+        "SOURCE": source,
         "PII_KEY_SECRET_NAME": config.resource_name("pii-hash-key"),
         "POWERTOOLS_SERVICE_NAME": "cleaner",
         "POWERTOOLS_METRICS_NAMESPACE": "lakehouse",
@@ -73,29 +98,34 @@ def test_cleaner_function_settings(ingestion) -> None:
     }
 
 
-def test_cleaner_writes_only_its_raw_and_staging_prefixes(ingestion) -> None:
+@pytest.mark.parametrize("source", KINESIS_SOURCES)
+def test_cleaner_writes_only_its_raw_and_staging_prefixes(ingestion, source: str) -> None:
     env, template = ingestion
     config = load(env)
     raw, staging = bucket_name(config, "raw"), bucket_name(config, "staging")
     write = ["s3:AbortMultipartUpload", "s3:PutObject"]
-    assert grants(role_statements(template, _cleaner(env)), "s3") == {
-        f"arn:aws:s3:::{raw}/clickstream/*": write,
-        f"arn:aws:s3:::{staging}/clean/clickstream/*": write,
-        f"arn:aws:s3:::{staging}/quarantine/clickstream/*": write,
-        f"arn:aws:s3:::{staging}/manifests/clickstream/*": write,
+    assert grants(role_statements(template, _cleaner(env, source)), "s3") == {
+        f"arn:aws:s3:::{raw}/{source}/*": write,
+        f"arn:aws:s3:::{staging}/clean/{source}/*": write,
+        f"arn:aws:s3:::{staging}/quarantine/{source}/*": write,
+        f"arn:aws:s3:::{staging}/manifests/{source}/*": write,
     }
+    queue = logical_id(template, "AWS::SQS::Queue", QueueName=f"{_cleaner(env, source)}-dlq")
+    own_queue = repr({"Fn::GetAtt": [queue, "QueueName"]})
+    assert grants(role_statements(template, _cleaner(env, source)), "sqs") == {
+        f"arn:aws:sqs:{config.region}:{config.account}:{own_queue}": ["sqs:SendMessage"]}
 
 
-def test_cleaner_reads_the_stream_and_nothing_uses_wildcard_actions(ingestion) -> None:
+@pytest.mark.parametrize("source", KINESIS_SOURCES)
+def test_cleaner_reads_only_its_stream_and_nothing_uses_wildcard_actions(ingestion, source: str) -> None:
     env, template = ingestion
-    statements = role_statements(template, _cleaner(env))
-    stream = logical_id(template, "AWS::Kinesis::Stream")
+    statements = role_statements(template, _cleaner(env, source))
     reads = [s for s in statements if "kinesis:GetRecords" in as_list(s["Action"])]
-    assert [s["Resource"] for s in reads] == [{"Fn::GetAtt": [stream, "Arn"]}]
+    assert [s["Resource"] for s in reads] == [{"Fn::GetAtt": [_stream(env, template, source), "Arn"]}]
     assert not any("*" in a for s in statements for a in as_list(s["Action"]))
 
 
-def test_pii_key_is_generated_encrypted_and_readable_by_the_cleaner_only(ingestion) -> None:
+def test_pii_key_is_generated_encrypted_and_readable_by_the_cleaners_only(ingestion) -> None:
     env, template = ingestion
     config = load(env)
     secret_id = logical_id(template, "AWS::SecretsManager::Secret", Name=config.resource_name("pii-hash-key"))
@@ -103,15 +133,18 @@ def test_pii_key_is_generated_encrypted_and_readable_by_the_cleaner_only(ingesti
     assert "Fn::ImportValue" in secret["KmsKeyId"]  # the lake key
     assert secret["GenerateSecretString"]["PasswordLength"] >= 32
     assert "SecretString" not in secret  # generated at deploy: no value in the template or the repo
-    role = logical_id(template, "AWS::IAM::Role", RoleName=_cleaner(env))
+    assert secret_id.startswith("CleanerPiiKey")  # its first logical id: a new one would be a new key
+    roles = {logical_id(template, "AWS::IAM::Role", RoleName=_cleaner(env, s)): _cleaner(env, s) for s in KINESIS_SOURCES}
     [policy] = [p["Properties"] for p in resources(template, "AWS::SecretsManager::ResourcePolicy").values()
                 if p["Properties"]["SecretId"] == {"Ref": secret_id}]
-    assert policy["ResourcePolicy"]["Statement"] == [{
-        "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "secretsmanager:GetSecretValue", "Resource": "*",
-        "Condition": {"ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": [role, "Arn"]}}},
-    }]
-    readers = [p["Properties"]["Roles"] for p in resources(template, "AWS::IAM::Policy").values()
+    [deny] = policy["ResourcePolicy"]["Statement"]
+    assert {k: v for k, v in deny.items() if k != "Condition"} == {
+        "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "secretsmanager:GetSecretValue", "Resource": "*"}
+    assert [flatten_arn(a) for a in deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]] == [
+        f"arn:aws:iam::{config.account}:role/{name}" for name in roles.values()]
+    readers = [r["Ref"] for p in resources(template, "AWS::IAM::Policy").values() for r in p["Properties"]["Roles"]
                for s in p["Properties"]["PolicyDocument"]["Statement"] if {"Ref": secret_id} in as_list(s["Resource"])]
-    assert readers == [[{"Ref": role}]]
-    assert grants(role_statements(template, _cleaner(env)), "secretsmanager") == {
-        repr({"Ref": secret_id}): ["secretsmanager:GetSecretValue"]}
+    assert sorted(readers) == sorted(roles)
+    for name in roles.values():
+        assert grants(role_statements(template, name), "secretsmanager") == {
+            repr({"Ref": secret_id}): ["secretsmanager:GetSecretValue"]}

@@ -1,4 +1,5 @@
-"""Processing stack: Glue 5.0 jobs per environment, their security, and the state machine wiring."""
+"""Processing stack: Glue 5.0 jobs per environment, their security, the state machines' wiring, and the
+daily maintenance schedule."""
 from __future__ import annotations
 
 import json
@@ -7,10 +8,12 @@ import pytest
 from aws_cdk.assertions import Template
 
 from cdk_app.config import PROJECT_ROOT, load
+from cdk_app.lake import DATABASES
 from cdk_app.secure_bucket import bucket_name
-from tests.infra.helpers import as_list, flatten_arn, only, policy_statements, resources
+from tests.infra.helpers import as_list, flatten_arn, logical_id, only, policy_statements, resources
 
-JOBS = ("silver_merge", "gold_build")
+JOBS = ("silver_merge", "gold_build")  # the batch pipeline's
+MAINTENANCE_ARGS = {"--snapshot_retention_hours": "168", "--retain_last": "1", "--orphan_min_age_hours": "72"}
 
 
 @pytest.fixture(scope="module", params=["dev", "prod"])
@@ -27,7 +30,7 @@ def test_glue_jobs_follow_config(processing) -> None:
     env, template = processing
     config = load(env)
     jobs = _jobs(template)
-    assert set(jobs) == {config.glue_job_name(j) for j in JOBS}
+    assert set(jobs) == {config.glue_job_name(j) for j in (*JOBS, "maintenance")}
     for name, job in jobs.items():
         assert job["GlueVersion"] == "5.0"
         assert job["WorkerType"] == config.glue_worker_type
@@ -67,10 +70,28 @@ def test_glue_security_configuration_encrypts_everything(processing) -> None:
         assert job["SecurityConfiguration"] == {"Ref": config_id}
 
 
+def _machine(template: Template, name: str) -> dict:
+    [machine] = [m["Properties"] for m in resources(template, "AWS::StepFunctions::StateMachine").values()
+                 if m["Properties"]["StateMachineName"] == name]
+    return machine
+
+
+def _glue_and_invoke(template: Template, role_prefix: str) -> tuple[set[str], list]:
+    """(Glue resources, Lambda resources) the role whose logical id starts with the prefix may use."""
+    glue, invoke = set(), []
+    for statement in policy_statements(template, role_prefix):
+        actions = as_list(statement["Action"])
+        if any(a.startswith("glue:") for a in actions):
+            glue |= {flatten_arn(r) for r in as_list(statement["Resource"])}
+        if "lambda:InvokeFunction" in actions:
+            invoke += as_list(statement["Resource"])
+    return glue, invoke
+
+
 def test_state_machine_is_the_asl_file_with_real_names(processing) -> None:
     env, template = processing
     config = load(env)
-    machine = only(template, "AWS::StepFunctions::StateMachine")
+    machine = _machine(template, config.state_machine_name)
     record_run = next(k for k, v in resources(template, "AWS::Lambda::Function").items()
                       if v["Properties"]["FunctionName"] == config.function_name("record_run"))
     assert machine["StateMachineName"] == config.state_machine_name
@@ -92,13 +113,7 @@ def test_state_machine_may_run_exactly_those_jobs_and_that_function(processing) 
     config = load(env)
     record_run = next(k for k, v in resources(template, "AWS::Lambda::Function").items()
                       if v["Properties"]["FunctionName"] == config.function_name("record_run"))
-    glue, invoke = set(), []
-    for statement in policy_statements(template, "PipelineRole"):
-        actions = as_list(statement["Action"])
-        if any(a.startswith("glue:") for a in actions):
-            glue |= {flatten_arn(r) for r in as_list(statement["Resource"])}
-        if "lambda:InvokeFunction" in actions:
-            invoke += as_list(statement["Resource"])
+    glue, invoke = _glue_and_invoke(template, "PipelineRole")
     prefix = f"arn:aws:glue:{config.region}:{config.account}:job"
     assert glue == {f"{prefix}/{config.glue_job_name(j)}" for j in JOBS}
     assert invoke == [{"Fn::GetAtt": [record_run, "Arn"]}]
@@ -110,3 +125,54 @@ def test_record_run_writes_only_the_ops_tables(processing) -> None:
     writes = {flatten_arn(r) for s in policy_statements(template, "RecordRunRole")
               if "s3:PutObject" in as_list(s["Action"]) for r in as_list(s["Resource"])}
     assert writes == {f"arn:aws:s3:::{bucket_name(config, 'warehouse')}/ops.db/*"}
+
+
+def test_maintenance_job_keeps_a_week_and_may_rewrite_every_table(processing) -> None:
+    env, template = processing
+    config = load(env)
+    job = _jobs(template)[config.glue_job_name("maintenance")]
+    assert job["Command"]["ScriptLocation"].endswith(".py")
+    assert {k: job["DefaultArguments"].get(k) for k in MAINTENANCE_ARGS} == MAINTENANCE_ARGS
+    warehouse = bucket_name(config, "warehouse")
+    statements = policy_statements(template, "JobsRole")  # the role of every job, maintenance's too
+    assert job["Role"] == {"Fn::GetAtt": [next(k for k in resources(template, "AWS::IAM::Role") if k.startswith("JobsRole")),
+                                          "Arn"]}
+    writes = {flatten_arn(r): set(as_list(s["Action"])) for s in statements for r in as_list(s["Resource"])
+              if flatten_arn(r).startswith(f"arn:aws:s3:::{warehouse}/")}
+    assert writes == {f"arn:aws:s3:::{warehouse}/*": {"s3:GetObject", "s3:PutObject", "s3:DeleteObject",
+                                                      "s3:AbortMultipartUpload"}}
+    tables = {flatten_arn(r) for s in statements if "glue:UpdateTable" in as_list(s["Action"])
+              for r in as_list(s["Resource"]) if ":table/" in flatten_arn(r)}
+    assert {t.rsplit(":table/", 1)[1] for t in tables} == {f"{db}/*" for db in DATABASES}
+
+
+def test_maintenance_state_machine_runs_only_the_maintenance_job(processing) -> None:
+    env, template = processing
+    config = load(env)
+    machine = _machine(template, config.resource_name("maintenance"))
+    assert json.loads(machine["DefinitionString"]) == json.loads(
+        (PROJECT_ROOT / "step_functions" / "maintenance.asl.json").read_text())
+    assert machine["DefinitionSubstitutions"] == {"MaintenanceJobName": config.glue_job_name("maintenance")}
+    assert machine["LoggingConfiguration"]["Level"] == "ALL"
+    assert machine["TracingConfiguration"] == {"Enabled": True}
+    prefix = f"arn:aws:glue:{config.region}:{config.account}:job"
+    assert _glue_and_invoke(template, "MaintenanceRole") == ({f"{prefix}/{config.glue_job_name('maintenance')}"}, [])
+
+
+def test_maintenance_is_scheduled_daily_by_a_role_that_may_only_start_it(processing) -> None:
+    env, template = processing
+    config = load(env)
+    schedule = only(template, "AWS::Scheduler::Schedule")
+    machine = logical_id(template, "AWS::StepFunctions::StateMachine", StateMachineName=config.resource_name("maintenance"))
+    assert schedule["Name"] == config.resource_name("maintenance")
+    assert (schedule["ScheduleExpression"], schedule["ScheduleExpressionTimezone"]) == ("cron(30 2 * * ? *)", "UTC")
+    assert schedule.get("State", "ENABLED") == "ENABLED"  # absent: CloudFormation's default
+    target = schedule["Target"]
+    assert target["Arn"] == {"Ref": machine}
+    [role] = target["RoleArn"]["Fn::GetAtt"][:1]
+    trust = template.to_json()["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"},
+                      "Condition": {"StringEquals": {"aws:SourceAccount": config.account}}}]
+    statements = policy_statements(template, role)
+    assert [(s["Effect"], s["Action"], s["Resource"]) for s in statements] == [
+        ("Allow", "states:StartExecution", {"Ref": machine})]

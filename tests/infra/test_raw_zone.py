@@ -39,7 +39,8 @@ def test_only_the_ingesting_functions_write_and_nobody_deletes(stacks) -> None:
               and s["Principal"] == {"AWS": "*"} and "aws:SecureTransport" not in str(s.get("Condition"))}
     assert set(denies) == {("s3:PutObject",), ("s3:GetObject", "s3:GetObjectVersion"),
                            ("s3:DeleteObject", "s3:DeleteObjectVersion")}
-    writers = [_role_arn(env, config.function_name(f)) for f in ("cleaner", "api_connector", "file_loader")]
+    writers = [_role_arn(env, name) for name in (config.cleaner_for("clickstream"), config.cleaner_for("orders"),
+                                                 config.function_name("api_connector"), config.function_name("file_loader"))]
     readers = [_role_arn(env, config.resource_name("raw-replay")), *writers]
     assert _allowed(denies[("s3:PutObject",)]) == writers
     assert _allowed(denies[("s3:GetObject", "s3:GetObjectVersion")]) == readers
@@ -52,11 +53,11 @@ def test_the_roles_the_policy_names_exist_under_those_names(stacks) -> None:
     env, _, ingestion = stacks
     config = load(env)
     names = {r["Properties"].get("RoleName") for r in resources(ingestion, "AWS::IAM::Role").values()}
-    assert {config.function_name("cleaner"), config.function_name("api_connector"),
+    assert {config.cleaner_for("clickstream"), config.cleaner_for("orders"), config.function_name("api_connector"),
             config.function_name("file_loader"), config.resource_name("raw-replay")} <= names
 
 
-def test_replay_role_reads_raw_consumes_dead_letters_and_invokes_the_cleaner(stacks) -> None:
+def test_replay_role_reads_raw_consumes_dead_letters_and_invokes_the_cleaners(stacks) -> None:
     env, _, ingestion = stacks
     config = load(env)
     role = logical_id(ingestion, "AWS::IAM::Role", RoleName=config.resource_name("raw-replay"))
@@ -65,15 +66,19 @@ def test_replay_role_reads_raw_consumes_dead_letters_and_invokes_the_cleaner(sta
     statements = role_statements(ingestion, config.resource_name("raw-replay"))
     raw = bucket_name(config, "raw")
     assert grants(statements, "s3") == {f"arn:aws:s3:::{raw}": ["s3:ListBucket"],
-                                        f"arn:aws:s3:::{raw}/clickstream/*": ["s3:GetObject"]}
-    queue = logical_id(ingestion, "AWS::SQS::Queue", QueueName=config.resource_name("cleaner-dlq"))
-    stream = logical_id(ingestion, "AWS::Kinesis::Stream")
-    cleaner = logical_id(ingestion, "AWS::Lambda::Function", FunctionName=config.function_name("cleaner"))
+                                        f"arn:aws:s3:::{raw}/clickstream/*": ["s3:GetObject"],
+                                        f"arn:aws:s3:::{raw}/orders/*": ["s3:GetObject"]}
+    listed = [s["Condition"]["StringLike"]["s3:prefix"] for s in statements if s["Action"] == "s3:ListBucket"]
+    assert listed == [["clickstream/*"], ["orders/*"]]
+    sources = ("clickstream", "orders")
+    queues = {logical_id(ingestion, "AWS::SQS::Queue", QueueName=f"{config.cleaner_for(s)}-dlq") for s in sources}
+    streams = {logical_id(ingestion, "AWS::Kinesis::Stream", Name=config.stream_for(s)) for s in sources}
+    cleaners = {logical_id(ingestion, "AWS::Lambda::Function", FunctionName=config.cleaner_for(s)) for s in sources}
     resources_by_service = {service: {r for s in statements for r in map(repr, as_list(s["Resource"]))
                                       if any(a.startswith(f"{service}:") for a in as_list(s["Action"]))}
                             for service in ("sqs", "kinesis", "lambda")}
-    assert resources_by_service == {"sqs": {repr({"Fn::GetAtt": [queue, "Arn"]})},
-                                    "kinesis": {repr({"Fn::GetAtt": [stream, "Arn"]})},
-                                    "lambda": {repr({"Fn::GetAtt": [cleaner, "Arn"]})}}
+    assert resources_by_service == {"sqs": {repr({"Fn::GetAtt": [q, "Arn"]}) for q in queues},
+                                    "kinesis": {repr({"Fn::GetAtt": [s, "Arn"]}) for s in streams},
+                                    "lambda": {repr({"Fn::GetAtt": [c, "Arn"]}) for c in cleaners}}
     assert not any(a.endswith("*") or a.startswith(("s3:Put", "s3:Delete")) for s in statements
                    for a in as_list(s["Action"]))

@@ -12,7 +12,7 @@ import pytest
 from lambdas.api_connector.client import Response
 from lambdas.api_connector.day import DayResult, fetch_day
 from lambdas.api_connector.writer import CLEAN_SCHEMA, QUARANTINE_SCHEMA, write_day
-from lambdas.cleaner.writer import Locations
+from lambdas.common.storage import Locations
 from lambdas.contracts.fx_rates import Reason
 
 DAY = date(2026, 6, 30)

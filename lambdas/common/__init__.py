@@ -1,0 +1,1 @@
+"""Runtime code shared by the Lambda functions (shipped with each of them by CDK)."""
