@@ -237,12 +237,15 @@ def replay(dlq: Annotated[bool, typer.Option("--dlq", help="Replay the cleaner's
     except NoLocalCloud as error:
         console.print(f"[red]{error}")
         raise typer.Exit(2) from None
-    result = replay_dlq(info.resources.dlq_url, info.resources.cleaner_function, lake.raw_uri)
-    console.print(f"replayed {result.batches} batches, {result.records} records "
-                  f"({result.from_stream} from the stream, {result.from_raw} from the raw zone)")
-    for failure in result.failed:
+    failures: list[str] = []
+    for source, names in info.resources.kinesis_sources.items():  # each cleaner has its own queue
+        result = replay_dlq(names["dlq_url"], names["function"], lake.raw_uri)
+        console.print(f"{source}: replayed {result.batches} batches, {result.records} records "
+                      f"({result.from_stream} from the stream, {result.from_raw} from the raw zone)")
+        failures += result.failed
+    for failure in failures:
         console.print(f"[red]{failure}")
-    if result.failed:
+    if failures:
         raise typer.Exit(1)
 
 

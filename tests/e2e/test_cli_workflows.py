@@ -84,7 +84,8 @@ def test_up_ingest_run_batch_and_status_from_other_processes(local_cloud_process
     assert "SUCCEEDED" in batch.stdout and "GoldBuild succeeded" in batch.stdout
 
     replay = _run(home, "replay", "--dlq")
-    assert replay.returncode == 0 and "replayed 0 batches" in replay.stdout
+    assert replay.returncode == 0
+    assert "clickstream: replayed 0 batches" in replay.stdout and "orders: replayed 0 batches" in replay.stdout
 
     status = _run(home, "status")
     run_line = next(line for line in status.stdout.splitlines() if "silver_merge" in line)
