@@ -18,9 +18,6 @@ from cdk_app.grants import scheduler_role
 
 JOB = "maintenance"
 ASL_FILE = PROJECT_ROOT / "step_functions" / "maintenance.asl.json"
-# One week of time travel; the newest snapshot always stays; orphans (failed writes) are removed
-# once three days old, far past any running write (Iceberg refuses under 24 hours).
-JOB_ARGUMENTS = {"snapshot_retention_hours": "168", "retain_last": "1", "orphan_min_age_hours": "72"}
 # 02:30 UTC: after the night's batch runs have settled; a commit race with one is retried by the ASL.
 SCHEDULE = "cron(30 2 * * ? *)"
 # A start that fails (throttling) is retried for an hour; a day missed is caught up by the next run.

@@ -208,6 +208,16 @@ app.add_typer(run_app, name="run")
 @run_app.command("batch")
 def run_batch() -> None:
     """Run the batch state machine (silver merge, gold build, record the run) and show its steps."""
+    _run_workflow("state_machine_arn")
+
+
+@run_app.command("maintenance")
+def run_maintenance() -> None:
+    """Run table maintenance (compaction, snapshot expiry, orphan files, manifests) and show its steps."""
+    _run_workflow("maintenance_state_machine_arn")
+
+
+def _run_workflow(arn_field: str) -> None:
     from lakehouse import workflows
     from lakehouse.pipeline import NoLocalCloud, connect_to_local_cloud
 
@@ -216,7 +226,7 @@ def run_batch() -> None:
     except NoLocalCloud as error:
         console.print(f"[red]{error}")
         raise typer.Exit(2) from None
-    execution = workflows.run(info.resources.state_machine_arn, on_change=_step_printer())
+    execution = workflows.run(getattr(info.resources, arn_field), on_change=_step_printer())
     console.print(f"execution {execution.arn.rsplit(':', 1)[-1]}: {execution.status}")
     if execution.status != "SUCCEEDED":
         console.print(f"[red]{execution.error}: {execution.cause}")

@@ -35,6 +35,7 @@ class Provisioned:
     cleaner_function: str
     dlq_url: str
     state_machine_arn: str
+    maintenance_state_machine_arn: str
     fx_connector_function: str
     file_loader_function: str
     # every Kinesis source (clickstream included): {"stream", "function", "dlq_url"}
@@ -146,8 +147,13 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
     })
     state_machine = sfn.create_state_machine(name=env.state_machine_name, definition=definition,
                                              roleArn=role)["stateMachineArn"]
+    maintenance = sfn.create_state_machine(
+        name=env.resource_name("maintenance"), roleArn=role,
+        definition=render_asl("maintenance", {"MaintenanceJobName": env.glue_job_name("maintenance")}),
+    )["stateMachineArn"]
     clicks = sources[clickstream.SOURCE]
     return Provisioned(stream_name=clicks["stream"], cleaner_function=clicks["function"],
                        fx_connector_function=env.function_name("api_connector"),
                        file_loader_function=env.function_name("file_loader"), kinesis_sources=sources,
-                       dlq_url=clicks["dlq_url"], state_machine_arn=state_machine)
+                       dlq_url=clicks["dlq_url"], state_machine_arn=state_machine,
+                       maintenance_state_machine_arn=maintenance)

@@ -37,6 +37,9 @@ def glue_job_inputs(staging_uri: str, source: str) -> dict[str, dict[str, str]]:
         # each manifest names its batch's clean and quarantine files
         "silver_merge": {"manifest_path": join(staging_uri, manifest_prefix(source))},
         "gold_build": {},
+        # One week of time travel; the newest snapshot always stays; orphans (failed writes) are removed
+        # once three days old, far past any running write (Iceberg refuses under 24 hours).
+        "maintenance": {"snapshot_retention_hours": "168", "retain_last": "1", "orphan_min_age_hours": "72"},
     }
 
 

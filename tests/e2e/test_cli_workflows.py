@@ -87,9 +87,14 @@ def test_up_ingest_run_batch_and_status_from_other_processes(local_cloud_process
     assert replay.returncode == 0
     assert "clickstream: replayed 0 batches" in replay.stdout and "orders: replayed 0 batches" in replay.stdout
 
+    maintenance = _run(home, "run", "maintenance")
+    assert maintenance.returncode == 0, maintenance.stdout + maintenance.stderr
+    assert "Maintenance succeeded" in maintenance.stdout or "SUCCEEDED" in maintenance.stdout
+
     status = _run(home, "status")
     run_line = next(line for line in status.stdout.splitlines() if "silver_merge" in line)
     assert f" {generated.counts.clean} " in run_line
+    assert any("maintenance" in line and "SUCCEEDED" in line for line in status.stdout.splitlines())
 
 
 def test_commands_that_need_the_local_cloud_say_how_to_start_it(tmp_path: Path) -> None:
