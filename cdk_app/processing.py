@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -67,14 +68,28 @@ class ProcessingStack(Stack):
                               "the ops tables' folder.")
         allow_key(role, key)
 
+        # The batch pipeline's run lock: one item, put on condition by the ASL's first state, deleted by
+        # its last; so two runs never overlap (a guard, not luck).
+        self.run_lock = dynamodb.Table(
+            self, "RunLock", table_name=env.resource_name("run-lock"),
+            partition_key=dynamodb.Attribute(name="lock", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED, encryption_key=key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True),
+            removal_policy=RemovalPolicy.DESTROY,  # holds one transient item, never data
+        )
         self.state_machine = self._state_machine(
             env, key, ids=("BatchPipeline", "PipelineRole", "PipelineLogs"), name=env.state_machine_name,
             asl_file=ASL_FILE, jobs=BATCH_JOBS, functions=[self.record_run.function],
             substitutions={
+                "RunLockTableName": self.run_lock.table_name,
                 "SilverMergeJobName": env.glue_job_name("silver_merge"),
                 "GoldBuildJobName": env.glue_job_name("gold_build"),
                 "RecordRunFunctionArn": self.record_run.function.function_arn,
             })
+        self.state_machine.role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["dynamodb:PutItem", "dynamodb:DeleteItem"], resources=[self.run_lock.table_arn]))
         self.maintenance = self._state_machine(
             env, key, ids=("Maintenance", "MaintenanceRole", "MaintenanceLogs"),
             name=env.resource_name(maintenance.JOB), asl_file=maintenance.ASL_FILE, jobs=[maintenance.JOB],

@@ -140,7 +140,13 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
         )
         moto_patches.GLUE_JOBS[name] = _spark_job(job, lake)
 
+    lock_table = env.resource_name("run-lock")
+    boto3.client("dynamodb").create_table(
+        TableName=lock_table, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "lock", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "lock", "AttributeType": "S"}])
     definition = render_asl("batch_pipeline", {
+        "RunLockTableName": lock_table,
         "SilverMergeJobName": env.glue_job_name("silver_merge"),
         "GoldBuildJobName": env.glue_job_name("gold_build"),
         "RecordRunFunctionArn": arns["record_run"],

@@ -101,11 +101,34 @@ def test_state_machine_is_the_asl_file_with_real_names(processing) -> None:
         "SilverMergeJobName": config.glue_job_name("silver_merge"),
         "GoldBuildJobName": config.glue_job_name("gold_build"),
         "RecordRunFunctionArn": {"Fn::GetAtt": [record_run, "Arn"]},
+        "RunLockTableName": {"Ref": _run_lock(template, config)},
     }
     placeholders = {p.split("}")[0] for p in machine["DefinitionString"].split("${")[1:]}
     assert placeholders == set(machine["DefinitionSubstitutions"])
     assert machine["LoggingConfiguration"]["Level"] == "ALL"
     assert machine["TracingConfiguration"] == {"Enabled": True}
+
+
+def _run_lock(template, config) -> str:  # noqa: ANN001 - assertions Template and EnvConfig
+    [(logical_id, table)] = resources(template, "AWS::DynamoDB::Table").items()
+    assert table["Properties"]["TableName"] == config.resource_name("run-lock")
+    return logical_id
+
+
+def test_run_lock_is_encrypted_and_only_the_batch_pipeline_may_take_it(processing) -> None:
+    env, template = processing
+    config = load(env)
+    lock = _run_lock(template, config)
+    table = resources(template, "AWS::DynamoDB::Table")[lock]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": "lock", "KeyType": "HASH"}]
+    assert table["SSESpecification"]["SSEEnabled"] is True and table["SSESpecification"]["SSEType"] == "KMS"
+    holders = {role for role in resources(template, "AWS::IAM::Role")
+               for s in policy_statements(template, role)
+               if any(a.startswith("dynamodb:") for a in as_list(s["Action"]))}
+    assert holders == {next(r for r in resources(template, "AWS::IAM::Role") if r.startswith("PipelineRole"))}
+    statement = next(s for s in policy_statements(template, "PipelineRole")
+                     if any(a.startswith("dynamodb:") for a in as_list(s["Action"])))
+    assert sorted(as_list(statement["Action"])) == ["dynamodb:DeleteItem", "dynamodb:PutItem"]
 
 
 def test_state_machine_may_run_exactly_those_jobs_and_that_function(processing) -> None:

@@ -75,7 +75,8 @@ def test_the_batch_asl_fails_through_its_catch_and_records_the_failed_run(
     assert execution.status == "FAILED"
     assert execution.error == "BatchPipelineFailed"
     assert attempts == ["failing-run"] * 3  # the first try and the ASL's two retries
-    assert [s.name for s in execution.steps] == ["SilverMerge", "RecordFailure", "Failed"]
+    assert [s.name for s in execution.steps] == ["TakeRunLock", "SilverMerge", "RecordFailure",
+                                                 "ReleaseRunLockAfterFailure", "Failed"]
     from lakehouse import athena
     from lakehouse.catalog import local_catalog
     _, rows = athena.query(local_catalog(lake.warehouse, lake.catalog_db),
@@ -168,3 +169,33 @@ def test_replay_falls_back_to_the_raw_zone_once_the_stream_no_longer_holds_the_r
     execution = workflows.run(resources.state_machine_arn, name="after-raw-replay")
     assert execution.status == "SUCCEEDED", execution.cause
     assert sorted(_silver_event_ids(lake)) == sorted(e.event_id for e in generated.clean_events)
+
+
+def test_a_second_execution_started_during_a_run_does_not_run(pipeline: tuple[LocalLake, Provisioned]) -> None:
+    """The run lock (a conditional DynamoDB put in the ASL): the second execution fails at once and
+    runs no job; after the first ends, the lock is free again."""
+    import threading
+    lake, resources = pipeline
+    started, release = threading.Event(), threading.Event()
+    runs: list[str] = []
+
+    def slow_job(args: dict[str, str]) -> None:
+        runs.append(args["run_id"])
+        started.set()
+        release.wait(60)
+
+    moto_patches.GLUE_JOBS[ENV.glue_job_name("silver_merge")] = slow_job
+    moto_patches.GLUE_JOBS[ENV.glue_job_name("gold_build")] = lambda args: None
+    first: list[workflows.Execution] = []
+    thread = threading.Thread(target=lambda: first.append(workflows.run(resources.state_machine_arn, name="first")))
+    thread.start()
+    assert started.wait(60)
+    second = workflows.run(resources.state_machine_arn, name="second")
+    release.set()
+    thread.join(120)
+
+    assert second.status == "FAILED" and second.error == "BatchAlreadyRunning"
+    assert [s.name for s in second.steps] == ["TakeRunLock", "AlreadyRunning"]
+    assert first[0].status == "SUCCEEDED" and runs == ["first"]
+    third = workflows.run(resources.state_machine_arn, name="third")  # the lock was released
+    assert third.status == "SUCCEEDED" and runs == ["first", "third"]
