@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 from types import ModuleType
 
-from benchmarks import cleaner
+from benchmarks import batch, cleaner
 
-BENCHMARKS: dict[str, ModuleType] = {"cleaner": cleaner}
+BENCHMARKS: dict[str, ModuleType] = {"cleaner": cleaner, "batch": batch}
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 _HEADER = ("# Performance\n\nMeasured by `make bench` (`python -m benchmarks`), which rewrites each section below "
            "between its markers. Figures depend on the machine and on what else runs on it.\n")
