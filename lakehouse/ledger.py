@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
-
 from lakehouse.layout import LocalLake
 from lambdas.contracts import lake_layout
 
@@ -27,7 +25,7 @@ class Ledger:
 
 def staged_ledger(lake: LocalLake, source: str) -> Ledger:
     """The sum of a source's manifests in the local staging zone."""
-    root = Path(lake.root / "lake" / "staging" / lake_layout.manifest_prefix(source))
+    root = lake.root / "lake" / "staging" / lake_layout.manifest_prefix(source)
     ledger, reasons = Ledger(), Counter[str]()
     for path in sorted(root.rglob("*.json")):
         manifest = json.loads(path.read_text())

@@ -155,8 +155,11 @@ class KinesisPoller:
         if self.settings.max_record_age_seconds < 0:
             return records, []
         oldest = datetime.now(timezone.utc).timestamp() - self.settings.max_record_age_seconds
-        expired = [r for r in records if r["ApproximateArrivalTimestamp"].timestamp() < oldest]
-        return [r for r in records if r not in expired], expired
+        young: list[dict[str, Any]] = []
+        expired: list[dict[str, Any]] = []
+        for record in records:
+            (expired if record["ApproximateArrivalTimestamp"].timestamp() < oldest else young).append(record)
+        return young, expired
 
     def _invoke(self, records: list[dict[str, Any]], shard_id: str) -> tuple[bool, str | None]:
         """(function succeeded, sequence number to retry from when it reported item failures)."""

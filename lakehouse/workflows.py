@@ -39,8 +39,12 @@ def _steps(history: list[dict[str, Any]]) -> list[Step]:
         kind = event["type"]
         if kind.endswith("StateEntered"):
             steps.append(Step(event["stateEnteredEventDetails"]["name"], started=event["timestamp"]))
-        elif kind.endswith("StateExited") and steps:
-            steps[-1].ended, steps[-1].status = event["timestamp"], "SUCCEEDED"
+        elif kind.endswith("StateExited"):
+            # By name, not "the last step": moto may list an exit after the next state's entry.
+            name = event["stateExitedEventDetails"]["name"]
+            step = next((s for s in reversed(steps) if s.name == name and s.ended is None), None)
+            if step is not None:
+                step.ended, step.status = event["timestamp"], "SUCCEEDED"
         elif kind in ("TaskFailed", "ExecutionFailed") and steps:
             steps[-1].status = "FAILED"
     return steps
