@@ -19,12 +19,22 @@ from pyspark.sql import functions as F
 # = cdk_app.config.CATALOG_NAME and iceberg_tables' specs (a unit test keeps them equal).
 CATALOG = "lake"
 SILVER_EVENTS = f"{CATALOG}.silver.events"
+SILVER_ORDER_EVENTS = f"{CATALOG}.silver.order_events"
+SILVER_ORDER_LINES = f"{CATALOG}.silver.order_lines"
+SILVER_ORDERS = f"{CATALOG}.silver.orders"
+SILVER_PRODUCTS = f"{CATALOG}.silver.products"
+SILVER_FX_RATES = f"{CATALOG}.silver.fx_rates"
 GOLD_DAILY_KPIS = f"{CATALOG}.gold.daily_kpis"
+GOLD_FUNNEL_DAILY = f"{CATALOG}.gold.funnel_daily"
+GOLD_PRODUCT_SALES_DAILY = f"{CATALOG}.gold.product_sales_daily"
 PIPELINE_RUNS = f"{CATALOG}.ops.pipeline_runs"
 QUARANTINE = f"{CATALOG}.ops.quarantine"
 MERGED_BATCHES = f"{CATALOG}.ops.merged_batches"
+QUALITY_RESULTS = f"{CATALOG}.ops.quality_results"
 # Every table of iceberg_tables.specs.ALL_TABLES, in its order: the maintenance job keeps them all.
-ALL_TABLES = (SILVER_EVENTS, GOLD_DAILY_KPIS, PIPELINE_RUNS, QUARANTINE, MERGED_BATCHES)
+ALL_TABLES = (SILVER_EVENTS, SILVER_ORDER_EVENTS, SILVER_ORDER_LINES, SILVER_ORDERS, SILVER_PRODUCTS, SILVER_FX_RATES,
+              GOLD_DAILY_KPIS, GOLD_FUNNEL_DAILY, GOLD_PRODUCT_SALES_DAILY,
+              PIPELINE_RUNS, QUARANTINE, MERGED_BATCHES, QUALITY_RESULTS)
 
 SUCCEEDED = "SUCCEEDED"
 FAILED = "FAILED"

@@ -14,10 +14,10 @@ from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table.sorting import NullOrder, SortDirection, SortField, SortOrder
 from pyiceberg.transforms import DayTransform, IdentityTransform, Transform
-from pyiceberg.types import (BinaryType, DateType, LongType, NestedField, PrimitiveType, StringType,
-                             TimestamptzType)
+from pyiceberg.types import (BinaryType, BooleanType, DateType, DecimalType, DoubleType, IntegerType, LongType,
+                             NestedField, PrimitiveType, StringType, TimestamptzType)
 
-from lambdas.contracts import clickstream
+from lambdas.contracts import clickstream, orders, products
 
 FORMAT_VERSION = 2
 # Iceberg numbers partition fields from 1000 (the spec's PARTITION_DATA_ID_START).
@@ -119,6 +119,118 @@ SILVER_EVENTS = TableSpec(
     identifier=("event_id",),
 )
 
+# Exact money as staged by the cleaner (orders) and the file loader (products).
+ORDER_AMOUNT = DecimalType(orders.AMOUNT_PRECISION, orders.AMOUNT_SCALE)
+PRODUCT_PRICE = DecimalType(12, products.PRICE_SCALE)
+
+SILVER_ORDER_EVENTS = TableSpec(
+    namespace="silver",
+    name="order_events",
+    doc=f"Order status changes (contract orders v{orders.VERSION}), cleaned and deduplicated on "
+        "(order_id, event_type, event_time); their item lines are in silver.order_lines.",
+    columns=(
+        Column("order_id", StringType(), True, "Id of the order."),
+        Column("event_type", StringType(), True, f"One of {', '.join(orders.EVENT_TYPES)}."),
+        Column("event_time", TimestamptzType(), True, "When the status changed (UTC)."),
+        Column("event_time_offset", StringType(), False, "The producer's UTC offset, e.g. +02:00."),
+        Column("user_id", StringType(), True, "Pseudonymous shop user id."),
+        Column("country", StringType(), False, "ISO 3166-1 alpha-2 country code of the shopper."),
+        Column("currency", StringType(), True, "ISO 4217 code of total and the lines' prices."),
+        Column("total", ORDER_AMOUNT, True, "Order total in currency at this status change."),
+        Column("item_count", IntegerType(), True, "Item lines of the order at this status change."),
+        Column("ingested_at", TimestamptzType(), True, "When the stream received the event (UTC)."),
+        Column("batch_id", StringType(), True, "Staging batch the row was merged from (see ops.merged_batches)."),
+    ),
+    partition_by=(("event_time", DayTransform()),),
+    sort_by=("event_time",),
+    identifier=("order_id", "event_type", "event_time"),
+)
+
+SILVER_ORDER_LINES = TableSpec(
+    namespace="silver",
+    name="order_lines",
+    doc="The item lines of each row of silver.order_events, one row per line.",
+    columns=(
+        Column("order_id", StringType(), True, "Id of the order."),
+        Column("event_type", StringType(), True, "The status change the line belongs to."),
+        Column("event_time", TimestamptzType(), True, "When the status changed (UTC)."),
+        Column("line_number", IntegerType(), True, "Position of the line in the event's items, from 1."),
+        Column("product_id", StringType(), True, "Product ordered, e.g. P-00042."),
+        Column("qty", LongType(), True, "Units ordered."),
+        Column("unit_price", ORDER_AMOUNT, True, "Price of one unit in currency."),
+        Column("currency", StringType(), True, "ISO 4217 code of unit_price."),
+        Column("batch_id", StringType(), True, "Staging batch the row was merged from (see ops.merged_batches)."),
+    ),
+    partition_by=(("event_time", DayTransform()),),
+    sort_by=("event_time", "order_id"),
+    identifier=("order_id", "event_type", "event_time", "line_number"),
+)
+
+SILVER_ORDERS = TableSpec(
+    namespace="silver",
+    name="orders",
+    doc="The current state of every order: its latest status change in event time (status order "
+        "breaks ties), so a late or out-of-order event never regresses a newer state.",
+    columns=(
+        Column("order_id", StringType(), True, "Id of the order."),
+        Column("status", StringType(), True, "placed, paid, cancelled or refunded: the latest event's."),
+        Column("user_id", StringType(), True, "Pseudonymous shop user id."),
+        Column("country", StringType(), False, "ISO 3166-1 alpha-2 country code of the shopper."),
+        Column("currency", StringType(), True, "ISO 4217 code of total."),
+        Column("total", ORDER_AMOUNT, True, "Order total in currency, as of the latest event."),
+        Column("item_count", IntegerType(), True, "Item lines of the order, as of the latest event."),
+        Column("placed_at", TimestamptzType(), False, "Time of the order_placed event, if received."),
+        Column("paid_at", TimestamptzType(), False, "Time of the order_paid event, if received."),
+        Column("cancelled_at", TimestamptzType(), False, "Time of the order_cancelled event, if received."),
+        Column("refunded_at", TimestamptzType(), False, "Time of the order_refunded event, if received."),
+        Column("status_time", TimestamptzType(), True, "event_time of the event the status comes from."),
+        Column("updated_at", TimestamptzType(), True, "When the silver_merge job wrote the row."),
+    ),
+    sort_by=("order_id",),
+    identifier=("order_id",),
+)
+
+SILVER_PRODUCTS = TableSpec(
+    namespace="silver",
+    name="products",
+    doc=f"The product catalog (contract products v{products.VERSION}) with its history (SCD type 2): one "
+        "row per product and version, valid from the catalog's updated_at until the next version's.",
+    columns=(
+        Column("product_id", StringType(), True, "P- and 5 to 9 digits, upper-case."),
+        Column("name", StringType(), True, "Display name."),
+        Column("category", StringType(), True, f"One of {', '.join(products.CATEGORIES)}."),
+        Column("price", PRODUCT_PRICE, True, "Unit list price in currency."),
+        Column("currency", StringType(), True, "ISO 4217 code of price."),
+        Column("active", BooleanType(), True, "Whether the product is on sale."),
+        Column("valid_from", TimestamptzType(), True, "The catalog's updated_at of this version (UTC)."),
+        Column("valid_to", TimestamptzType(), False, "valid_from of the next version; null for the current one."),
+        Column("is_current", BooleanType(), True, "True for the product's latest version."),
+        Column("file_id", StringType(), True, "SHA-256 of the catalog file the version came from."),
+        Column("line_number", LongType(), True, "Line of the version in that file; the header is line 1."),
+    ),
+    sort_by=("product_id", "valid_from"),
+    identifier=("product_id", "valid_from"),
+)
+
+SILVER_FX_RATES = TableSpec(
+    namespace="silver",
+    name="fx_rates",
+    doc="US dollars per unit of each currency the shop takes, for every UTC day from a currency's first "
+        "rate to the newest rate of any currency; a day the API had no rate for carries the latest "
+        "earlier rate forward, and says so.",
+    columns=(
+        Column("rate_date", DateType(), True, "UTC day the rate applies to."),
+        Column("currency", StringType(), True, "ISO 4217 code (never USD, which is 1)."),
+        Column("usd_per_unit", DoubleType(), True, "US dollars for one unit of the currency."),
+        Column("published_date", DateType(), True, "Day whose published rate this is: rate_date, or an earlier "
+                                                   "day for a carried-forward rate."),
+        Column("carried_forward", BooleanType(), True, "True when the API had no rate for rate_date."),
+        Column("batch_id", StringType(), True, "Staging batch of the published rate (see ops.merged_batches)."),
+    ),
+    sort_by=("rate_date", "currency"),
+    identifier=("rate_date", "currency"),
+)
+
 # Counts per UTC date and country; (column, silver event_type counted or None, doc).
 GOLD_KPI_COUNTS: tuple[tuple[str, str | None, str], ...] = (
     ("active_users", None, "Distinct user_id."),
@@ -139,10 +251,58 @@ GOLD_DAILY_KPIS = TableSpec(
         Column("country", StringType(), True, "ISO 3166-1 alpha-2 country code."),
         *(Column(name, LongType(), True, doc) for name, _, doc in GOLD_KPI_COUNTS),
         Column("updated_at", TimestamptzType(), True, "When the gold_build job wrote the row."),
+        # Added with the orders source: optional, so older lakes migrate in place.
+        Column("orders", LongType(), False, "Orders placed (order_placed events)."),
+        Column("paid_orders", LongType(), False, "Orders paid (order_paid events)."),
+        Column("revenue_usd", DoubleType(), False, "Totals of orders paid minus totals of orders refunded, in US "
+                                                   "dollars at each event's day's rate from silver.fx_rates."),
+        Column("conversion_rate", DoubleType(), False, "paid_orders / sessions; null without sessions."),
     ),
     partition_by=(("event_date", IdentityTransform()),),
     sort_by=("event_date", "country"),
     identifier=("event_date", "country"),
+)
+
+GOLD_FUNNEL_DAILY = TableSpec(
+    namespace="gold",
+    name="funnel_daily",
+    doc="The shop's funnel per UTC date and country: sessions reaching each step, then paid orders.",
+    columns=(
+        Column("event_date", DateType(), True, "UTC date."),
+        Column("country", StringType(), True, "ISO 3166-1 alpha-2 country code."),
+        Column("view_sessions", LongType(), True, "Sessions with a page_view."),
+        Column("product_view_sessions", LongType(), True, "Sessions with a product_view."),
+        Column("add_to_cart_sessions", LongType(), True, "Sessions with an add_to_cart."),
+        Column("checkout_sessions", LongType(), True, "Sessions with a checkout_started."),
+        Column("paid_orders", LongType(), True, "Orders paid (order_paid events)."),
+        Column("updated_at", TimestamptzType(), True, "When the gold_build job wrote the row."),
+    ),
+    partition_by=(("event_date", IdentityTransform()),),
+    sort_by=("event_date", "country"),
+    identifier=("event_date", "country"),
+)
+
+GOLD_PRODUCT_SALES_DAILY = TableSpec(
+    namespace="gold",
+    name="product_sales_daily",
+    doc="Sales per UTC date and product from paid and refunded orders' lines, with the product's "
+        "catalog version of that day (silver.products).",
+    columns=(
+        Column("event_date", DateType(), True, "UTC date of the order_paid or order_refunded event."),
+        Column("product_id", StringType(), True, "Product sold."),
+        Column("name", StringType(), False, "Catalog name on that day; null when the catalog lacks the product."),
+        Column("category", StringType(), False, "Catalog category on that day; null when unknown."),
+        Column("orders", LongType(), True, "Paid orders with the product."),
+        Column("units_sold", LongType(), True, "Units in paid orders."),
+        Column("units_refunded", LongType(), True, "Units in refunded orders."),
+        Column("revenue_usd", DoubleType(), True, "Paid lines' qty x unit_price minus refunded lines', in US "
+                                                  "dollars at the day's rate."),
+        Column("list_price_usd", DoubleType(), False, "Catalog price on that day in US dollars; null when unknown."),
+        Column("updated_at", TimestamptzType(), True, "When the gold_build job wrote the row."),
+    ),
+    partition_by=(("event_date", IdentityTransform()),),
+    sort_by=("event_date", "product_id"),
+    identifier=("event_date", "product_id"),
 )
 
 OPS_PIPELINE_RUNS = TableSpec(
@@ -209,5 +369,27 @@ OPS_MERGED_BATCHES = TableSpec(
     identifier=("manifest_sha256",),
 )
 
-ALL_TABLES: tuple[TableSpec, ...] = (SILVER_EVENTS, GOLD_DAILY_KPIS, OPS_PIPELINE_RUNS, OPS_QUARANTINE,
-                                     OPS_MERGED_BATCHES)
+OPS_QUALITY_RESULTS = TableSpec(
+    namespace="ops",
+    name="quality_results",
+    doc="One row per data-quality check of a run: what was measured, against which threshold, and "
+        "whether it passed. Written by the data_quality function.",
+    columns=(
+        Column("run_id", StringType(), True, "Step Functions execution name."),
+        Column("check_name", StringType(), True, "The check, e.g. unique_keys."),
+        Column("table_name", StringType(), True, "The table checked, e.g. silver.orders."),
+        Column("status", StringType(), True, "PASSED or FAILED."),
+        Column("observed", DoubleType(), False, "The measured value (a count, rate or age in seconds)."),
+        Column("threshold", DoubleType(), False, "The limit the value is held to (from the environment's config)."),
+        Column("message", StringType(), True, "What was checked and found, readable."),
+        Column("checked_at", TimestamptzType(), True, "When the check ran (UTC)."),
+    ),
+    partition_by=(("checked_at", DayTransform()),),
+    sort_by=("checked_at",),
+)
+
+ALL_TABLES: tuple[TableSpec, ...] = (
+    SILVER_EVENTS, SILVER_ORDER_EVENTS, SILVER_ORDER_LINES, SILVER_ORDERS, SILVER_PRODUCTS, SILVER_FX_RATES,
+    GOLD_DAILY_KPIS, GOLD_FUNNEL_DAILY, GOLD_PRODUCT_SALES_DAILY,
+    OPS_PIPELINE_RUNS, OPS_QUARANTINE, OPS_MERGED_BATCHES, OPS_QUALITY_RESULTS,
+)

@@ -40,7 +40,10 @@ def test_silver_events_is_the_contracts_clean_record_and_its_batch() -> None:
 def test_gold_and_ops_columns() -> None:
     assert [c.name for c in GOLD_DAILY_KPIS.columns] == [
         "event_date", "country", "active_users", "sessions", "events", "page_views", "product_views",
-        "add_to_cart", "checkouts", "updated_at"]
+        "add_to_cart", "checkouts", "updated_at", "orders", "paid_orders", "revenue_usd", "conversion_rate"]
+    # columns added after the table existed are optional, so an existing lake migrates in place
+    assert not any(GOLD_DAILY_KPIS.column(c).required for c in ("orders", "paid_orders", "revenue_usd",
+                                                                 "conversion_rate"))
     assert GOLD_DAILY_KPIS.identifier == ("event_date", "country")
     assert [c for c, _ in GOLD_DAILY_KPIS.partition_by] == ["event_date"]
     assert [c.name for c in OPS_PIPELINE_RUNS.columns] == [
