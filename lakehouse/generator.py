@@ -344,8 +344,7 @@ def _event(rng: random.Random, user: _User, session_id: str, event_type: str, pr
 def _wire(rng: random.Random, event: ClickEvent) -> dict[str, Any]:
     """The event as its producer writes it: local time with offset, sloppy country, stray spaces."""
     stamp = _local_stamp(rng, event.event_time, event.event_time_offset)
-    country = rng.choice((event.country, event.country, event.country, event.country.lower(),
-                          f" {event.country}", f"{event.country.lower()} ", event.country.capitalize()))
+    country = _sloppy_country(rng, event.country)
     wire: dict[str, Any] = {
         "event_id": event.event_id, "event_type": event.event_type, "event_time": stamp,
         "user_id": f" {event.user_id} " if rng.random() < 0.01 else event.user_id,
@@ -356,6 +355,11 @@ def _wire(rng: random.Random, event: ClickEvent) -> dict[str, Any]:
     if rng.random() < 0.5:
         wire = {k: v for k, v in wire.items() if v is not None}
     return wire
+
+
+def _sloppy_country(rng: random.Random, code: str) -> str:
+    """A country code as producers write it: mostly upper case, sometimes lower, padded or capitalised."""
+    return rng.choice((code, code, code, code.lower(), f" {code}", f"{code.lower()} ", code.capitalize()))
 
 
 def _local_stamp(rng: random.Random, utc: datetime, offset: str) -> str:
@@ -462,9 +466,13 @@ def _bad_timestamp(rng: random.Random, event: ClickEvent, now: datetime) -> tupl
     return _dump(wire), Reason.BAD_TIMESTAMP
 
 
+# Names, 3-letter codes, user-assigned and reserved codes (UK is not GB: decision 0415).
+_BAD_COUNTRIES = ("Germany", "USA", "D1", "U.S.", "X", "ÖS", "XX", "UK")
+
+
 def _bad_country(rng: random.Random, event: ClickEvent, now: datetime) -> tuple[bytes, str]:
     wire = _wire(rng, event)
-    wire["country"] = rng.choice(("Germany", "USA", "D1", "U.S.", "X", "ÖS", "XX", "UK"))
+    wire["country"] = rng.choice(_BAD_COUNTRIES)
     return _dump(wire), Reason.BAD_COUNTRY
 
 
@@ -525,6 +533,7 @@ class OrderEvent:
     event_time: datetime  # UTC
     event_time_offset: str
     user_id: str
+    country: str  # the shopper's billing country: ISO code, upper case
     currency: str  # upper case
     total: Decimal
     items: tuple[OrderItem, ...]
@@ -584,7 +593,7 @@ def _orders(rng: random.Random, count: int, start: datetime, end: datetime) -> l
                 break
             at = at.replace(microsecond=0) if user.whole_seconds else at.replace(microsecond=at.microsecond // 1000 * 1000)
             events.append(OrderEvent(order_id, event_type, at, _offset(user.offset_minutes), user.user_id,
-                                     currency, total, items))
+                                     user.country, currency, total, items))
     return events
 
 
@@ -596,12 +605,12 @@ def _item(rng: random.Random, currency: str) -> OrderItem:
 
 
 def _order_wire(rng: random.Random, event: OrderEvent) -> dict[str, Any]:
-    """The order event as its producer writes it: amounts as JSON numbers, currency in any case."""
+    """The order event as its producer writes it: amounts as JSON numbers, country and currency in any case."""
     currency = rng.choice((event.currency,) * 6 + (event.currency.lower(), f" {event.currency} "))
     return {
         "order_id": event.order_id, "event_type": event.event_type,
         "event_time": _local_stamp(rng, event.event_time, event.event_time_offset),
-        "user_id": event.user_id, "currency": currency, "total": _number(event.total),
+        "user_id": event.user_id, "country": _sloppy_country(rng, event.country), "currency": currency, "total": _number(event.total),
         "items": [{"product_id": i.product_id, "qty": i.qty, "unit_price": _number(i.unit_price)} for i in event.items],
     }
 
@@ -672,6 +681,12 @@ def _order_bad_timestamp(rng: random.Random, event: OrderEvent, now: datetime) -
     return _dump(wire), OrderReason.BAD_TIMESTAMP
 
 
+def _order_bad_country(rng: random.Random, event: OrderEvent, now: datetime) -> tuple[bytes, str]:
+    wire = _order_wire(rng, event)
+    wire["country"] = rng.choice(_BAD_COUNTRIES)
+    return _dump(wire), OrderReason.BAD_COUNTRY
+
+
 def _order_unknown_currency(rng: random.Random, event: OrderEvent, now: datetime) -> tuple[bytes, str]:
     wire = _order_wire(rng, event)
     wire["currency"] = rng.choice(("EURO", "US$", "XAU", "BTC", "EU", "usdd"))
@@ -711,6 +726,7 @@ _ORDER_DEFECTS: dict[str, Callable[[random.Random, OrderEvent, datetime], tuple[
     OrderReason.WRONG_TYPE: _order_wrong_type,
     OrderReason.UNKNOWN_EVENT_TYPE: _order_unknown_type,
     OrderReason.BAD_TIMESTAMP: _order_bad_timestamp,
+    OrderReason.BAD_COUNTRY: _order_bad_country,
     OrderReason.UNKNOWN_CURRENCY: _order_unknown_currency,
     OrderReason.NEGATIVE_AMOUNT: _order_negative_amount,
     OrderReason.BAD_QUANTITY: _order_bad_quantity,

@@ -26,7 +26,6 @@ from lambdas.contracts.common import TRIM_CHARACTERS
 from lambdas.contracts.countries import ISO_3166_ALPHA2
 
 NAMES: tuple[str, ...] = tuple(f.name for f in contract.FIELDS)
-_ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
 def clean_record(raw: bytes, *, now: datetime, masker: IpMasker) -> dict[str, Any] | Rejected:
@@ -40,9 +39,9 @@ def clean_record(raw: bytes, *, now: datetime, masker: IpMasker) -> dict[str, An
     parsed = rules.event_type_and_time(values, contract, now)
     if isinstance(parsed, Rejected):
         return parsed
-    country: str = values["country"]  # type: ignore[assignment]
-    if not (len(country) == 2 and set(country) <= _ASCII_LETTERS and country.upper() in ISO_3166_ALPHA2):
-        return Rejected(Reason.BAD_COUNTRY, f"country {rules.show(country)} is not an ISO 3166-1 alpha-2 code")
+    country = rules.country(values["country"])  # type: ignore[arg-type]
+    if isinstance(country, Rejected):
+        return country
     ip = values["ip"]
     masked_ip = masker.mask(ip) if ip is not None else None
     if ip is not None and masked_ip is None:
@@ -54,7 +53,7 @@ def clean_record(raw: bytes, *, now: datetime, masker: IpMasker) -> dict[str, An
         "event_time": parsed[0],
         "page_url": rules.redact_emails(url, contract.EMAIL_REDACTION) if url is not None else None,
         "ip": masked_ip,
-        "country": country.upper(),
+        "country": country,
         "event_time_offset": parsed[1],
     }
 

@@ -43,6 +43,9 @@ def clean_record(raw: bytes, *, now: datetime, masker: IpMasker | None = None) -
     parsed = rules.event_type_and_time(values, contract, now)
     if isinstance(parsed, Rejected):
         return parsed
+    country = rules.country(values["country"])  # type: ignore[arg-type]
+    if isinstance(country, Rejected):
+        return country
     currency = values["currency"].upper() if values["currency"].isascii() else values["currency"]  # type: ignore[union-attr]
     if currency not in MINOR_UNITS:
         return Rejected(Reason.UNKNOWN_CURRENCY,
@@ -51,7 +54,7 @@ def clean_record(raw: bytes, *, now: datetime, masker: IpMasker | None = None) -
     if rejected:
         return rejected
     return {
-        **values, "event_time": parsed[0], "currency": currency, "total": total, "items": items,
+        **values, "event_time": parsed[0], "country": country, "currency": currency, "total": total, "items": items,
         "event_time_offset": parsed[1],
     }
 

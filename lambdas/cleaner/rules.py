@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from lambdas.contracts.common import TRIM_CHARACTERS, Reason
+from lambdas.contracts.countries import ISO_3166_ALPHA2
 
 # An e-mail address, plain or with a percent-encoded "@" (as in a query string).
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+(?:@|%40)[A-Za-z0-9.\-]+\.[A-Za-z]{2,}", re.IGNORECASE | re.ASCII)
@@ -27,6 +28,8 @@ _TIMESTAMP = re.compile(TIMESTAMP_PATTERN, re.ASCII)
 # java.time.ZoneOffset's range, so Spark can represent every offset we accept.
 MAX_OFFSET_MINUTES = 18 * 60
 _NULL = msgspec.Raw(b"null")
+# str.upper() maps some non-ASCII letters onto ASCII ones ("ı" -> "I"): only ASCII letters may be upper-cased.
+_ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +172,14 @@ def parse_event_time(text: str, *, now: datetime, max_future_seconds: int,
     if utc < now - timedelta(days=max_age_days):
         return Rejected(Reason.BAD_TIMESTAMP, f"event_time {show(text)} is older than {max_age_days} days")
     return utc, f"{sign}{off_h}:{off_m}"
+
+
+def country(text: str) -> str | Rejected:
+    """The `country` rule of every contract with one: a trimmed `text` naming an assigned ISO 3166-1
+    alpha-2 code in any case, upper-cased. Nothing is mapped (UK is not GB: decision 0415)."""
+    if len(text) == 2 and set(text) <= _ASCII_LETTERS and text.upper() in ISO_3166_ALPHA2:
+        return text.upper()
+    return Rejected(Reason.BAD_COUNTRY, f"country {show(text)} is not an ISO 3166-1 alpha-2 code")
 
 
 def redact_emails(url: str, replacement: str) -> str:

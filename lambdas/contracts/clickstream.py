@@ -61,9 +61,7 @@ DEDUPLICATION_KEY: tuple[str, ...] = ("event_id",)
 class Reason(common.Reason):
     """Stable reason codes of quarantined clickstream records (documented in docs/contracts.md)."""
 
-    BAD_COUNTRY = "BAD_COUNTRY"
-
-    ALL: tuple[str, ...] = (*common.Reason.COMMON, BAD_COUNTRY)
+    ALL: tuple[str, ...] = (*common.Reason.COMMON, common.Reason.BAD_COUNTRY)
 
 
 REASONS = Reason.ALL

@@ -40,3 +40,6 @@ class Reason:
     COMMON: tuple[str, ...] = (
         OVERSIZED, MALFORMED_JSON, NOT_AN_OBJECT, MISSING_FIELD, WRONG_TYPE, UNKNOWN_EVENT_TYPE, BAD_TIMESTAMP,
     )
+    # Only for contracts with a `country` field (one rule for all of them: lambdas/cleaner/rules.country),
+    # so each lists it in its own ALL.
+    BAD_COUNTRY = "BAD_COUNTRY"

@@ -1,8 +1,10 @@
-"""Orders contract, version 1: one change of an order's status, as the shop's order service emits it.
+"""Orders contract, version 2: one change of an order's status, as the shop's order service emits it.
 
 An order is placed, then paid, and may be cancelled or refunded: each step is one event carrying the
 order's items and total at that moment. The cleaner enforces the contract, the generator writes to
 it, and the docs (docs/contracts.md) describe it. Change it here only, and bump VERSION.
+Version 2 (from 1): the required `country`, the shopper's billing country, under the clickstream's
+country rule (docs/decisions/0420-orders-carry-the-billing-country.md).
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from lambdas.contracts import common, currencies
 from lambdas.contracts.common import Field, FieldType
 
 SOURCE = "orders"
-VERSION = 1
+VERSION = 2
 
 EVENT_TYPES: tuple[str, ...] = ("order_placed", "order_paid", "order_cancelled", "order_refunded")
 CURRENCIES: tuple[str, ...] = currencies.CODES
@@ -34,6 +36,7 @@ FIELDS: tuple[Field, ...] = (
     Field("event_type", "string", True, f"One of {', '.join(EVENT_TYPES)}."),
     Field("event_time", "timestamp", True, "ISO-8601 with a UTC offset; stored in UTC."),
     Field("user_id", "string", True, "Pseudonymous shop user id."),
+    Field("country", "string", True, "The shopper's billing country: ISO 3166-1 alpha-2 code, upper-cased."),
     Field("currency", "string", True, "ISO 4217 code the shop takes (CURRENCIES), upper-cased."),
     Field("total", "decimal", True, "Order total in `currency`: the items' sum, rounded to the currency's minor units."),
     Field("items", "items", True, f"1 to {MAX_ITEMS} lines: product_id (string), qty (integer, 1 to "
@@ -60,7 +63,8 @@ class Reason(common.Reason):
     NEGATIVE_AMOUNT = "NEGATIVE_AMOUNT"
     TOTAL_MISMATCH = "TOTAL_MISMATCH"
 
-    ALL: tuple[str, ...] = (*common.Reason.COMMON, UNKNOWN_CURRENCY, BAD_QUANTITY, NEGATIVE_AMOUNT, TOTAL_MISMATCH)
+    ALL: tuple[str, ...] = (*common.Reason.COMMON, common.Reason.BAD_COUNTRY, UNKNOWN_CURRENCY, BAD_QUANTITY,
+                            NEGATIVE_AMOUNT, TOTAL_MISMATCH)
 
 
 REASONS = Reason.ALL

@@ -2,7 +2,8 @@
 for (received = clean + quarantined + duplicates), and what it writes agrees with its ledger.
 
 Inputs: arbitrary bytes, invalid UTF-8, deeply nested JSON, huge numbers, NaN/Infinity, duplicate
-keys, empty records, 1 MB records, mixed with valid records and their re-sends.
+keys, empty records, 1 MB records, mixed with valid records and their re-sends; for SOURCE=orders also
+valid orders with a field overwritten by any JSON value.
 """
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from lakehouse.generator import generate
+from lakehouse.generator import generate, generate_orders
 from lambdas.cleaner.handler import handler
 from tests.fixtures.kinesis_events import kinesis_event, msk_event, raw_file_records
 
 VALID = generate(60, seed=3, defect_rate=0.0, now=datetime.now(timezone.utc)).records
+VALID_ORDERS = generate_orders(40, seed=3, defect_rate=0.0, now=datetime.now(timezone.utc)).records
 MEGABYTE = b'{"event_id": "' + b"x" * 1_000_000 + b'"}'
 
 _nested = st.integers(1, 3_000).map(lambda n: b'{"a": ' + b"[" * n + b"]" * n + b"}")
@@ -43,11 +45,18 @@ payloads = st.one_of(
     _nested, _huge_numbers, _not_numbers, _duplicate_keys, _json_docs,
     st.just(b""), st.just(MEGABYTE), st.sampled_from(VALID),
 )
+# Orders: the same hostile bytes, plus valid orders whose country (or any field) is overwritten by a
+# trailing duplicate key with an arbitrary JSON value.
+_order_overrides = st.tuples(
+    st.sampled_from(VALID_ORDERS), st.sampled_from(["country", "currency", "total", "items", "order_id"]),
+    st.one_of(st.none(), st.integers(), st.floats(allow_nan=False), st.text(max_size=6), st.lists(st.integers(), max_size=2)),
+).map(lambda t: t[0][:-1] + f',"{t[1]}":{json.dumps(t[2])}}}'.encode())
+order_payloads = st.one_of(payloads, st.sampled_from(VALID_ORDERS), _order_overrides)
 
 
-def _lake(tmp: str) -> dict[str, str]:
+def _lake(tmp: str, source: str = "clickstream") -> dict[str, str]:
     return {"RAW_URI": Path(tmp, "raw").as_uri(), "STAGING_URI": Path(tmp, "staging").as_uri(),
-            "POWERTOOLS_METRICS_NAMESPACE": "LakehouseFuzz", "SOURCE": "clickstream"}
+            "POWERTOOLS_METRICS_NAMESPACE": "LakehouseFuzz", "SOURCE": source}
 
 
 def _written(tmp: str) -> list[dict[str, Any]]:
@@ -92,3 +101,14 @@ def test_msk_batches_never_crash_and_account_for_every_record(first: list[bytes]
     for manifest, sent in zip(manifests, (first, second)):
         _check_ledger(manifest, sent)
         assert manifest["batch_id"] == f"{manifest['channel']}-1000-{1000 + len(sent) - 1}"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(order_payloads, min_size=1, max_size=25))
+@example([VALID_ORDERS[0], VALID_ORDERS[0], VALID_ORDERS[1][:-1] + b',"country":"UK"}', b'{"total": 1e999}'])
+def test_order_batches_never_crash_and_account_for_every_record(sent: list[bytes]) -> None:
+    with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(os.environ, _lake(tmp, "orders")):
+        assert handler(kinesis_event(sent), None) == {"batchItemFailures": []}
+        (manifest,) = _written(tmp)
+    _check_ledger(manifest, sent)
+    assert manifest["source"] == "orders"

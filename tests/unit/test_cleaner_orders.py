@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -28,7 +29,7 @@ def order(**changes: Any) -> bytes:
     """A valid order event with `changes` applied (a value of ... removes the field)."""
     doc: dict[str, Any] = {
         "order_id": "o-1", "event_type": "order_paid", "event_time": "2026-11-27T12:30:00+01:00", "user_id": "u-7",
-        "currency": "EUR", "total": 59.97,
+        "country": "DE", "currency": "EUR", "total": 59.97,
         "items": [{"product_id": "P-00001", "qty": 2, "unit_price": 19.99}, {"product_id": "P-00002", "qty": 1,
                                                                            "unit_price": 19.99}],
     }
@@ -43,10 +44,10 @@ def rejected(raw: bytes) -> Rejected:
 
 
 def test_a_valid_order_is_exact_and_normalised() -> None:
-    got = clean_record(order(currency=" eur ", order_id=" o-1 "), now=NOW)
+    got = clean_record(order(currency=" eur ", order_id=" o-1 ", country="\tnl "), now=NOW)
     assert got == {
         "order_id": "o-1", "event_type": "order_paid", "event_time": datetime(2026, 11, 27, 11, 30, tzinfo=timezone.utc),
-        "user_id": "u-7", "currency": "EUR", "total": Decimal("59.9700"),
+        "user_id": "u-7", "country": "NL", "currency": "EUR", "total": Decimal("59.9700"),
         "items": [{"product_id": "P-00001", "qty": 2, "unit_price": Decimal("19.99")},
                   {"product_id": "P-00002", "qty": 1, "unit_price": Decimal("19.99")}],
         "event_time_offset": "+01:00",
@@ -57,6 +58,9 @@ def test_a_valid_order_is_exact_and_normalised() -> None:
     ({"items": ...}, Reason.MISSING_FIELD, "missing or empty required field(s): items"),
     ({"items": [], "total": None}, Reason.MISSING_FIELD, "missing or empty required field(s): total, items"),
     ({"currency": "  "}, Reason.MISSING_FIELD, "missing or empty required field(s): currency"),
+    ({"country": ..., "currency": None}, Reason.MISSING_FIELD, "missing or empty required field(s): country, currency"),
+    ({"country": ""}, Reason.MISSING_FIELD, "missing or empty required field(s): country"),
+    ({"country": 49}, Reason.WRONG_TYPE, "country is a number, expected string"),
     ({"items": [{"product_id": "P", "qty": 1}]}, Reason.MISSING_FIELD, "items[0].unit_price"),
     ({"total": "59.97"}, Reason.WRONG_TYPE, "total is a string, expected number"),
     ({"total": True}, Reason.WRONG_TYPE, "total is a boolean, expected number"),
@@ -72,6 +76,10 @@ def test_a_valid_order_is_exact_and_normalised() -> None:
     ({"event_type": "order_shipped"}, Reason.UNKNOWN_EVENT_TYPE, "'order_shipped' is not one of order_placed"),
     ({"event_time": "2026-11-27 12:00"}, Reason.BAD_TIMESTAMP, "is not ISO-8601"),
     ({"event_time": "2026-12-27T12:00:00Z"}, Reason.BAD_TIMESTAMP, "in the future"),
+    ({"country": "Germany"}, Reason.BAD_COUNTRY, "country 'Germany' is not an ISO 3166-1 alpha-2 code"),
+    ({"country": "UK"}, Reason.BAD_COUNTRY, "'UK'"),  # reserved, not GB: nothing is mapped
+    ({"country": "ıs"}, Reason.BAD_COUNTRY, "'ıs'"),  # upper-cases to IS, but is not ASCII
+    ({"country": "XX", "currency": "EURO"}, Reason.BAD_COUNTRY, "'XX'"),  # the country rule comes first
     ({"currency": "EURO"}, Reason.UNKNOWN_CURRENCY, "currency 'EURO' is not one the shop takes"),
     ({"currency": "XAU"}, Reason.UNKNOWN_CURRENCY, "XAU"),
     ({"items": [{"product_id": "P", "qty": 0, "unit_price": 1}], "total": 0}, Reason.BAD_QUANTITY,
@@ -131,10 +139,12 @@ def test_the_handler_cleans_orders_into_their_own_prefix(tmp_path: Path, monkeyp
 
     clean = pq.read_table(manifest["files"]["clean"].removeprefix("file://"))
     assert clean.schema.equals(CLEAN_SCHEMAS["orders"])
+    assert clean.schema.field("country") == pa.field("country", pa.string(), nullable=False)  # what silver reads
     events = generated.clean_events
     assert clean.column("order_id").to_pylist() == [e.order_id for e in events]
     assert clean.column("total").to_pylist() == [e.total for e in events]
     assert clean.column("currency").to_pylist() == [e.currency for e in events]
+    assert clean.column("country").to_pylist() == [e.country for e in events]
     assert clean.column("event_time").to_pylist() == [e.event_time for e in events]
     assert clean.column("items").to_pylist() == [
         [{"product_id": i.product_id, "qty": i.qty, "unit_price": i.unit_price} for i in e.items] for e in events]

@@ -233,7 +233,7 @@ def test_order_labels_and_values_match_the_cleaner_record_by_record(orders_gen: 
         seen.add(key)
         assert result == {
             "order_id": event.order_id, "event_type": event.event_type, "event_time": event.event_time,
-            "user_id": event.user_id, "currency": event.currency, "total": event.total,
+            "user_id": event.user_id, "country": event.country, "currency": event.currency, "total": event.total,
             "items": [{"product_id": item.product_id, "qty": item.qty, "unit_price": item.unit_price}
                       for item in event.items],
             "event_time_offset": event.event_time_offset,
@@ -251,14 +251,24 @@ def test_orders_have_every_defect_and_a_realistic_lifecycle(orders_gen: Generate
     assert statuses["order_placed"] > statuses["order_paid"] > statuses["order_cancelled"] > 0
     assert statuses["order_refunded"] > 0
     for events in by_order.values():
-        assert len({(e.total, e.currency, e.items) for e in events}) == 1  # one basket per order
+        assert len({(e.user_id, e.country, e.total, e.currency, e.items) for e in events}) == 1  # one basket per order
         for event in events:
             exact = sum(i.qty * i.unit_price for i in event.items)
             assert event.total == exact.quantize(Decimal(1).scaleb(-MINOR_UNITS[event.currency]))
     assert {e.currency for e in orders_gen.clean_events} >= {"USD", "EUR", "GBP", "JPY"}
+    country_of: dict[str, str] = {}  # a shopper's country is the same on every order
+    for e in orders_gen.clean_events:
+        assert country_of.setdefault(e.user_id, e.country) == e.country
+    assert len(set(country_of.values())) >= 5
     current = orders_gen.expected_orders
     assert set(current) == set(by_order)
     assert all(current[o].event_time == max(e.event_time for e in events) for o, events in by_order.items())
+
+
+def test_order_countries_are_written_as_sloppily_as_the_clickstreams(orders_gen: GeneratedOrders) -> None:
+    # (That each one cleans to the event's country is checked record by record above.)
+    sent = [json.loads(r)["country"] for r, label in zip(orders_gen.records, orders_gen.labels) if label == LABEL_CLEAN]
+    assert any(c != c.strip() for c in sent) and any(c.islower() for c in sent) and any(c.isupper() for c in sent)
 
 
 def test_orders_are_deterministic() -> None:
