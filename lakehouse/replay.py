@@ -8,12 +8,10 @@ A message is deleted only after its batch was cleaned.
 """
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import boto3
@@ -21,6 +19,7 @@ import pyarrow.fs as pafs
 from botocore.exceptions import ClientError
 
 from lakehouse.poller import kinesis_event
+from lambdas.cleaner.raw import read_delivery
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +68,13 @@ def _from_raw(raw_uri: str, shard_id: str, start: str, end: str) -> list[dict[st
         if not (info.is_file and info.base_name.startswith(shard_id) and info.path.endswith(".ndjson.gz")):
             continue
         with filesystem.open_input_stream(info.path, compression=None) as stream:
-            for line in gzip.decompress(stream.read()).splitlines():
-                envelope = json.loads(line)
-                if envelope["shard_id"] == shard_id and int(start) <= int(envelope["sequence_number"]) <= int(end):
-                    data = (base64.b64decode(envelope["data_base64"]) if "data_base64" in envelope
-                            else envelope["data"].encode("utf-8"))
-                    found[envelope["sequence_number"]] = {
-                        "SequenceNumber": envelope["sequence_number"], "PartitionKey": envelope["partition_key"],
-                        "Data": data,
-                        "ApproximateArrivalTimestamp": datetime.fromisoformat(envelope["approximate_arrival"]),
-                    }
+            delivery = read_delivery(info.path, stream.read())
+        for position, key, arrival_ms, data in zip(delivery.positions, delivery.keys, delivery.arrivals_ms,
+                                                   delivery.payloads):
+            if delivery.channel == shard_id and int(start) <= int(position) <= int(end):
+                found[position] = {"SequenceNumber": position, "PartitionKey": key, "Data": data,
+                                   "ApproximateArrivalTimestamp": datetime.fromtimestamp(arrival_ms / 1000,
+                                                                                         timezone.utc)}
     return [found[seq] for seq in sorted(found, key=int)]
 
 

@@ -35,8 +35,12 @@ _LITERALS = msgspec.json.Encoder()
 
 
 
-def write_batch(batch: CleanedBatch, where: Locations) -> dict[str, Any]:
-    """Write every file of the batch, the manifest last; return the manifest."""
+def write_batch(batch: CleanedBatch, where: Locations, *, write_raw: bool = True) -> dict[str, Any]:
+    """Write every file of the batch, the manifest last; return the manifest.
+
+    `write_raw=False` for a batch re-cleaned from its raw file (lambdas/replay): the raw zone is the
+    record of what arrived and is never rewritten; the manifest still names the file.
+    """
     source = batch.source.name
     delivery = batch.delivery
     first = str(_iso_times(delivery.arrivals_ms[:1])[0])
@@ -47,8 +51,8 @@ def write_batch(batch: CleanedBatch, where: Locations) -> dict[str, Any]:
         "clean": None,
         "quarantine": None,
     }
-    # Raw first: whatever fails later, the batch is already kept as received.
-    write_bytes(files["raw"], _gzip(raw_lines(delivery)))
+    if write_raw:  # raw first: whatever fails later, the batch is already kept as received
+        write_bytes(files["raw"], _gzip(raw_lines(delivery)))
     if batch.clean.num_rows:
         files["clean"] = lake_layout.join(where.staging_uri, lake_layout.clean_prefix(source), hour, f"{name}.parquet")
         _write_parquet(files["clean"], batch.clean, batch.source.contract.DEDUPLICATION_KEY)
