@@ -245,17 +245,19 @@ GOLD_KPI_COUNTS: tuple[tuple[str, str | None, str], ...] = (
 GOLD_DAILY_KPIS = TableSpec(
     namespace="gold",
     name="daily_kpis",
-    doc="Shop activity per UTC date and country, rebuilt from silver.events by the gold_build job.",
+    doc="Shop activity per UTC date and country with any event or order event, rebuilt from silver.events, "
+        "silver.order_events and silver.fx_rates by the gold_build job.",
     columns=(
         Column("event_date", DateType(), True, "UTC date of event_time."),
-        Column("country", StringType(), True, "ISO 3166-1 alpha-2 country code."),
+        Column("country", StringType(), True, "ISO 3166-1 alpha-2 country code; ZZ for orders without one."),
         *(Column(name, LongType(), True, doc) for name, _, doc in GOLD_KPI_COUNTS),
         Column("updated_at", TimestamptzType(), True, "When the gold_build job wrote the row."),
         # Added with the orders source: optional, so older lakes migrate in place.
-        Column("orders", LongType(), False, "Orders placed (order_placed events)."),
-        Column("paid_orders", LongType(), False, "Orders paid (order_paid events)."),
-        Column("revenue_usd", DoubleType(), False, "Totals of orders paid minus totals of orders refunded, in US "
-                                                   "dollars at each event's day's rate from silver.fx_rates."),
+        Column("orders", LongType(), False, "Distinct orders with an order_placed event."),
+        Column("paid_orders", LongType(), False, "Distinct orders with an order_paid event."),
+        Column("revenue_usd", DoubleType(), False, "Totals of the day's order_paid events minus those of its "
+                                                   "order_refunded events, in US dollars at the day's rate from "
+                                                   "silver.fx_rates; 0 without either; null when a rate is missing."),
         Column("conversion_rate", DoubleType(), False, "paid_orders / sessions; null without sessions."),
     ),
     partition_by=(("event_date", IdentityTransform()),),
@@ -266,15 +268,16 @@ GOLD_DAILY_KPIS = TableSpec(
 GOLD_FUNNEL_DAILY = TableSpec(
     namespace="gold",
     name="funnel_daily",
-    doc="The shop's funnel per UTC date and country: sessions reaching each step, then paid orders.",
+    doc="The shop's funnel per UTC date and country (the rows of gold.daily_kpis): sessions reaching each "
+        "step, then paid orders.",
     columns=(
-        Column("event_date", DateType(), True, "UTC date."),
-        Column("country", StringType(), True, "ISO 3166-1 alpha-2 country code."),
+        Column("event_date", DateType(), True, "UTC date of event_time."),
+        Column("country", StringType(), True, "ISO 3166-1 alpha-2 country code; ZZ for orders without one."),
         Column("view_sessions", LongType(), True, "Sessions with a page_view."),
         Column("product_view_sessions", LongType(), True, "Sessions with a product_view."),
         Column("add_to_cart_sessions", LongType(), True, "Sessions with an add_to_cart."),
         Column("checkout_sessions", LongType(), True, "Sessions with a checkout_started."),
-        Column("paid_orders", LongType(), True, "Orders paid (order_paid events)."),
+        Column("paid_orders", LongType(), True, "Distinct orders with an order_paid event."),
         Column("updated_at", TimestamptzType(), True, "When the gold_build job wrote the row."),
     ),
     partition_by=(("event_date", IdentityTransform()),),
@@ -285,19 +288,21 @@ GOLD_FUNNEL_DAILY = TableSpec(
 GOLD_PRODUCT_SALES_DAILY = TableSpec(
     namespace="gold",
     name="product_sales_daily",
-    doc="Sales per UTC date and product from paid and refunded orders' lines, with the product's "
-        "catalog version of that day (silver.products).",
+    doc="Sales per UTC date and product from paid and refunded orders' lines (silver.order_lines), with "
+        "the product's catalog version valid at the day's end (silver.products).",
     columns=(
         Column("event_date", DateType(), True, "UTC date of the order_paid or order_refunded event."),
         Column("product_id", StringType(), True, "Product sold."),
-        Column("name", StringType(), False, "Catalog name on that day; null when the catalog lacks the product."),
-        Column("category", StringType(), False, "Catalog category on that day; null when unknown."),
-        Column("orders", LongType(), True, "Paid orders with the product."),
+        Column("name", StringType(), False, "Catalog name at the day's end; null when the catalog had no "
+                                            "version of the product then."),
+        Column("category", StringType(), False, "Catalog category at the day's end; null when unknown."),
+        Column("orders", LongType(), True, "Distinct paid orders with the product."),
         Column("units_sold", LongType(), True, "Units in paid orders."),
         Column("units_refunded", LongType(), True, "Units in refunded orders."),
-        Column("revenue_usd", DoubleType(), True, "Paid lines' qty x unit_price minus refunded lines', in US "
-                                                  "dollars at the day's rate."),
-        Column("list_price_usd", DoubleType(), False, "Catalog price on that day in US dollars; null when unknown."),
+        Column("revenue_usd", DoubleType(), False, "Paid lines' qty x unit_price minus refunded lines', in US "
+                                                   "dollars at the day's rate; null when a rate is missing."),
+        Column("list_price_usd", DoubleType(), False, "Catalog price at the day's end in US dollars; null when "
+                                                      "unknown or its currency has no rate that day."),
         Column("updated_at", TimestamptzType(), True, "When the gold_build job wrote the row."),
     ),
     partition_by=(("event_date", IdentityTransform()),),
