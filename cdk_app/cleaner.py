@@ -21,7 +21,8 @@ from constructs import Construct
 from cdk_app.config import KINESIS_SOURCES, EnvConfig
 from cdk_app.generated_secret import generated_secret
 from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, arn, objects_arn, role_arn
-from cdk_app.python_function import PythonFunction
+from cdk_app.python_function import PythonFunction, function_role_name
+from cdk_app.raw_zone import RAW_READERS
 from cdk_app.queues import OnFailureQueue, dead_letter_queue
 from lambdas.contracts.lake_layout import clean_prefix, manifest_prefix, quarantine_prefix, raw_prefix
 
@@ -95,7 +96,7 @@ class Cleaner(Construct):
 
 
 def _pii_key(scope: Construct, env: EnvConfig, key: kms.IKey) -> secretsmanager.Secret:
-    """The HMAC key of IP addresses, readable by the cleaners' roles only."""
+    """The HMAC key of IP addresses, readable by the cleaners' and the replay function's roles only."""
     secret = generated_secret(
         scope, "PiiKey", env=env, component=PII_KEY_SECRET, key=key,
         description="HMAC key the cleaners hash IP addresses with; generated at deploy, read by the cleaners only",
@@ -106,7 +107,9 @@ def _pii_key(scope: Construct, env: EnvConfig, key: kms.IKey) -> secretsmanager.
     )
     # and nobody else: the secret's own policy refuses every other principal of the account (the
     # roles by name, like the raw zone's policy: no reference to roles made after the secret)
-    readers = [role_arn(scope, env.cleaner_for(source)).value for source in KINESIS_SOURCES]
+    # the cleaners, and the replay function, which re-cleans raw batches with the same key
+    readers = [*(role_arn(scope, env.cleaner_for(source)).value for source in KINESIS_SOURCES),
+               *(role_arn(scope, function_role_name(env, f)).value for f in RAW_READERS)]
     secret.add_to_resource_policy(iam.PolicyStatement(
         effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()], actions=["secretsmanager:GetSecretValue"],
         resources=["*"],  # in a resource policy, "*" is this secret

@@ -5,7 +5,7 @@
 - Kafka, where `msk_enabled`: an MSK Serverless topic, read by the clickstream's cleaner (cdk_app/msk.py);
 - FX rates: the scheduled API connector (cdk_app/api_connector.py);
 - the product catalog: CSV drops on the landing bucket, loaded by the file loader (cdk_app/file_loader.py);
-- replay: the role that re-drives the cleaners' failures (cdk_app/replay.py).
+- replay: the role that re-drives the cleaners' failures, and the replay workflow (cdk_app/replay.py).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from cdk_app.config import KINESIS_SOURCES, EnvConfig
 from cdk_app.file_loader import FileLoader
 from cdk_app.msk import MskIngestion, availability_zones
 from cdk_app.nag import acknowledge
-from cdk_app.replay import Replay
+from cdk_app.replay import Replay, ReplayWorkflow
 from cdk_app.secure_bucket import bucket_name
 from lambdas.contracts import clickstream
 
@@ -65,6 +65,8 @@ class IngestionStack(Stack):
         self.replay = Replay(self, "Replay", env=env, key=key, raw_bucket=bucket_names["raw"])
         for source in KINESIS_SOURCES:
             self.replay.redrive(self.cleaners[source], self.streams[source])
+        self.replay_workflow = ReplayWorkflow(self, "ReplayWorkflow", env=env, key=key, bucket_names=bucket_names,
+                                              pii_key=self.cleaner.pii_key)
 
         self.alarms = Alarms(self, "Alarms", env=env, key=key)
         cleaners = [(cleaner.component, cleaner) for cleaner in self.cleaners.values()]
@@ -73,6 +75,7 @@ class IngestionStack(Stack):
         for what, part in (*cleaners, ("api-connector", self.api_connector), ("file-loader", self.file_loader)):
             self.alarms.errors(part.function.function, what)
             self.alarms.dead_letters(part.dead_letters, what)
+        self.alarms.errors(self.replay_workflow.function.function, "replay")
 
     def _stream(self, construct_id: str, env: EnvConfig, name: str, key: kms.IKey) -> kinesis.Stream:
         on_demand = env.kinesis_shards == 0

@@ -1,4 +1,4 @@
-"""The raw zone's own access policy: only the ingesting functions write it, only replay reads it.
+"""The raw zone's own access policy: only the ingesting functions write it, only replay reads it back.
 
 The writers may read too (each under its own prefix, by IAM): the API connector checks a body is
 there before writing it once.
@@ -21,6 +21,8 @@ from cdk_app.python_function import function_role_name
 # Functions (folders under lambdas/) that write original records into the raw zone, besides the
 # cleaner's instances (one per Kinesis source).
 RAW_WRITERS: tuple[str, ...] = ("api_connector", "file_loader")
+# Functions that read raw records back (cdk_app/replay.py), besides the operators' replay role.
+RAW_READERS: tuple[str, ...] = ("replay",)
 WRITE_ACTIONS = ("s3:PutObject",)
 READ_ACTIONS = ("s3:GetObject", "s3:GetObjectVersion")
 # Raw objects only ever leave by lifecycle expiry, which is not a request and is not denied.
@@ -38,7 +40,8 @@ def restrict_raw_access(bucket: s3.Bucket, env: EnvConfig) -> None:
     objects = bucket.arn_for_objects("*")
     writer_roles = [*(env.cleaner_for(s) for s in KINESIS_SOURCES), *(function_role_name(env, f) for f in RAW_WRITERS)]
     writers = [role_arn(bucket, name).value for name in writer_roles]
-    readers = [role_arn(bucket, replay_role_name(env)).value, *writers]
+    readers = [role_arn(bucket, replay_role_name(env)).value,
+               *(role_arn(bucket, function_role_name(env, f)).value for f in RAW_READERS), *writers]
     for actions, allowed in ((WRITE_ACTIONS, writers), (READ_ACTIONS, readers)):
         bucket.add_to_resource_policy(iam.PolicyStatement(
             effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()], actions=list(actions), resources=[objects],

@@ -1,8 +1,12 @@
-"""The role replay runs as in AWS: read failure records, fetch the originals, hand them to the cleaner.
+"""Replay in AWS, two ways.
 
-`lakehouse replay --dlq` (or an operator) assumes it: it is the one principal the raw zone's
-bucket policy lets read raw records (cdk_app/raw_zone.py). Who may assume it is decided by the
-account's own IAM policies (the trust names the account, not a user).
+- `Replay.role`, the role `lakehouse replay --dlq` (or an operator) assumes: read failure records,
+  fetch the originals, hand them to the cleaner. Who may assume it is decided by the account's own
+  IAM policies (the trust names the account, not a user).
+- `ReplayWorkflow`: a time range of the raw zone re-cleaned and merged again (`lakehouse replay --from
+  --to` locally; in AWS, start its state machine with {"from": ..., "to": ...}).
+
+Their roles are the only readers of raw records besides the writers (cdk_app/raw_zone.py).
 """
 from __future__ import annotations
 
@@ -10,17 +14,25 @@ from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from cdk_app.cleaner import Cleaner
-from cdk_app.config import EnvConfig
-from cdk_app.grants import allow, allow_key, allow_list, objects_arn
+from cdk_app.cleaner import CLEANER_BUNDLED, PII_KEY_ENV, PII_KEY_SECRET, Cleaner
+from cdk_app.config import KINESIS_SOURCES, PROJECT_ROOT, EnvConfig
+from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, allow_list, arn, objects_arn
+from cdk_app.nag import acknowledge
+from cdk_app.python_function import PythonFunction, encrypted_log_group
 from cdk_app.raw_zone import replay_role_name
-from lambdas.contracts.lake_layout import raw_prefix
+from lambdas.contracts.lake_layout import clean_prefix, manifest_prefix, quarantine_prefix, raw_prefix
 
 STREAM_READ = ("kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:ListShards",
                "kinesis:GetShardIterator", "kinesis:GetRecords")
 QUEUE_CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+FUNCTION = "replay"  # lambdas/replay
+ASL_FILE = PROJECT_ROOT / "step_functions" / "replay.asl.json"
+# The rule Step Functions manages to follow a child execution (startExecution.sync).
+SYNC_RULE = "StepFunctionsGetEventsForStepFunctionsExecutionRule"
 
 
 class Replay(Construct):
@@ -51,3 +63,62 @@ class Replay(Construct):
         self.role.add_to_principal_policy(iam.PolicyStatement(actions=list(STREAM_READ), resources=[stream.stream_arn]))
         self.role.add_to_principal_policy(iam.PolicyStatement(
             actions=["lambda:InvokeFunction"], resources=[cleaner.function.function.function_arn]))
+
+
+class ReplayWorkflow(Construct):
+    """The replay workflow (step_functions/replay.asl.json): `function`, the replay Lambda that re-cleans a
+    time range of the raw zone into staging (lambdas/replay), and `state_machine`, which runs it to the end
+    and then the batch pipeline as a child execution. The function may read the stream sources' raw
+    prefixes (the raw zone's policy names its role), write their staging and read the PII key."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, env: EnvConfig, key: kms.IKey,
+                 bucket_names: dict[str, str], pii_key: secretsmanager.ISecret) -> None:
+        super().__init__(scope, construct_id)
+        raw, staging = bucket_names["raw"], bucket_names["staging"]
+        self.function = PythonFunction(
+            self, "Function", env=env, folder=FUNCTION, key=key, extra_sources=["lambdas/cleaner"],
+            bundled=CLEANER_BUNDLED, with_pyarrow=True, timeout=Duration.minutes(15), memory_mb=1024,
+            environment={"RAW_URI": f"s3://{raw}", "STAGING_URI": f"s3://{staging}",
+                         PII_KEY_ENV: env.resource_name(PII_KEY_SECRET)},
+        )
+        role = self.function.role
+        prefixes = [raw_prefix(source) for source in KINESIS_SOURCES]
+        allow_list(role, raw, prefixes)
+        allow(role, ("s3:GetObject",), [objects_arn(self, raw, prefix) for prefix in prefixes],
+              wildcard_reason="Replay reads the raw batch files of a time range, named at ingest time, under "
+                              "the stream sources' raw prefixes.")
+        allow(role, WRITE_OBJECTS, [objects_arn(self, staging, prefix(source)) for source in KINESIS_SOURCES
+                                    for prefix in (clean_prefix, quarantine_prefix, manifest_prefix)],
+              wildcard_reason="Replay rewrites each batch's staging files, named by batch, under the stream "
+                              "sources' clean, quarantine and manifest prefixes.")
+        role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["secretsmanager:GetSecretValue"], resources=[pii_key.secret_arn]))
+        allow_key(role, key)
+
+        name = env.resource_name("replay")
+        batch_pipeline = env.state_machine_name
+        machine_role = iam.Role(self, "MachineRole", assumed_by=iam.ServicePrincipal("states.amazonaws.com"))
+        machine_role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["lambda:InvokeFunction"], resources=[self.function.function.function_arn]))
+        allow(machine_role, ("states:StartExecution",), [arn(self, "states", f"stateMachine:{batch_pipeline}")])
+        # startExecution.sync: the child's status, read via a rule Step Functions manages for it
+        allow(machine_role, ("states:DescribeExecution", "states:StopExecution"),
+              [arn(self, "states", f"execution:{batch_pipeline}:*")],
+              wildcard_reason="The batch pipeline's child executions are named at run time.")
+        allow(machine_role, ("events:PutTargets", "events:PutRule", "events:DescribeRule"),
+              [arn(self, "events", f"rule/{SYNC_RULE}")])
+        self.state_machine = sfn.StateMachine(
+            self, "StateMachine", state_machine_name=name,
+            definition_body=sfn.DefinitionBody.from_string(ASL_FILE.read_text()),
+            definition_substitutions={
+                "ReplayFunctionArn": self.function.function.function_arn,
+                "BatchPipelineArn": arn(self, "states", f"stateMachine:{batch_pipeline}").value,
+            },
+            role=machine_role,
+            logs=sfn.LogOptions(destination=encrypted_log_group(self, "MachineLogs", env=env, key=key,
+                                                                name=f"/aws/vendedlogs/states/{name}"),
+                                level=sfn.LogLevel.ALL, include_execution_data=True),
+            tracing_enabled=True,
+        )
+        acknowledge(machine_role, {"AwsSolutions-IAM5[Resource::*]": "Log delivery (logs:*LogDelivery) and X-Ray "
+                                   "actions, added by CDK for logging and tracing, take no resource but *."})

@@ -125,7 +125,7 @@ def test_cleaner_reads_only_its_stream_and_nothing_uses_wildcard_actions(ingesti
     assert not any("*" in a for s in statements for a in as_list(s["Action"]))
 
 
-def test_pii_key_is_generated_encrypted_and_readable_by_the_cleaners_only(ingestion) -> None:
+def test_pii_key_is_generated_encrypted_and_readable_by_the_cleaners_and_replay_only(ingestion) -> None:
     env, template = ingestion
     config = load(env)
     secret_id = logical_id(template, "AWS::SecretsManager::Secret", Name=config.resource_name("pii-hash-key"))
@@ -134,7 +134,8 @@ def test_pii_key_is_generated_encrypted_and_readable_by_the_cleaners_only(ingest
     assert secret["GenerateSecretString"]["PasswordLength"] >= 32
     assert "SecretString" not in secret  # generated at deploy: no value in the template or the repo
     assert secret_id.startswith("CleanerPiiKey")  # its first logical id: a new one would be a new key
-    roles = {logical_id(template, "AWS::IAM::Role", RoleName=_cleaner(env, s)): _cleaner(env, s) for s in KINESIS_SOURCES}
+    names = [*(_cleaner(env, s) for s in KINESIS_SOURCES), config.function_name("replay")]
+    roles = {logical_id(template, "AWS::IAM::Role", RoleName=name): name for name in names}
     [policy] = [p["Properties"] for p in resources(template, "AWS::SecretsManager::ResourcePolicy").values()
                 if p["Properties"]["SecretId"] == {"Ref": secret_id}]
     [deny] = policy["ResourcePolicy"]["Statement"]

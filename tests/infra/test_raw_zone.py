@@ -41,7 +41,8 @@ def test_only_the_ingesting_functions_write_and_nobody_deletes(stacks) -> None:
                            ("s3:DeleteObject", "s3:DeleteObjectVersion")}
     writers = [_role_arn(env, name) for name in (config.cleaner_for("clickstream"), config.cleaner_for("orders"),
                                                  config.function_name("api_connector"), config.function_name("file_loader"))]
-    readers = [_role_arn(env, config.resource_name("raw-replay")), *writers]
+    readers = [_role_arn(env, config.resource_name("raw-replay")), _role_arn(env, config.function_name("replay")),
+               *writers]
     assert _allowed(denies[("s3:PutObject",)]) == writers
     assert _allowed(denies[("s3:GetObject", "s3:GetObjectVersion")]) == readers
     assert "Condition" not in denies[("s3:DeleteObject", "s3:DeleteObjectVersion")]  # expiry alone removes raw data
