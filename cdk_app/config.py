@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from lambdas.data_quality.thresholds import ThresholdError, Thresholds
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CDK_JSON = PROJECT_ROOT / "cdk.json"
 CONTEXT_KEY = "lakehouse:environments"
@@ -46,6 +48,8 @@ class EnvConfig:
     cleaner_max_record_age_seconds: int
     fx_api_base_url: str  # the FX-rates HTTP API; locally a fixture server replaces it
     fx_schedule: str  # EventBridge Scheduler expression of the FX connector
+    batch_schedule: str  # EventBridge Scheduler expression of the batch pipeline
+    quality: Thresholds  # the data-quality limits (lambdas/data_quality/thresholds.py)
 
     def resource_name(self, component: str) -> str:
         """Physical name of a resource, e.g. `lakehouse-dev-cleaner`."""
@@ -92,6 +96,7 @@ _CHECKS: dict[str, tuple[type, Any]] = {
     "cleaner_max_record_age_seconds": (int, lambda v: v == -1 or 60 <= v <= 604800),
     "fx_api_base_url": (str, lambda v: v.startswith(("https://", "http://127.0.0.1"))),
     "fx_schedule": (str, lambda v: v.startswith(("cron(", "rate("))),
+    "batch_schedule": (str, lambda v: v.startswith(("cron(", "rate("))),
     "account": (str, lambda v: len(v) == 12 and v.isdigit()),
     "region": (str, lambda v: bool(v)),
 }
@@ -121,4 +126,8 @@ def load(env: str, context: dict[str, Any] | None = None) -> EnvConfig:
         value = raw[key]
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)) or not ok(value):
             raise ConfigError(f"environment '{env}': invalid value {value!r} for '{key}'")
-    return EnvConfig(name=env, **raw)
+    try:
+        quality = Thresholds.from_mapping(raw["quality"], f"environment '{env}': quality")
+    except ThresholdError as err:
+        raise ConfigError(str(err)) from None
+    return EnvConfig(name=env, **{**raw, "quality": quality})

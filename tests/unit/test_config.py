@@ -57,3 +57,30 @@ def test_each_kinesis_source_has_its_stream_and_cleaner() -> None:
     assert [env.stream_for(s) for s in config.KINESIS_SOURCES] == ["lakehouse-dev-events", "lakehouse-dev-orders"]
     assert [env.cleaner_for(s) for s in config.KINESIS_SOURCES] == ["lakehouse-dev-cleaner",
                                                                      "lakehouse-dev-cleaner-orders"]
+
+
+def test_each_environment_has_a_batch_schedule_and_quality_limits() -> None:
+    dev, prod = config.load("dev"), config.load("prod")
+    assert dev.batch_schedule.startswith("cron(") and prod.batch_schedule.startswith("cron(")
+    # production is held to a fresher lake and cleaner data than dev
+    assert prod.quality.freshness_max_age_minutes < dev.quality.freshness_max_age_minutes
+    assert prod.quality.max_null_user_agent_rate <= dev.quality.max_null_user_agent_rate
+
+
+@pytest.mark.parametrize(("quality", "match"), [
+    ({"max_null_user_agent_rate": 2}, r"environment 'dev': quality: invalid value 2 for 'max_null_user_agent_rate'"),
+    ({"freshness_max_age_minutes": 0.5}, "invalid value 0.5 for 'freshness_max_age_minutes'"),
+    ({"max_orphans": 0}, r"unknown keys \['max_orphans'\]"),
+])
+def test_bad_quality_limits_are_named(quality: dict, match: str) -> None:
+    context = copy.deepcopy(_context())
+    context[config.CONTEXT_KEY]["dev"]["quality"].update(quality)
+    with pytest.raises(config.ConfigError, match=match):
+        config.load("dev", context)
+
+
+def test_a_bad_batch_schedule_is_named() -> None:
+    context = copy.deepcopy(_context())
+    context[config.CONTEXT_KEY]["dev"]["batch_schedule"] = "hourly"
+    with pytest.raises(config.ConfigError, match="invalid value 'hourly' for 'batch_schedule'"):
+        config.load("dev", context)

@@ -1,0 +1,269 @@
+"""The data-quality checks on tiny tables: a real local pyiceberg catalog, the checks' Athena SQL run by
+DuckDB through lakehouse/athena.py, and each expectation computed independently in Python."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from pyiceberg.catalog import Catalog
+
+from iceberg_tables import specs
+from iceberg_tables.catalogs import ENV_CATALOG_DB, ENV_WAREHOUSE
+from lakehouse import athena
+from lakehouse.catalog import migrated_catalog
+from lambdas.data_quality import engines
+from lambdas.data_quality.handler import BadQualityEvent, handler, run_checks
+from lambdas.data_quality.thresholds import ENV_THRESHOLDS, ThresholdError, Thresholds
+
+RUN = "run-1"
+NOW = datetime(2026, 3, 5, 12, 0, tzinfo=timezone.utc)
+LIMITS = Thresholds(freshness_max_age_minutes=60, max_null_user_agent_rate=0.25, max_negative_order_total_rate=0.0,
+                    max_nonpositive_fx_rate_rate=0.0, max_unknown_product_rate=0.2)
+
+
+@pytest.fixture
+def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Catalog:
+    """An empty migrated lake, named in the function's environment as the local cloud names it."""
+    warehouse, catalog_db = tmp_path / "warehouse", tmp_path / "catalog.db"
+    catalog, _ = migrated_catalog(warehouse, catalog_db)
+    for key, value in {ENV_WAREHOUSE: str(warehouse), ENV_CATALOG_DB: str(catalog_db),
+                       engines.ENV_ENGINE: engines.DUCKDB, ENV_THRESHOLDS: LIMITS.to_json()}.items():
+        monkeypatch.setenv(key, value)
+    return catalog
+
+
+def append(catalog: Catalog, spec: specs.TableSpec, rows: list[dict[str, Any]]) -> None:
+    table = catalog.load_table(spec.full_name)
+    table.append(pa.Table.from_pylist(rows, schema=table.schema().as_arrow()))
+
+
+def event(event_id: str, batch: str, minutes_old: float = 10, user_agent: str | None = "Mozilla/5.0") -> dict:
+    return {"event_id": event_id, "event_type": "page_view", "event_time": NOW - timedelta(minutes=minutes_old),
+            "user_id": "u1", "session_id": "s1", "user_agent": user_agent, "country": "DE", "batch_id": batch,
+            "event_time_offset": "+00:00", "ingested_at": NOW}
+
+
+def batch(batch_id: str, received: int, clean: int, quarantined: int, duplicates: int, run_id: str = RUN) -> dict:
+    return {"manifest_sha256": f"sha-{batch_id}", "source": "clickstream", "batch_id": batch_id,
+            "manifest_path": f"/m/{batch_id}.json", "run_id": run_id, "merged_at": NOW, "received": received,
+            "clean": clean, "quarantined": quarantined, "duplicates": duplicates, "quarantined_by_reason": "{}"}
+
+
+def silver_merge_row(batches: list[dict], run_id: str = RUN, **override: int) -> dict:
+    sums = {key: sum(b[key] for b in batches) for key in ("received", "clean", "quarantined", "duplicates")}
+    return {"run_id": run_id, "step": "silver_merge", "status": "SUCCEEDED", "started_at": NOW, **sums, **override}
+
+
+def product(product_id: str, valid_from: datetime, is_current: bool) -> dict:
+    return {"product_id": product_id, "name": "Mug", "category": "home", "price": Decimal("9.50"), "currency": "EUR",
+            "active": True, "valid_from": valid_from, "is_current": is_current, "file_id": "f", "line_number": 2}
+
+
+def line(order_id: str, number: int, product_id: str) -> dict:
+    return {"order_id": order_id, "event_type": "order_placed", "event_time": NOW, "line_number": number,
+            "product_id": product_id, "qty": 1, "unit_price": Decimal("9.50"), "currency": "EUR", "batch_id": "o"}
+
+
+def order(order_id: str, total: str) -> dict:
+    return {"order_id": order_id, "status": "paid", "user_id": "u1", "currency": "EUR", "total": Decimal(total),
+            "country": "DE",
+            "item_count": 1, "status_time": NOW, "updated_at": NOW}
+
+
+def fx(day: date, currency: str, rate: float) -> dict:
+    return {"rate_date": day, "currency": currency, "usd_per_unit": rate, "published_date": day,
+            "carried_forward": False, "batch_id": "fx"}
+
+
+def healthy(catalog: Catalog) -> list[dict]:
+    """A consistent small lake: two balanced batches, fresh events, a catalog that knows every product."""
+    batches = [batch("b1", 5, 3, 1, 1), batch("b2", 2, 2, 0, 0)]
+    append(catalog, specs.OPS_MERGED_BATCHES, batches)
+    append(catalog, specs.OPS_PIPELINE_RUNS, [silver_merge_row(batches)])
+    append(catalog, specs.SILVER_EVENTS, [event("e1", "b1"), event("e2", "b1"), event("e3", "b1", user_agent=None),
+                                          event("e4", "b2"), event("e5", "b2")])
+    append(catalog, specs.SILVER_PRODUCTS, [product("P-00001", NOW - timedelta(days=2), False),
+                                            product("P-00001", NOW - timedelta(days=1), True),
+                                            product("P-00002", NOW - timedelta(days=1), True)])
+    append(catalog, specs.SILVER_ORDER_LINES, [line("o1", 1, "P-00001"), line("o1", 2, "P-00002")])
+    append(catalog, specs.SILVER_ORDERS, [order("o1", "19.00")])
+    append(catalog, specs.SILVER_FX_RATES, [fx(date(2026, 3, 4), "EUR", 1.08), fx(date(2026, 3, 5), "EUR", 1.09)])
+    return batches
+
+
+def run(catalog: Catalog, limits: Thresholds = LIMITS) -> dict[str, Any]:
+    engine = engines.DuckDBEngine(catalog)
+    try:
+        return {r.label: r for r in run_checks(engine, RUN, limits, NOW)}
+    finally:
+        engine.close()
+
+
+def failed(results: dict[str, Any]) -> set[str]:
+    return {label for label, r in results.items() if not r.passed}
+
+
+def test_a_consistent_lake_passes_every_check(lake: Catalog) -> None:
+    healthy(lake)
+    results = run(lake)
+    assert failed(results) == set()
+    assert len(results) == 13
+    assert results["freshness(silver.events)"].observed == pytest.approx(10 * 60, abs=1)
+    assert results["null_rate(silver.events)"].observed == pytest.approx(1 / 5)
+
+
+def test_empty_tables_pass_uniqueness_and_referential_checks_but_not_freshness(lake: Catalog) -> None:
+    append(lake, specs.OPS_PIPELINE_RUNS, [silver_merge_row([])])  # a run that found no batch
+    results = run(lake)
+    assert failed(results) == {"freshness(silver.events)"}
+    assert results["freshness(silver.events)"].message == "silver.events is empty: no event has ever arrived"
+
+
+@pytest.mark.parametrize(("spec", "rows", "key"), [
+    (specs.SILVER_ORDERS, [order("o8", "1.00"), order("o9", "2.00"), order("o9", "3.00")], ("order_id",)),
+    (specs.SILVER_EVENTS, [event("e8", "b9"), event("e9", "b9"), event("e9", "b9")], ("event_id",)),
+    (specs.SILVER_FX_RATES, [fx(date(2026, 3, 5), "EUR", 1.1), fx(date(2026, 3, 5), "EUR", 1.2),
+                             fx(date(2026, 3, 5), "GBP", 1.3)], ("rate_date", "currency")),
+    (specs.SILVER_PRODUCTS, [product("P-00003", NOW, False), product("P-00003", NOW, True)],
+     ("product_id", "valid_from")),
+])
+def test_a_duplicated_key_fails_uniqueness_on_its_table_only(lake: Catalog, spec: specs.TableSpec,
+                                                             rows: list[dict], key: tuple[str, ...]) -> None:
+    healthy(lake)
+    append(lake, spec, rows)
+    table_rows = lake.load_table(spec.full_name).scan().to_arrow().to_pylist()
+    counts = Counter(tuple(r[k] for k in key) for r in table_rows)
+    expected = sum(1 for n in counts.values() if n > 1)
+    results = run(lake)
+    label = f"unique_keys({spec.full_name})"
+    assert expected == 1 and results[label].observed == expected and not results[label].passed
+    assert failed(results) == {label}
+
+
+def test_two_current_versions_of_a_product_fail(lake: Catalog) -> None:
+    healthy(lake)
+    append(lake, specs.SILVER_PRODUCTS, [product("P-00002", NOW, True)])
+    results = run(lake)
+    assert failed(results) == {"single_current_version(silver.products)"}
+    assert results["single_current_version(silver.products)"].observed == 1
+
+
+def test_an_unbalanced_batch_and_a_wrong_run_row_are_named(lake: Catalog) -> None:
+    batches = [batch("b1", 5, 3, 1, 0)]  # one record unaccounted for
+    append(lake, specs.OPS_MERGED_BATCHES, batches)
+    append(lake, specs.OPS_PIPELINE_RUNS, [silver_merge_row(batches, clean=4)])
+    results = run(lake)
+    assert not results["ledger_balanced(ops.merged_batches)"].passed
+    assert results["ledger_balanced(ops.merged_batches)"].observed == 1
+    mismatch = results["ledger_matches_run(ops.pipeline_runs)"]
+    assert not mismatch.passed and mismatch.observed == 1
+    assert mismatch.message == f"run {RUN}: clean 3 in ops.merged_batches vs 4 in ops.pipeline_runs"
+
+
+def test_a_run_without_its_silver_merge_row_fails_the_ledger_check(lake: Catalog) -> None:
+    append(lake, specs.OPS_MERGED_BATCHES, [batch("b1", 1, 1, 0, 0)])
+    append(lake, specs.OPS_PIPELINE_RUNS, [silver_merge_row([batch("x", 1, 1, 0, 0)], run_id="another-run")])
+    result = run(lake)["ledger_matches_run(ops.pipeline_runs)"]
+    assert not result.passed and "found 0" in result.message
+
+
+def test_stale_events_fail_freshness(lake: Catalog) -> None:
+    healthy(lake)
+    newest = max(r["event_time"] for r in lake.load_table("silver.events").scan().to_arrow().to_pylist())
+    age = (NOW - newest).total_seconds()
+    limits = Thresholds(**{**json.loads(LIMITS.to_json()), "freshness_max_age_minutes": 5})
+    result = run(lake, limits)["freshness(silver.events)"]
+    assert not result.passed and result.observed == pytest.approx(age) and result.threshold == 300
+
+
+def test_null_rate_counts_only_the_events_this_run_merged(lake: Catalog) -> None:
+    healthy(lake)
+    # an older run's batch, full of nulls: judged when it was merged, not again
+    append(lake, specs.SILVER_EVENTS, [event(f"old{i}", "b0", user_agent=None) for i in range(10)])
+    append(lake, specs.OPS_MERGED_BATCHES, [batch("b0", 10, 10, 0, 0, run_id="run-0")])
+    assert not failed(run(lake))
+    append(lake, specs.SILVER_EVENTS, [event("e6", "b2", user_agent=None), event("e7", "b2", user_agent=None)])
+    this_run = [r for r in lake.load_table("silver.events").scan().to_arrow().to_pylist() if r["batch_id"] in ("b1", "b2")]
+    rate = sum(r["user_agent"] is None for r in this_run) / len(this_run)
+    result = run(lake)["null_rate(silver.events)"]
+    assert rate > LIMITS.max_null_user_agent_rate
+    assert not result.passed and result.observed == pytest.approx(rate)
+
+
+def test_out_of_range_amounts_and_rates_fail(lake: Catalog) -> None:
+    healthy(lake)
+    append(lake, specs.SILVER_ORDERS, [order("o7", "-5.00")])
+    append(lake, specs.SILVER_FX_RATES, [fx(date(2026, 3, 5), "GBP", 0.0)])
+    results = run(lake)
+    assert failed(results) == {"out_of_range(silver.orders)", "out_of_range(silver.fx_rates)"}
+    assert results["out_of_range(silver.orders)"].observed == pytest.approx(1 / 2)
+    assert results["out_of_range(silver.fx_rates)"].observed == pytest.approx(1 / 3)
+
+
+def test_unknown_products_fail_above_their_rate_only(lake: Catalog) -> None:
+    healthy(lake)
+    append(lake, specs.SILVER_ORDER_LINES, [line("o2", 1, "P-00001")] * 2 + [line("o2", 3, "P-99999")])
+    assert run(lake)["referential_integrity(silver.order_lines)"].observed == pytest.approx(1 / 5)
+    assert not failed(run(lake))  # 0.2 is allowed: a catalog may lag the orders
+    append(lake, specs.SILVER_ORDER_LINES, [line("o3", 1, "P-88888")])
+    result = run(lake)["referential_integrity(silver.order_lines)"]
+    assert not result.passed and result.observed == pytest.approx(2 / 6)
+
+
+def test_the_handler_records_each_check_once_per_run_and_its_step(lake: Catalog,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    healthy(lake)
+    # the handler judges freshness against the wall clock: allow the fixed NOW's age
+    age_minutes = int((datetime.now(timezone.utc) - NOW).total_seconds() // 60) + 60
+    monkeypatch.setenv(ENV_THRESHOLDS, Thresholds(**{**json.loads(LIMITS.to_json()),
+                                                     "freshness_max_age_minutes": age_minutes}).to_json())
+    append(lake, specs.SILVER_ORDERS, [order("o1", "19.00")])  # o1 twice: one failure
+    first = handler({"run_id": RUN}, None)
+    again = handler({"run_id": RUN}, None)  # a retried invocation replaces the first one's rows
+    assert first["passed"] is False and first["failed"] == ["unique_keys(silver.orders)"]
+    assert again == first and first["checks"] == 13
+    assert first["summary"].startswith("1 of 13 checks failed: unique_keys(silver.orders): 1 duplicated")
+    _, rows = athena.query(lake, "SELECT status, count(*) FROM ops.quality_results "
+                                 f"WHERE run_id = '{RUN}' GROUP BY status ORDER BY status")
+    assert rows == [("FAILED", 1), ("PASSED", 12)]
+    _, steps = athena.query(lake, f"SELECT status, rows_written, message, received FROM ops.pipeline_runs "
+                                  f"WHERE run_id = '{RUN}' AND step = 'quality'")
+    assert steps == [("FAILED", 13, first["summary"], None)]
+
+
+@pytest.mark.parametrize(("event", "error", "match"), [
+    ({}, BadQualityEvent, "non-empty 'run_id'"),
+    ({"run_id": ""}, BadQualityEvent, "non-empty 'run_id'"),
+])
+def test_a_bad_event_is_named(lake: Catalog, event: dict, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        handler(event, None)
+
+
+def test_a_bad_environment_is_named(lake: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(engines.ENV_ENGINE, "presto")
+    with pytest.raises(engines.EngineConfigError, match="QUALITY_ENGINE must be 'athena' or 'duckdb', got 'presto'"):
+        handler({"run_id": RUN}, None)
+    monkeypatch.setenv(engines.ENV_ENGINE, "athena")
+    with pytest.raises(engines.EngineConfigError, match="needs ATHENA_WORKGROUP"):
+        handler({"run_id": RUN}, None)
+    monkeypatch.delenv(ENV_THRESHOLDS)
+    with pytest.raises(ThresholdError, match="QUALITY_THRESHOLDS is not set"):
+        handler({"run_id": RUN}, None)
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    ({"freshness_max_age_minutes": 0}, "invalid value 0 for 'freshness_max_age_minutes'"),
+    ({"max_unknown_product_rate": 1.5}, r"invalid value 1.5 for 'max_unknown_product_rate' \(expected a rate"),
+    ({"max_null_user_agent_rate": True}, "invalid value True"),
+    ({"extra": 1}, r"unknown keys \['extra'\]"),
+])
+def test_bad_thresholds_are_named(change: dict, match: str) -> None:
+    with pytest.raises(ThresholdError, match=match):
+        Thresholds.from_mapping({**json.loads(LIMITS.to_json()), **change})
