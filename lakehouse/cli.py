@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -217,7 +218,7 @@ def run_maintenance() -> None:
     _run_workflow("maintenance_state_machine_arn")
 
 
-def _run_workflow(arn_field: str) -> None:
+def _run_workflow(arn_field: str, payload: dict[str, str] | None = None) -> None:
     from lakehouse import workflows
     from lakehouse.pipeline import NoLocalCloud, connect_to_local_cloud
 
@@ -226,30 +227,66 @@ def _run_workflow(arn_field: str) -> None:
     except NoLocalCloud as error:
         console.print(f"[red]{error}")
         raise typer.Exit(2) from None
-    execution = workflows.run(getattr(info.resources, arn_field), on_change=_step_printer())
+    execution = workflows.run(getattr(info.resources, arn_field), payload, on_change=_step_printer())
     console.print(f"execution {execution.arn.rsplit(':', 1)[-1]}: {execution.status}")
+    totals = (execution.output or {}).get("totals")
+    if totals:  # the replay's re-cleaning
+        console.print(f"re-cleaned {totals['batches']:,} batches, {totals['records']:,} records: {totals['clean']:,} "
+                      f"clean, {totals['quarantined']:,} quarantined, {totals['duplicates']:,} duplicates in batch")
     if execution.status != "SUCCEEDED":
         console.print(f"[red]{execution.error}: {execution.cause}")
         raise typer.Exit(1)
 
 
-@app.command()
-def replay(dlq: Annotated[bool, typer.Option("--dlq", help="Replay the cleaner's on-failure queue.")] = False) -> None:
-    """Reprocess batches the pipeline gave up on, without duplicates (from the stream, else the raw zone)."""
-    from lakehouse.pipeline import NoLocalCloud, connect_to_local_cloud
-    from lakehouse.replay import replay_dlq
+def _utc_time(value: Optional[str]) -> Optional[datetime]:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO-8601 time: {value!r} (e.g. 2026-03-01T00:00:00Z)") from None
+    if parsed.tzinfo is None:
+        raise typer.BadParameter(f"{value!r} needs a UTC offset, e.g. {value}Z or {value}+02:00")
+    return parsed.astimezone(timezone.utc)
 
-    if not dlq:
-        raise typer.BadParameter("say what to replay: --dlq (the cleaner's on-failure queue)")
+
+@app.command()
+def replay(
+    dlq: Annotated[bool, typer.Option("--dlq", help="Replay the cleaner's on-failure queue.")] = False,
+    start: Annotated[Optional[datetime], typer.Option(
+        "--from", parser=_utc_time, metavar="TIME", help="Re-clean the raw zone's batches that arrived from "
+        "this ISO-8601 time (with an offset)...")] = None,
+    end: Annotated[Optional[datetime], typer.Option(
+        "--to", parser=_utc_time, metavar="TIME", help="...until this one (exclusive), then merge them.")] = None,
+) -> None:
+    """Reprocess without duplicates: the batches the cleaner gave up on (--dlq), or the raw zone of a time
+    range through the cleaner, the merges, gold and the quality checks (--from/--to, the replay workflow)."""
+    from lakehouse.pipeline import NoLocalCloud, connect_to_local_cloud
+
+    if dlq == (start is not None or end is not None):
+        raise typer.BadParameter("say what to replay: --dlq (the cleaner's on-failure queue), or --from and --to "
+                                 "(a time range of the raw zone)")
+    if not dlq and (start is None or end is None or start >= end):
+        raise typer.BadParameter("--from and --to are both needed, --from before --to")
     lake = LocalLake.default()
     try:
         info = connect_to_local_cloud(lake)
     except NoLocalCloud as error:
         console.print(f"[red]{error}")
         raise typer.Exit(2) from None
+    if dlq:
+        _replay_dlq(info.resources.kinesis_sources, lake.raw_uri)
+    else:
+        assert start is not None and end is not None
+        _run_workflow("replay_state_machine_arn", {"from": start.isoformat(), "to": end.isoformat()})
+
+
+def _replay_dlq(sources: dict[str, dict[str, str]], raw_uri: str) -> None:
+    from lakehouse.replay import replay_dlq
+
     failures: list[str] = []
-    for source, names in info.resources.kinesis_sources.items():  # each cleaner has its own queue
-        result = replay_dlq(names["dlq_url"], names["function"], lake.raw_uri)
+    for source, names in sources.items():  # each cleaner has its own queue
+        result = replay_dlq(names["dlq_url"], names["function"], raw_uri)
         console.print(f"{source}: replayed {result.batches} batches, {result.records} records "
                       f"({result.from_stream} from the stream, {result.from_raw} from the raw zone)")
         failures += result.failed

@@ -36,6 +36,7 @@ class Provisioned:
     dlq_url: str
     state_machine_arn: str
     maintenance_state_machine_arn: str
+    replay_state_machine_arn: str
     fx_connector_function: str
     file_loader_function: str
     # every Kinesis source (clickstream included): {"stream", "function", "dlq_url"}
@@ -157,9 +158,21 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
         name=env.resource_name("maintenance"), roleArn=role,
         definition=render_asl("maintenance", {"MaintenanceJobName": env.glue_job_name("maintenance")}),
     )["stateMachineArn"]
+    replay = _replay_workflow(env, role, lake, state_machine)
     clicks = sources[clickstream.SOURCE]
     return Provisioned(stream_name=clicks["stream"], cleaner_function=clicks["function"],
                        fx_connector_function=env.function_name("api_connector"),
                        file_loader_function=env.function_name("file_loader"), kinesis_sources=sources,
                        dlq_url=clicks["dlq_url"], state_machine_arn=state_machine,
-                       maintenance_state_machine_arn=maintenance)
+                       maintenance_state_machine_arn=maintenance, replay_state_machine_arn=replay)
+
+
+def _replay_workflow(env: EnvConfig, role: str, lake: LocalLake, batch_pipeline_arn: str) -> str:
+    """The replay function (as CDK's ReplayWorkflow configures it) and its state machine; returns its ARN."""
+    function = _create_function(role, "replay", env.function_name("replay"), {
+        "RAW_URI": lake.raw_uri, "STAGING_URI": lake.staging_uri,
+        "POWERTOOLS_SERVICE_NAME": "replay", "POWERTOOLS_METRICS_NAMESPACE": PROJECT,
+    })
+    definition = render_asl("replay", {"ReplayFunctionArn": function, "BatchPipelineArn": batch_pipeline_arn})
+    return boto3.client("stepfunctions").create_state_machine(
+        name=env.resource_name("replay"), definition=definition, roleArn=role)["stateMachineArn"]
