@@ -47,7 +47,7 @@ class ProcessingStack(Stack):
         staging_uri = f"s3://{bucket_names['staging']}"
         self.glue = GlueJobs(
             self, "Jobs", env=env, key=key, bucket_names=bucket_names, databases=databases,
-            job_arguments=glue_job_inputs(staging_uri, source),  # maintenance's arguments included
+            job_arguments=glue_job_inputs(staging_uri),  # maintenance's arguments included
             staging_read_prefixes=[clean_prefix(source), quarantine_prefix(source), manifest_prefix(source)],
         )
 

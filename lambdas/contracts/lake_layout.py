@@ -5,6 +5,11 @@ The cleaner writes them, CDK and the local cloud pass them to the Glue jobs as a
 """
 from __future__ import annotations
 
+from lambdas.contracts import clickstream, fx_rates, orders, products
+
+# Every source whose batches the silver_merge job merges (one manifest prefix each).
+BATCH_SOURCES: tuple[str, ...] = (clickstream.SOURCE, orders.SOURCE, products.SOURCE, fx_rates.SOURCE)
+
 
 def raw_prefix(source: str) -> str:
     """Raw zone: every received record as received, gzip NDJSON, by ingest hour."""
@@ -31,11 +36,17 @@ def join(root_uri: str, *parts: str) -> str:
     return "/".join([root_uri.rstrip("/"), *(p.strip("/") for p in parts if p)])
 
 
-def glue_job_inputs(staging_uri: str, source: str) -> dict[str, dict[str, str]]:
+def manifest_argument(source: str) -> str:
+    """silver_merge's job argument naming a source's manifest prefix, e.g. `orders_manifest_path`."""
+    return f"{source}_manifest_path"
+
+
+def glue_job_inputs(staging_uri: str) -> dict[str, dict[str, str]]:
     """Each Glue job's input arguments (without Glue's `--`), for CDK and for the local cloud alike."""
     return {
         # each manifest names its batch's clean and quarantine files
-        "silver_merge": {"manifest_path": join(staging_uri, manifest_prefix(source))},
+        "silver_merge": {manifest_argument(source): join(staging_uri, manifest_prefix(source))
+                         for source in BATCH_SOURCES},
         "gold_build": {},
         # One week of time travel; the newest snapshot always stays; orphans (failed writes) are removed
         # once three days old, far past any running write (Iceberg refuses under 24 hours).

@@ -50,8 +50,11 @@ def test_silver_merge_reads_the_cleaners_staging_prefixes(processing) -> None:
     config = load(env)
     staging = bucket_name(config, "staging")
     args = _jobs(template)[config.glue_job_name("silver_merge")]["DefaultArguments"]
-    assert "--clean_path" not in args  # the manifests name their files
-    assert args["--manifest_path"] == f"s3://{staging}/manifests/clickstream"
+    assert "--clean_path" not in args and "--manifest_path" not in args  # the manifests name their files
+    # one manifest prefix per source whose batches silver_merge merges
+    assert {k: v for k, v in args.items() if k.endswith("_manifest_path")} == {
+        f"--{source}_manifest_path": f"s3://{staging}/manifests/{source}"
+        for source in ("clickstream", "orders", "products", "fx_rates")}
     reads = {flatten_arn(r) for s in policy_statements(template, "JobsRole")
              if as_list(s["Action"]) == ["s3:GetObject"] for r in as_list(s["Resource"])}
     prefixes = ("clean", "quarantine", "manifests")  # quarantine: loaded into ops.quarantine

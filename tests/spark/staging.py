@@ -1,19 +1,26 @@
-"""Tiny staging inputs for the Spark jobs (Parquet + manifests, as the cleaner writes them), and an
-independent pure-Python model of what silver and gold must then hold."""
+"""Tiny staging inputs for the Spark jobs, as their writers stage them (Parquet + manifests: the cleaner's
+for clickstream and orders, the real file loader for product catalogs, the real FX connector writer for
+rates), and an independent pure-Python model of what silver and gold must then hold."""
 from __future__ import annotations
 
 import json
 import random
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lambdas.cleaner.schemas import QUARANTINE_SCHEMA
-from lambdas.contracts import clickstream
+from lambdas.api_connector.day import DayResult
+from lambdas.api_connector.validate import Rate, Rejected
+from lambdas.api_connector.writer import write_day
+from lambdas.cleaner.schemas import CLEAN_SCHEMAS, QUARANTINE_SCHEMA
+from lambdas.common import storage
+from lambdas.contracts import clickstream, lake_layout, orders
+from lambdas.file_loader import loader, outputs
 
 _ARROW = {"string": pa.string(), "timestamp": pa.timestamp("us", tz="UTC")}
 CLEAN_SCHEMA = pa.schema(
@@ -48,13 +55,13 @@ def resend(row: dict[str, Any], *, delay: timedelta, **changes: Any) -> dict[str
     return {**row, **changes, "ingested_at": row["ingested_at"] + delay}
 
 
-def quarantine_rows(batch_id: str, by_reason: dict[str, int]) -> list[dict[str, Any]]:
+def quarantine_rows(batch_id: str, by_reason: dict[str, int], source: str = clickstream.SOURCE) -> list[dict[str, Any]]:
     """The rejected records of a batch, `n` per reason code, as the cleaner stages them."""
     rows = []
     for reason, count in sorted(by_reason.items()):
         for _ in range(count):
             n = len(rows)
-            rows.append({"raw_payload": f'{{"batch": "{batch_id}", "n": {n}}}'.encode(), "source": clickstream.SOURCE,
+            rows.append({"raw_payload": f'{{"batch": "{batch_id}", "n": {n}}}'.encode(), "source": source,
                          "reason": reason, "message": f"{reason.lower()} in record {n}",
                          "shard": "shardId-000000000000", "sequence_number": f"{batch_id}-{n:04d}",
                          "ingested_at": T0 + timedelta(seconds=n)})
@@ -63,35 +70,91 @@ def quarantine_rows(batch_id: str, by_reason: dict[str, int]) -> list[dict[str, 
 
 def write_batch(staging: Path, batch_id: str, rows: list[dict[str, Any]], *, duplicates_dropped: int = 0,
                 quarantined_by_reason: dict[str, int] | None = None, schema: pa.Schema = CLEAN_SCHEMA,
-                hour: str = "2026-03-01-21") -> dict[str, Any]:
+                hour: str = "2026-03-01-21", source: str = clickstream.SOURCE) -> dict[str, Any]:
     """One cleaned batch as the cleaner stages it: clean/ and quarantine/ Parquet, then its manifest."""
     by_reason = dict(sorted((quarantined_by_reason or {}).items()))
     partition = f"ingest_hour={hour}"
     files: dict[str, str | None] = {"clean": None, "quarantine": None}
     for kind, table in (("clean", pa.Table.from_pylist(rows, schema=schema)),
-                        ("quarantine", pa.Table.from_pylist(quarantine_rows(batch_id, by_reason),
+                        ("quarantine", pa.Table.from_pylist(quarantine_rows(batch_id, by_reason, source),
                                                             schema=QUARANTINE_SCHEMA))):
         if table.num_rows:
-            relative = f"{kind}/clickstream/{partition}/{batch_id}.parquet"
+            relative = f"{kind}/{source}/{partition}/{batch_id}.parquet"
             (staging / relative).parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(table, staging / relative)
             files[kind] = f"{staging.as_uri()}/{relative}"  # as lake_layout.join spells it: '=' unquoted
-    manifest = {"source": clickstream.SOURCE, "contract_version": clickstream.VERSION, "batch_id": batch_id,
+    manifest = {"source": source, "contract_version": 1, "batch_id": batch_id,
                 "ingest_hour": hour, "received": len(rows) + sum(by_reason.values()) + duplicates_dropped,
                 "clean": len(rows), "quarantined": sum(by_reason.values()), "quarantined_by_reason": by_reason,
                 "duplicates": duplicates_dropped, "files": files}
-    path = manifest_file(staging, batch_id, hour)
+    path = manifest_file(staging, batch_id, hour, source)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 
-def manifest_file(staging: Path, batch_id: str, hour: str = "2026-03-01-21") -> Path:
-    return staging / "manifests" / "clickstream" / f"ingest_hour={hour}" / f"{batch_id}.json"
+def manifest_file(staging: Path, batch_id: str, hour: str = "2026-03-01-21", source: str = clickstream.SOURCE) -> Path:
+    return staging / "manifests" / source / f"ingest_hour={hour}" / f"{batch_id}.json"
 
 
 def job_args(staging: Path, run_id: str) -> dict[str, str]:
-    return {"manifest_path": (staging / "manifests" / "clickstream").as_uri(), "run_id": run_id}
+    """silver_merge's arguments, every source's manifest prefix under `staging`, as CDK passes them."""
+    return {**lake_layout.glue_job_inputs(staging.as_uri())["silver_merge"], "run_id": run_id}
+
+
+# --- orders: the cleaner's staged order events ------------------------------------------------------------
+
+ORDER_SCHEMA = CLEAN_SCHEMAS[orders.SOURCE]
+ORDER_SCHEMA_V1 = pa.schema([f for f in ORDER_SCHEMA if f.name != "country"])  # before the country column
+
+
+def order_event(order_id: str, event_type: str, event_time: datetime, *, ingested_after: timedelta = timedelta(seconds=5),
+                items: list[tuple[str, int, str]] = (("P-00001", 1, "10.00"),), currency: str = "EUR",
+                country: str | None = "DE", user_id: str = "u1") -> dict[str, Any]:
+    """One staged order event; items as (product_id, qty, unit_price); total = their sum."""
+    lines = [{"product_id": p, "qty": q, "unit_price": Decimal(price)} for p, q, price in items]
+    return {"order_id": order_id, "event_type": f"order_{event_type}", "event_time": event_time, "user_id": user_id,
+            "country": country, "currency": currency, "total": sum((line["qty"] * line["unit_price"] for line in lines),
+                                                                  Decimal(0)),
+            "items": lines, "event_time_offset": "+00:00", "ingested_at": event_time + ingested_after}
+
+
+def write_order_batch(staging: Path, batch_id: str, rows: list[dict[str, Any]], *, v1: bool = False,
+                      **kwargs: Any) -> dict[str, Any]:
+    """An orders batch as the cleaner stages it; `v1`: a file of contract v1, without country."""
+    schema = ORDER_SCHEMA_V1 if v1 else ORDER_SCHEMA
+    return write_batch(staging, batch_id, [{k: v for k, v in r.items() if k in schema.names} for r in rows],
+                       schema=schema, source=orders.SOURCE, **kwargs)
+
+
+# --- products: catalog files through the real file loader ------------------------------------------------
+
+CATALOG_HEADER = "product_id,name,category,price,currency,active,updated_at"
+
+
+def drop_catalog(staging: Path, name: str, lines: list[str], ingested_at: datetime) -> dict[str, Any]:
+    """A catalog CSV (CATALOG_HEADER, then `lines`) dropped in a landing folder beside `staging` and loaded by
+    the real file loader; its manifest."""
+    landing = staging.parent / "landing"
+    landing.mkdir(parents=True, exist_ok=True)
+    (landing / name).write_text("\n".join([CATALOG_HEADER, *lines]) + "\n")
+    where = outputs.Locations(landing_uri=landing.as_uri(), raw_uri=(staging.parent / "raw").as_uri(),
+                              staging_uri=staging.as_uri())
+    uri = (landing / name).as_uri()
+    return loader.load_file(uri, loader.content_id(uri), ingested_at=ingested_at, where=where)
+
+
+# --- fx_rates: days through the real connector writer ------------------------------------------------------
+
+def write_fx_day(staging: Path, day: date, rates: dict[str, float], *, bad: dict[str, str] | None = None) -> dict[str, Any]:
+    """One fetched day as the FX connector writes it: `rates` published, and `bad` (currency -> reason code)
+    entries quarantined on page 1; its manifest."""
+    result = DayResult(day, bodies=[(1, json.dumps({"date": day.isoformat()}).encode())])
+    result.rates = [Rate(c, v, 1, json.dumps({"currency": c, "rate": v}).encode()) for c, v in sorted(rates.items())]
+    result.quarantined = [Rejected(reason, f"{c}: {reason.lower()}", json.dumps({"currency": c}).encode(), 1)
+                          for c, reason in sorted((bad or {}).items())]
+    result.received = len(result.rates) + len(result.quarantined)
+    return write_day(result, storage.Locations(raw_uri=(staging.parent / "raw").as_uri(), staging_uri=staging.as_uri()))
 
 
 def expected_silver(staged: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -75,7 +75,7 @@ def crash_after(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> None
 
 
 @pytest.mark.parametrize(("module", "step"), [
-    (silver_merge, "merge_silver"),
+    (silver_merge, "merge_source"),
     (silver_merge, "load_quarantine"),
     (silver_merge, "record_batches"),
     (silver_merge, "record_step"),

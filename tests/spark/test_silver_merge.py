@@ -13,6 +13,7 @@ from pyiceberg.expressions import EqualTo
 from pyspark.sql import SparkSession
 
 from glue_jobs import silver_merge
+from glue_jobs.batches import StagingError
 from glue_jobs.common import JobArgumentError
 from tests.fixtures.spark import SparkLake
 from tests.spark.staging import (CLEAN_SCHEMA, expected_silver, job_args, make_events, manifest_file, quarantine_rows,
@@ -185,7 +186,7 @@ def test_a_broken_manifest_is_named_and_nothing_is_written(
     path = manifest_file(tmp_path, "b1")
     path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
 
-    with pytest.raises(silver_merge.StagingError, match=error):
+    with pytest.raises(StagingError, match=error):
         silver_merge.run(spark, job_args(tmp_path, "run-bad"))
     assert silver_rows(lake) == [] and quarantine(lake) == [] and ledger_rows(lake) == {}
 
@@ -200,7 +201,7 @@ def test_staged_files_that_disagree_with_their_manifest_fail_loudly(
     path = manifest_file(tmp_path, "b2")
     path.write_text(json.dumps({**json.loads(path.read_text()), "clean": 4, "received": 4}))
 
-    with pytest.raises(silver_merge.StagingError) as raised:
+    with pytest.raises(StagingError) as raised:
         silver_merge.run(spark, job_args(tmp_path, "run-null"))
     assert "b1.parquet has nulls in required columns: {'user_id': 1}" in str(raised.value)
     assert "b2.json counts 4 clean rows, its file holds 3" in str(raised.value)
@@ -211,10 +212,10 @@ def test_a_missing_staged_file_is_named(spark: SparkSession, lake: SparkLake, tm
     manifest = write_batch(tmp_path, "b1", make_events(range(0, 3), seed=9))
     Path(manifest["files"]["clean"].removeprefix("file://")).unlink()
 
-    with pytest.raises(silver_merge.StagingError, match=r"clean file\(s\) missing: .*b1\.parquet \(named by .*b1\.json\)"):
+    with pytest.raises(StagingError, match=r"clean file\(s\) missing: .*b1\.parquet \(named by .*b1\.json\)"):
         silver_merge.run(spark, job_args(tmp_path, "run-gone"))
 
 
 def test_missing_argument_is_named(spark: SparkSession) -> None:
-    with pytest.raises(JobArgumentError, match="silver_merge: missing job argument.*--manifest_path"):
+    with pytest.raises(JobArgumentError, match="silver_merge: missing job argument.*--clickstream_manifest_path"):
         silver_merge.run(spark, {"run_id": "r", "JOB_NAME": "ignored"})

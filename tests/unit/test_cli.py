@@ -17,6 +17,13 @@ runner = CliRunner()
     (["demo", "--events", "many"], "Invalid value for '--events': Input should be a valid integer"),
     (["generate", "--", "-5"], "must be a positive number, got -5"),
     (["status", "--limit", "0"], "must be a positive number, got 0"),
+    (["replay"], "say what to replay: --dlq"),
+    (["replay", "--dlq", "--from", "2026-03-01T00:00:00Z"], "say what to replay: --dlq"),
+    (["replay", "--from", "yesterday", "--to", "2026-03-01T00:00:00Z"], "not an ISO-8601 time: 'yesterday'"),
+    (["replay", "--from", "2026-03-01T00:00:00", "--to", "2026-03-02T00:00:00Z"], "needs a UTC offset"),
+    (["replay", "--from", "2026-03-01T00:00:00Z"], "--from and --to are both needed, --from before --to"),
+    (["replay", "--from", "2026-03-02T00:00:00Z", "--to", "2026-03-01T00:00:00+00:00"],
+     "--from and --to are both needed, --from before --to"),
 ])
 def test_bad_arguments_are_named(argv: list[str], message: str) -> None:
     result = runner.invoke(app, argv)
