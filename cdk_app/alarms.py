@@ -1,4 +1,4 @@
-"""CloudWatch alarms on the ingestion path, published to one encrypted SNS topic.
+"""CloudWatch alarms on the ingestion path, published to one encrypted SNS topic; and that kind of topic.
 
 Only the signals that mean "data is waiting or was parked": a dead-letter queue holding a
 message, a function failing, the cleaner falling behind its stream. Subscribe people or a pager
@@ -24,14 +24,20 @@ PERIOD = Duration.minutes(5)
 ITERATOR_AGE_LIMIT = Duration.minutes(30)
 
 
+def encrypted_topic(scope: Construct, construct_id: str, *, name: str, key: kms.IKey) -> sns.Topic:
+    """An SNS topic encrypted with the lake key, refusing publishers without TLS; no subscription (who is
+    paged differs per team). Two topics use it: the ingestion alarms (below) and the batch pipeline's
+    alerts (cdk_app/processing.py): see docs/decisions/0142-pipeline-alerts-topic.md."""
+    return sns.Topic(scope, construct_id, topic_name=name, master_key=key, enforce_ssl=True)
+
+
 class Alarms(Construct):
     """`topic` (SNS, the lake key, TLS-only) and `alarms` {name: Alarm}, each publishing to it."""
 
     def __init__(self, scope: Construct, construct_id: str, *, env: EnvConfig, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
         self._env = env
-        self.topic = sns.Topic(self, "Topic", topic_name=env.resource_name("ingestion-alarms"), master_key=key,
-                               enforce_ssl=True)
+        self.topic = encrypted_topic(self, "Topic", name=env.resource_name("ingestion-alarms"), key=key)
         # the topic's own policy replaces SNS's default one, which let this account's alarms publish
         stack = Stack.of(self)
         self.topic.add_to_resource_policy(iam.PolicyStatement(

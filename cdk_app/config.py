@@ -72,6 +72,11 @@ class EnvConfig:
     def state_machine_name(self) -> str:
         return self.resource_name("batch-pipeline")
 
+    @property
+    def alert_topic_name(self) -> str:
+        """SNS topic of the batch pipeline's alerts: a failed step, failed data-quality checks."""
+        return self.resource_name("pipeline-alerts")
+
     def function_name(self, function: str) -> str:
         """Lambda function name; `function` is the folder name under lambdas/."""
         return self.resource_name(function.replace("_", "-"))

@@ -1,5 +1,6 @@
-"""Processing stack: the batch pipeline (Step Functions) over the Glue Spark jobs and record_run, and
-the daily table maintenance (its job, state machine and schedule: cdk_app/maintenance.py)."""
+"""Processing stack: the batch pipeline (Step Functions over the Glue Spark jobs, the data_quality and
+record_run functions; its alert topic and schedule), and the daily table maintenance (its job, state
+machine and schedule: cdk_app/maintenance.py)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -15,9 +16,12 @@ from constructs import Construct
 
 from cdk_app.config import PROJECT_ROOT, EnvConfig
 from cdk_app import maintenance
+from cdk_app.alarms import encrypted_topic
+from cdk_app.schedules import StateMachineSchedule
+from cdk_app.data_quality import DataQuality
 from cdk_app.glue_jobs import GlueJobs
 from cdk_app.lake import warehouse_prefix
-from cdk_app.grants import allow, allow_key, allow_list, arn, catalog_arns, objects_arn
+from cdk_app.grants import ENCRYPT_DECRYPT, allow, allow_key, allow_list, arn, catalog_arns, objects_arn
 from cdk_app.nag import acknowledge
 from cdk_app.python_function import PythonFunction, encrypted_log_group
 from iceberg_tables.catalogs import ENV_WAREHOUSE_URI
@@ -79,17 +83,31 @@ class ProcessingStack(Stack):
                 point_in_time_recovery_enabled=True),
             removal_policy=RemovalPolicy.DESTROY,  # holds one transient item, never data
         )
+        self.quality = DataQuality(self, "DataQuality", env=env, key=key, bucket_names=bucket_names)
+        # failed steps and failed checks, published by the state machine (subscribe people to it)
+        self.alerts = encrypted_topic(self, "PipelineAlerts", name=env.alert_topic_name, key=key)
         self.state_machine = self._state_machine(
             env, key, ids=("BatchPipeline", "PipelineRole", "PipelineLogs"), name=env.state_machine_name,
-            asl_file=ASL_FILE, jobs=BATCH_JOBS, functions=[self.record_run.function],
+            asl_file=ASL_FILE, jobs=BATCH_JOBS, functions=[self.record_run.function, self.quality.function.function],
             substitutions={
                 "RunLockTableName": self.run_lock.table_name,
                 "SilverMergeJobName": env.glue_job_name("silver_merge"),
                 "GoldBuildJobName": env.glue_job_name("gold_build"),
+                "DataQualityFunctionArn": self.quality.function.function.function_arn,
+                "AlertTopicArn": self.alerts.topic_arn,
                 "RecordRunFunctionArn": self.record_run.function.function_arn,
             })
-        self.state_machine.role.add_to_principal_policy(iam.PolicyStatement(
+        pipeline_role = self.state_machine.role
+        pipeline_role.add_to_principal_policy(iam.PolicyStatement(
             actions=["dynamodb:PutItem", "dynamodb:DeleteItem"], resources=[self.run_lock.table_arn]))
+        pipeline_role.add_to_principal_policy(iam.PolicyStatement(
+            actions=["sns:Publish"], resources=[self.alerts.topic_arn]))
+        pipeline_role.add_to_principal_policy(iam.PolicyStatement(  # the topic is SSE-KMS
+            actions=list(ENCRYPT_DECRYPT), resources=[key.key_arn]))
+        self.batch_schedule = StateMachineSchedule(
+            self, "BatchSchedule", env=env, key=key, component="batch-pipeline", expression=env.batch_schedule,
+            description="Merge the new staging batches into silver, rebuild gold, check data quality",
+            state_machine=self.state_machine)
         self.maintenance = self._state_machine(
             env, key, ids=("Maintenance", "MaintenanceRole", "MaintenanceLogs"),
             name=env.resource_name(maintenance.JOB), asl_file=maintenance.ASL_FILE, jobs=[maintenance.JOB],

@@ -17,10 +17,13 @@ from typing import Any, Callable
 import boto3
 
 from cdk_app.config import KINESIS_SOURCES, PROJECT, PROJECT_ROOT, EnvConfig
+from iceberg_tables.catalogs import ENV_CATALOG_DB, ENV_WAREHOUSE
 from lakehouse import landing, moto_patches
 from lakehouse.fx_fixture import FIXTURE_API_KEY
 from lakehouse.layout import LocalLake
 from lambdas.contracts import clickstream, lake_layout
+from lambdas.data_quality.engines import DUCKDB, ENV_ENGINE
+from lambdas.data_quality.thresholds import ENV_THRESHOLDS
 
 ASL_DIR = PROJECT_ROOT / "step_functions"
 
@@ -41,6 +44,8 @@ class Provisioned:
     file_loader_function: str
     # every Kinesis source (clickstream included): {"stream", "function", "dlq_url"}
     kinesis_sources: dict[str, dict[str, str]]
+    alert_topic_arn: str  # the batch pipeline's alerts (failed steps, failed quality checks)
+    alert_queue_url: str  # subscribed to the alert topic: the local stand-in for an operator's inbox
 
 
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
@@ -92,6 +97,16 @@ def _spark_job(job: str, lake: LocalLake) -> Callable[[dict[str, str]], Any]:
     return run
 
 
+def _alerts(env: EnvConfig) -> tuple[str, str]:
+    """The alert topic and a queue subscribed to it, where a published alert can be read; (topic ARN, queue URL)."""
+    sns, sqs = boto3.client("sns"), boto3.client("sqs")
+    topic = sns.create_topic(Name=env.alert_topic_name)["TopicArn"]
+    queue = sqs.create_queue(QueueName=f"{env.alert_topic_name}-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    return topic, queue
+
+
 def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisioned:
     """Create every local resource of the pipeline and register the code behind it.
 
@@ -118,8 +133,10 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
             "RAW_URI": lake.raw_uri, "STAGING_URI": lake.staging_uri, "SOURCE": source,
             "POWERTOOLS_SERVICE_NAME": "cleaner", "POWERTOOLS_METRICS_NAMESPACE": PROJECT,
         })
+    local_catalog = {ENV_WAREHOUSE: str(lake.warehouse), ENV_CATALOG_DB: str(lake.catalog_db)}
     function_env = {
-        "record_run": {"LAKEHOUSE_WAREHOUSE": str(lake.warehouse), "LAKEHOUSE_CATALOG_DB": str(lake.catalog_db)},
+        "record_run": local_catalog,
+        "data_quality": {**local_catalog, ENV_ENGINE: DUCKDB, ENV_THRESHOLDS: env.quality.to_json()},
         "api_connector": {
             "FX_API_BASE_URL": fx_api_base_url, "FX_API_SECRET_ID": fx_secret,
             "RAW_URI": lake.raw_uri, "STAGING_URI": lake.staging_uri,
@@ -146,10 +163,13 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
         TableName=lock_table, BillingMode="PAY_PER_REQUEST",
         KeySchema=[{"AttributeName": "lock", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "lock", "AttributeType": "S"}])
+    alert_topic, alert_queue = _alerts(env)
     definition = render_asl("batch_pipeline", {
         "RunLockTableName": lock_table,
         "SilverMergeJobName": env.glue_job_name("silver_merge"),
         "GoldBuildJobName": env.glue_job_name("gold_build"),
+        "DataQualityFunctionArn": arns["data_quality"],
+        "AlertTopicArn": alert_topic,
         "RecordRunFunctionArn": arns["record_run"],
     })
     state_machine = sfn.create_state_machine(name=env.state_machine_name, definition=definition,
@@ -164,7 +184,8 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
                        fx_connector_function=env.function_name("api_connector"),
                        file_loader_function=env.function_name("file_loader"), kinesis_sources=sources,
                        dlq_url=clicks["dlq_url"], state_machine_arn=state_machine,
-                       maintenance_state_machine_arn=maintenance, replay_state_machine_arn=replay)
+                       maintenance_state_machine_arn=maintenance, replay_state_machine_arn=replay,
+                       alert_topic_arn=alert_topic, alert_queue_url=alert_queue)
 
 
 def _replay_workflow(env: EnvConfig, role: str, lake: LocalLake, batch_pipeline_arn: str) -> str:

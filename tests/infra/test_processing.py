@@ -1,5 +1,5 @@
-"""Processing stack: Glue 5.0 jobs per environment, their security, the state machines' wiring, and the
-daily maintenance schedule."""
+"""Processing stack: Glue 5.0 jobs per environment, their security, the state machines' wiring, the batch
+pipeline's alerts and schedule, and the daily maintenance schedule."""
 from __future__ import annotations
 
 import json
@@ -103,6 +103,8 @@ def test_state_machine_is_the_asl_file_with_real_names(processing) -> None:
     assert machine["DefinitionSubstitutions"] == {
         "SilverMergeJobName": config.glue_job_name("silver_merge"),
         "GoldBuildJobName": config.glue_job_name("gold_build"),
+        "DataQualityFunctionArn": {"Fn::GetAtt": [_function(template, config, "data_quality"), "Arn"]},
+        "AlertTopicArn": {"Ref": _alert_topic(template, config)},
         "RecordRunFunctionArn": {"Fn::GetAtt": [record_run, "Arn"]},
         "RunLockTableName": {"Ref": _run_lock(template, config)},
     }
@@ -134,15 +136,78 @@ def test_run_lock_is_encrypted_and_only_the_batch_pipeline_may_take_it(processin
     assert sorted(as_list(statement["Action"])) == ["dynamodb:DeleteItem", "dynamodb:PutItem"]
 
 
-def test_state_machine_may_run_exactly_those_jobs_and_that_function(processing) -> None:
+def _function(template: Template, config, folder: str) -> str:  # noqa: ANN001 - EnvConfig
+    return logical_id(template, "AWS::Lambda::Function", FunctionName=config.function_name(folder))
+
+
+def _alert_topic(template: Template, config) -> str:  # noqa: ANN001 - EnvConfig
+    return logical_id(template, "AWS::SNS::Topic", TopicName=config.alert_topic_name)
+
+
+def test_state_machine_may_run_exactly_those_jobs_and_functions(processing) -> None:
     env, template = processing
     config = load(env)
-    record_run = next(k for k, v in resources(template, "AWS::Lambda::Function").items()
-                      if v["Properties"]["FunctionName"] == config.function_name("record_run"))
     glue, invoke = _glue_and_invoke(template, "PipelineRole")
     prefix = f"arn:aws:glue:{config.region}:{config.account}:job"
     assert glue == {f"{prefix}/{config.glue_job_name(j)}" for j in JOBS}
-    assert invoke == [{"Fn::GetAtt": [record_run, "Arn"]}]
+    assert sorted(i["Fn::GetAtt"][0] for i in invoke) == sorted(
+        _function(template, config, f) for f in ("record_run", "data_quality"))
+
+
+def test_alerts_go_to_an_encrypted_topic_only_the_batch_pipeline_publishes_to(processing) -> None:
+    env, template = processing
+    config = load(env)
+    topic_id = _alert_topic(template, config)
+    topic = resources(template, "AWS::SNS::Topic")[topic_id]["Properties"]
+    assert "Fn::ImportValue" in json.dumps(topic["KmsMasterKeyId"])  # the lake key, from the lake stack
+    [policy] = [p["Properties"] for p in resources(template, "AWS::SNS::TopicPolicy").values()
+                if {"Ref": topic_id} in p["Properties"]["Topics"]]
+    [deny] = policy["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    publishers = {role for role in resources(template, "AWS::IAM::Role")
+                  for s in policy_statements(template, role) if "sns:Publish" in as_list(s["Action"])}
+    assert [p.startswith("PipelineRole") for p in publishers] == [True]
+    [statement] = [s for s in policy_statements(template, "PipelineRole") if "sns:Publish" in as_list(s["Action"])]
+    assert statement["Resource"] == {"Ref": topic_id}
+    asl = (PROJECT_ROOT / "step_functions" / "batch_pipeline.asl.json").read_text()
+    publish = [name for name, state in json.loads(asl)["States"].items()
+               if state.get("Resource") == "arn:aws:states:::sns:publish"]
+    assert publish == ["PublishAlert"]
+
+
+def test_every_catch_of_the_batch_pipeline_alerts_before_it_records_the_failure() -> None:
+    states = json.loads((PROJECT_ROOT / "step_functions" / "batch_pipeline.asl.json").read_text())["States"]
+    catches = {name: [c["Next"] for c in state.get("Catch", [])] for name, state in states.items()}
+    steps = ("SilverMerge", "GoldBuild", "Quality", "RecordSuccess")
+    assert {name: catches[name] for name in steps} == {name: ["PublishAlert"] for name in steps}
+    assert states["QualityFailed"]["Next"] == "PublishAlert" and states["PublishAlert"]["Next"] == "RecordFailure"
+    assert states["QualityCheckFailed"] == {"Type": "Fail", "Error": "QualityCheckFailed", "CausePath": "$.error.Cause"}
+    # the lock is taken first and released on every path that took it
+    assert states["TakeRunLock"]["Next"] == "SilverMerge" and states["TakeRunLock"]["Catch"][0]["Next"] == "AlreadyRunning"
+    assert states["RecordFailure"]["Next"] == states["RecordFailure"]["Catch"][0]["Next"] == "ReleaseRunLockAfterFailure"
+
+
+def test_batch_pipeline_runs_on_the_environments_schedule_with_retries_and_dead_letters(processing) -> None:
+    env, template = processing
+    config = load(env)
+    machine = logical_id(template, "AWS::StepFunctions::StateMachine", StateMachineName=config.state_machine_name)
+    [schedule] = [s["Properties"] for s in resources(template, "AWS::Scheduler::Schedule").values()
+                  if s["Properties"]["Name"] == config.state_machine_name]
+    assert (schedule["ScheduleExpression"], schedule["ScheduleExpressionTimezone"]) == (config.batch_schedule, "UTC")
+    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    target = schedule["Target"]
+    queue = logical_id(template, "AWS::SQS::Queue", QueueName=config.resource_name("batch-pipeline-schedule-dlq"))
+    assert target["Arn"] == {"Ref": machine} and json.loads(target["Input"]) == {}
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 5, "MaximumEventAgeInSeconds": 3600}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue, "Arn"]}}
+    role = target["RoleArn"]["Fn::GetAtt"][0]
+    trust = template.to_json()["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust == [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"},
+                      "Condition": {"StringEquals": {"aws:SourceAccount": config.account}}}]
+    actions = {a: s["Resource"] for s in policy_statements(template, role) for a in as_list(s["Action"])}
+    assert actions["states:StartExecution"] == {"Ref": machine}
+    assert actions["sqs:SendMessage"] == {"Fn::GetAtt": [queue, "Arn"]}
+    assert set(actions) == {"states:StartExecution", "sqs:SendMessage", "kms:Decrypt", "kms:GenerateDataKey"}
 
 
 def test_record_run_writes_only_the_ops_tables(processing) -> None:
@@ -188,7 +253,8 @@ def test_maintenance_state_machine_runs_only_the_maintenance_job(processing) -> 
 def test_maintenance_is_scheduled_daily_by_a_role_that_may_only_start_it(processing) -> None:
     env, template = processing
     config = load(env)
-    schedule = only(template, "AWS::Scheduler::Schedule")
+    [schedule] = [s["Properties"] for s in resources(template, "AWS::Scheduler::Schedule").values()
+                  if s["Properties"]["Name"] == config.resource_name("maintenance")]
     machine = logical_id(template, "AWS::StepFunctions::StateMachine", StateMachineName=config.resource_name("maintenance"))
     assert schedule["Name"] == config.resource_name("maintenance")
     assert (schedule["ScheduleExpression"], schedule["ScheduleExpressionTimezone"]) == ("cron(30 2 * * ? *)", "UTC")

@@ -14,6 +14,7 @@ import pytest
 
 from cdk_app import config
 from lakehouse import moto_patches, workflows
+from lakehouse.alerts import take_alerts
 from lakehouse.catalog import migrated_catalog
 from lakehouse.fx_fixture import FxFixtureServer
 from lakehouse.generator import generate
@@ -74,14 +75,22 @@ def test_the_batch_asl_fails_through_its_catch_and_records_the_failed_run(
 
     assert execution.status == "FAILED"
     assert execution.error == "BatchPipelineFailed"
+    assert execution.cause.startswith("A batch step failed: States.TaskFailed: ")
+    assert "RuntimeError: staging bucket unreachable" in execution.cause
     assert attempts == ["failing-run"] * 3  # the first try and the ASL's two retries
-    assert [s.name for s in execution.steps] == ["TakeRunLock", "SilverMerge", "RecordFailure",
-                                                 "ReleaseRunLockAfterFailure", "Failed"]
+    assert [s.name for s in execution.steps] == ["TakeRunLock", "SilverMerge", "PublishAlert", "RecordFailure",
+                                                 "ReleaseRunLockAfterFailure", "FailureKind", "Failed"]
+    [alert] = take_alerts(resources.alert_queue_url)
+    assert alert.subject == "Batch pipeline run failed"
+    assert alert.message.startswith(f"{ENV.state_machine_name} run failing-run failed. States.TaskFailed: ")
+    assert "RuntimeError: staging bucket unreachable" in alert.message
+    assert _rows(lake, "SELECT step, status FROM ops.pipeline_runs WHERE run_id = 'failing-run'") == [("run", "FAILED")]
+
+
+def _rows(lake: LocalLake, sql: str) -> list[tuple]:
     from lakehouse import athena
     from lakehouse.catalog import local_catalog
-    _, rows = athena.query(local_catalog(lake.warehouse, lake.catalog_db),
-                           "SELECT step, status FROM ops.pipeline_runs WHERE run_id = 'failing-run'")
-    assert rows == [("run", "FAILED")]
+    return athena.query(local_catalog(lake.warehouse, lake.catalog_db), sql)[1]
 
 
 def test_the_asl_needs_every_substitution() -> None:
@@ -90,10 +99,7 @@ def test_the_asl_needs_every_substitution() -> None:
 
 
 def _silver_event_ids(lake: LocalLake) -> list[str]:
-    from lakehouse import athena
-    from lakehouse.catalog import local_catalog
-    _, rows = athena.query(local_catalog(lake.warehouse, lake.catalog_db), "SELECT event_id FROM silver.events")
-    return [row[0] for row in rows]
+    return [row[0] for row in _rows(lake, "SELECT event_id FROM silver.events")]
 
 
 def test_after_injected_faults_retries_and_the_replay_silver_holds_each_good_event_once(
@@ -186,6 +192,9 @@ def test_a_second_execution_started_during_a_run_does_not_run(pipeline: tuple[Lo
 
     moto_patches.GLUE_JOBS[ENV.glue_job_name("silver_merge")] = slow_job
     moto_patches.GLUE_JOBS[ENV.glue_job_name("gold_build")] = lambda args: None
+    # the jobs write nothing, so the real checks would fail the run: this test is about the lock only
+    moto_patches.LAMBDA_HANDLERS[ENV.function_name("data_quality")] = lambda event, context: {
+        "passed": True, "checks": 0, "failed": [], "summary": "not checked"}
     first: list[workflows.Execution] = []
     thread = threading.Thread(target=lambda: first.append(workflows.run(resources.state_machine_arn, name="first")))
     thread.start()
@@ -199,3 +208,48 @@ def test_a_second_execution_started_during_a_run_does_not_run(pipeline: tuple[Lo
     assert first[0].status == "SUCCEEDED" and runs == ["first"]
     third = workflows.run(resources.state_machine_arn, name="third")  # the lock was released
     assert third.status == "SUCCEEDED" and runs == ["first", "third"]
+
+
+def test_a_duplicated_key_in_silver_fails_the_quality_step_and_alerts(pipeline: tuple[LocalLake, Provisioned]) -> None:
+    """The real cleaner, jobs and checks: a clean run passes every check; then a row is written into
+    silver a second time (as a broken merge would) and the next run fails on that key, alerts, and
+    records each check and the run."""
+    import pyarrow as pa
+    from collections import Counter
+    from lakehouse.catalog import local_catalog
+    lake, resources = pipeline
+    generated = generate(400, seed=12, defect_rate=0.05)
+    put_records(resources.stream_name, generated.records, generated.partition_keys)
+    settings = MappingSettings(batch_size=ENV.cleaner_batch_size, on_failure_queue_url=resources.dlq_url)
+    assert KinesisPoller(resources.stream_name, resources.cleaner_function, settings).drain().failed_batches == 0
+
+    clean = workflows.run(resources.state_machine_arn, name="clean-run")
+    assert clean.status == "SUCCEEDED", clean.cause
+    assert clean.output["quality"]["passed"] is True and clean.output["quality"]["failed"] == []
+    assert take_alerts(resources.alert_queue_url) == []
+    assert _rows(lake, "SELECT count(*), count_if(status = 'PASSED') FROM ops.quality_results "
+                       "WHERE run_id = 'clean-run'") == [(13, 13)]
+
+    events = local_catalog(lake.warehouse, lake.catalog_db).load_table("silver.events")
+    twice = events.scan(limit=1).to_arrow()
+    events.append(pa.Table.from_pylist(twice.to_pylist(), schema=events.schema().as_arrow()))
+    ids = Counter(r["event_id"] for r in events.scan(selected_fields=("event_id",)).to_arrow().to_pylist())
+    duplicated = sorted(i for i, n in ids.items() if n > 1)
+    assert len(duplicated) == 1
+
+    broken = workflows.run(resources.state_machine_arn, name="broken-run")
+    assert broken.status == "FAILED" and broken.error == "QualityCheckFailed"
+    assert broken.cause.startswith("Data-quality checks of run broken-run failed: 1 of 13 checks failed: "
+                                   "unique_keys(silver.events): 1 duplicated (event_id) keys in ")
+    assert [s.name for s in broken.steps] == [
+        "TakeRunLock", "SilverMerge", "GoldBuild", "Quality", "QualityPassed", "QualityFailed", "PublishAlert",
+        "RecordFailure", "ReleaseRunLockAfterFailure", "FailureKind", "QualityCheckFailed"]
+    [alert] = take_alerts(resources.alert_queue_url)
+    assert alert.message == f"{ENV.state_machine_name} run broken-run failed. QualityCheckFailed: {broken.cause}"
+    assert _rows(lake, "SELECT check_name, table_name, observed FROM ops.quality_results "
+                       "WHERE run_id = 'broken-run' AND status = 'FAILED'") == [
+        ("unique_keys", "silver.events", float(len(duplicated)))]
+    runs = dict(_rows(lake, "SELECT step, status FROM ops.pipeline_runs WHERE run_id = 'broken-run'"))
+    assert runs == {"silver_merge": "SUCCEEDED", "gold_build": "SUCCEEDED", "quality": "FAILED", "run": "FAILED"}
+    third = workflows.run(resources.state_machine_arn, name="after-broken-run")  # the lock was released
+    assert third.error == "QualityCheckFailed"  # the duplicate is still there: fixing it is the runbook's job
