@@ -67,15 +67,19 @@ def merge(spark: SparkSession, staged: DataFrame, batches: list[Batch]) -> dict[
                               F.lit(False).alias("carried_forward"), BATCH_ID)
         kept = held.where(~F.col("carried_forward")).join(fresh.select(*KEY), list(KEY), "left_anti")
         wanted = with_carried_days(kept.select(*columns).unionByName(fresh.select(*columns))).select(*columns)
-        rows = changed(wanted, held, columns)
-        if rows.take(1):
-            with temp_view(rows) as view:
-                spark.sql(f"MERGE INTO {SILVER_FX_RATES} AS t USING {view} AS s "
-                          "ON t.rate_date = s.rate_date AND t.currency = s.currency "
-                          "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")
+        upsert(spark, changed(wanted, held, columns))
     finally:
         held.unpersist()
     return {batch.batch_id: batch.clean for batch in batches}
+
+
+def upsert(spark: SparkSession, rows: DataFrame) -> None:
+    """Insert or replace `rows` on (rate_date, currency); commits nothing when there are none."""
+    if rows.take(1):
+        with temp_view(rows) as view:
+            spark.sql(f"MERGE INTO {SILVER_FX_RATES} AS t USING {view} AS s "
+                      "ON t.rate_date = s.rate_date AND t.currency = s.currency "
+                      "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *")
 
 
 SOURCE = Source(name=fx_rates.SOURCE, batch_key="batch_id", clean_schema=lambda spark: STAGED,

@@ -148,11 +148,15 @@ def drop_catalog(staging: Path, name: str, lines: list[str], ingested_at: dateti
 
 def write_fx_day(staging: Path, day: date, rates: dict[str, float], *, bad: dict[str, str] | None = None) -> dict[str, Any]:
     """One fetched day as the FX connector writes it: `rates` published, and `bad` (currency -> reason code)
-    entries quarantined on page 1; its manifest."""
-    result = DayResult(day, bodies=[(1, json.dumps({"date": day.isoformat()}).encode())])
+    entries quarantined on page 1; no rates and nothing bad: the API's 404 (MISSING_DAY). Its manifest."""
+    body = json.dumps({"date": day.isoformat()}).encode()
+    result = DayResult(day, bodies=[(1, body)])
     result.rates = [Rate(c, v, 1, json.dumps({"currency": c, "rate": v}).encode()) for c, v in sorted(rates.items())]
     result.quarantined = [Rejected(reason, f"{c}: {reason.lower()}", json.dumps({"currency": c}).encode(), 1)
                           for c, reason in sorted((bad or {}).items())]
+    if not rates and not bad:
+        result.failure = Rejected("MISSING_DAY", f"{day.isoformat()}: no rates (HTTP 404)", body, 1)
+        result.quarantined = [result.failure]
     result.received = len(result.rates) + len(result.quarantined)
     return write_day(result, storage.Locations(raw_uri=(staging.parent / "raw").as_uri(), staging_uri=staging.as_uri()))
 
