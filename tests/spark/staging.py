@@ -134,14 +134,15 @@ CATALOG_HEADER = "product_id,name,category,price,currency,active,updated_at"
 
 def drop_catalog(staging: Path, name: str, lines: list[str], ingested_at: datetime) -> dict[str, Any]:
     """A catalog CSV (CATALOG_HEADER, then `lines`) dropped in a landing folder beside `staging` and loaded by
-    the real file loader; its manifest."""
+    the real file loader, which (as its handler) skips bytes it loaded already; the file's manifest."""
     landing = staging.parent / "landing"
     landing.mkdir(parents=True, exist_ok=True)
     (landing / name).write_text("\n".join([CATALOG_HEADER, *lines]) + "\n")
     where = outputs.Locations(landing_uri=landing.as_uri(), raw_uri=(staging.parent / "raw").as_uri(),
                               staging_uri=staging.as_uri())
     uri = (landing / name).as_uri()
-    return loader.load_file(uri, loader.content_id(uri), ingested_at=ingested_at, where=where)
+    file_id = loader.content_id(uri)
+    return loader.loaded_manifest(where, file_id) or loader.load_file(uri, file_id, ingested_at=ingested_at, where=where)
 
 
 # --- fx_rates: days through the real connector writer ------------------------------------------------------
