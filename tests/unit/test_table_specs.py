@@ -11,13 +11,13 @@ from pyiceberg.types import (BinaryType, BooleanType, DateType, DecimalType, Dou
                              LongType, StringType, TimestampType, TimestamptzType, UUIDType)
 
 from cdk_app import config
-from glue_jobs import common, gold_build
+from glue_jobs import common, gold_build, gold_changes, gold_metrics
 from iceberg_tables import catalogs
 from iceberg_tables.glue_conf import glue_job_arguments, glue_spark_conf
 from iceberg_tables.specs import (ALL_TABLES, GOLD_DAILY_KPIS, GOLD_KPI_COUNTS, OPS_MERGED_BATCHES, OPS_PIPELINE_RUNS,
                                   OPS_QUARANTINE, SILVER_EVENTS, Column, SpecError, TableSpec, partition_field_name)
 from lambdas.cleaner.schemas import QUARANTINE_SCHEMA
-from lambdas.contracts import clickstream
+from lambdas.contracts import clickstream, orders
 
 # Types of format v2 (Iceberg 1.7 on Glue 5.0 reads and writes them); v3 adds variant, timestamp_ns, geo.
 V2_TYPES = (BinaryType, BooleanType, DateType, DecimalType, DoubleType, FloatType, IntegerType, LongType,
@@ -89,9 +89,19 @@ def test_names_spelled_in_runtime_code_agree() -> None:
     # the maintenance job keeps every table: a new spec must be added to glue_jobs.common.ALL_TABLES too
     assert common.ALL_TABLES == tuple(f"{config.CATALOG_NAME}.{s.full_name}" for s in ALL_TABLES)
     [(column, transform)] = SILVER_EVENTS.partition_by
-    assert gold_build.SILVER_DAY == partition_field_name(column, transform)
-    assert gold_build.EVENT_TYPE_COUNTS == {col: kind for col, kind, _ in GOLD_KPI_COUNTS if kind}
-    assert set(gold_build.EVENT_TYPE_COUNTS.values()) == set(clickstream.EVENT_TYPES)
+    assert gold_changes.SILVER_DAY == partition_field_name(column, transform)
+    # every fact input of gold is partitioned like silver.events, so its partitions are gold's dates
+    facts = {f"{config.CATALOG_NAME}.{s.full_name}": s for s in ALL_TABLES}
+    assert all(facts[t].partition_by == SILVER_EVENTS.partition_by for t in gold_changes.FACTS)
+    assert gold_metrics.EVENT_TYPE_COUNTS == {col: kind for col, kind, _ in GOLD_KPI_COUNTS if kind}
+    assert set(gold_metrics.EVENT_TYPE_COUNTS.values()) == set(clickstream.EVENT_TYPES)
+    assert set(gold_metrics.FUNNEL_STEPS.values()) == set(clickstream.EVENT_TYPES)
+    assert {gold_metrics.PLACED, gold_metrics.PAID, gold_metrics.CANCELLED, gold_metrics.REFUNDED} == set(
+        orders.EVENT_TYPES)
+    # gold_build writes every gold table of the specs, each from silver tables only
+    assert sorted(t.name for t in gold_build.GOLD_TABLES) == sorted(
+        f"{config.CATALOG_NAME}.{s.full_name}" for s in ALL_TABLES if s.namespace == "gold")
+    assert all(t.startswith(f"{config.CATALOG_NAME}.silver.") for t in gold_build.SILVER_INPUTS)
 
 
 @pytest.mark.parametrize(("columns", "identifier", "partition_by", "error"), [
