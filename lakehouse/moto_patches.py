@@ -14,12 +14,18 @@ the project's real code into moto's task execution, in-process:
 4. GetJobRun shows ErrorMessage, a real ExecutionTime, and CompletedOn only once terminal.
 5. Lambda Invoke runs the registered handler in-process, with the function's environment
    variables, and turns an exception into a FunctionError as AWS does.
+6. Step Functions `states:startExecution` (and its `.sync`, `.sync:2`): moto's port of the
+   interpreter leaves out the request and response normalisation, so the ASL's `StateMachineArn`
+   never became the API's `stateMachineArn` (a KeyError), and the child's result would keep the
+   API's casing instead of `ExecutionArn`, `Status`, `Output`. We restore it from botocore's model,
+   with times as epoch millis.
 
 `tests/integration/test_moto_patches.py` tests each one. Pinned to moto==5.2.5.
 """
 from __future__ import annotations
 
 import datetime
+import functools
 import inspect
 import json
 import logging
@@ -31,6 +37,9 @@ from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any, Callable, Iterator, TextIO
 
+import botocore
+import botocore.session
+from botocore.model import OperationModel
 from moto.awslambda.models import LambdaFunction
 from moto.core.config import default_user_config
 from moto.core.utils import utcnow
@@ -40,6 +49,9 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_glue as _glue_module,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+    StateTaskServiceSfn,
 )
 
 log = logging.getLogger(__name__)
@@ -202,6 +214,34 @@ def _invoke_lambda(self: LambdaFunction, event: Any = None) -> tuple[str, bool, 
         return json.dumps(body), True, trace
 
 
+@functools.cache
+def _sfn_operations() -> dict[str, OperationModel]:
+    """Step Functions' API operations by their boto3 method name (start_execution, ...)."""
+    model = botocore.session.get_session().get_service_model("stepfunctions")
+    return {botocore.xform_name(name): model.operation_model(name) for name in model.operation_names}
+
+
+_original_sfn_normalise_parameters = StateTaskServiceSfn._normalise_parameters
+
+
+def _sfn_normalise_parameters(self: StateTaskServiceSfn, parameters: dict[str, Any],
+                              boto_service_name: str | None = None, service_action_name: str | None = None) -> None:
+    """Patch 6 (request): moto's own step (Input as a JSON string), then the ASL's keys in the API's casing."""
+    _original_sfn_normalise_parameters(self, parameters, boto_service_name, service_action_name)
+    self._to_boto_request(parameters, _sfn_operations()[self._get_boto_service_action(service_action_name)].input_shape)
+
+
+def _sfn_normalise_response(self: StateTaskServiceSfn, response: Any, boto_service_name: str | None = None,
+                            service_action_name: str | None = None) -> None:
+    """Patch 6 (response): the API's keys in the ASL's casing (ExecutionArn, Status, Output, ...), its
+    times as epoch millis (as the service's integration results carry them: JSON has no datetime)."""
+    if isinstance(response, dict):
+        response.update({key: int(value.timestamp() * 1000) for key, value in response.items()
+                         if isinstance(value, datetime.datetime)})
+    self._from_boto_response(response, _sfn_operations()[self._get_boto_service_action(service_action_name)]
+                             .output_shape)
+
+
 def apply() -> None:
     """Apply all patches once per process, before the first execution starts."""
     global _applied
@@ -213,4 +253,6 @@ def apply() -> None:
     FakeJob.start_job_run = _start_job_run
     FakeJobRun.as_dict = _job_run_as_dict
     LambdaFunction._invoke_lambda = _invoke_lambda
+    StateTaskServiceSfn._normalise_parameters = _sfn_normalise_parameters
+    StateTaskServiceSfn._normalise_response = _sfn_normalise_response
     _applied = True

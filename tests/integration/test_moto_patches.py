@@ -154,6 +154,36 @@ def test_lambda_exception_is_a_function_error_that_step_functions_can_catch() ->
     assert _execute(definition)["status"] == "SUCCEEDED"
 
 
+def _state_machine(definition: dict[str, Any]) -> str:
+    return boto3.client("stepfunctions").create_state_machine(
+        name=_name("child"), definition=json.dumps(definition), roleArn="arn:aws:iam::000000000000:role/sfn",
+    )["stateMachineArn"]
+
+
+def test_a_child_execution_runs_to_its_end_and_its_result_has_the_services_casing() -> None:
+    child = _state_machine({"StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "End": True,
+                                                                   "Parameters": {"seen.$": "$.n"}}}})
+    broken = _state_machine({"StartAt": "Stop", "States": {"Stop": {"Type": "Fail", "Error": "Locked",
+                                                                    "Cause": "another run holds the lock"}}})
+    definition = {"StartAt": "Child", "States": {
+        "Child": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                  "Parameters": {"StateMachineArn.$": "$.child", "Input": {"n.$": "$.n"}},
+                  "ResultSelector": {"status.$": "$.Status", "output.$": "$.Output", "arn.$": "$.ExecutionArn",
+                                     "started.$": "$.StartDate"},
+                  "ResultPath": "$.child_result", "End": True,
+                  "Catch": [{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error", "Next": "Caught"}]},
+        "Caught": {"Type": "Pass", "End": True}}}
+
+    done = json.loads(_execute(definition, {"child": child, "n": 7})["output"])["child_result"]
+    assert done["status"] == "SUCCEEDED" and done["output"] == {"seen": 7}  # .sync:2: the output as JSON
+    assert done["arn"].startswith(child.replace(":stateMachine:", ":execution:")) and isinstance(done["started"], int)
+
+    failed = _execute(definition, {"child": broken, "n": 7})
+    assert failed["status"] == "SUCCEEDED"  # caught
+    cause = json.loads(json.loads(failed["output"])["error"]["Cause"])
+    assert (cause["Status"], cause["Error"], cause["Cause"]) == ("FAILED", "Locked", "another run holds the lock")
+
+
 def test_every_patch_targets_the_pinned_moto() -> None:
     """A moto upgrade must be a deliberate change: these patches were written against 5.2.5."""
     import moto
