@@ -9,6 +9,7 @@ from tests.infra.helpers import flatten_arn, logical_id, only, resources
 
 PARTS = ("cleaner", "cleaner-orders", "api-connector", "file-loader")
 CLEANERS = ("cleaner", "cleaner-orders")  # one per Kinesis source, each behind its own stream
+RUN_BY_HAND = ("replay",)  # functions a state machine runs: errors alarmed, no queue of their own
 
 
 def _alarms(template: Template) -> dict[str, dict]:
@@ -39,18 +40,20 @@ def test_every_alarm_watches_its_resource_and_publishes_to_the_topic(ingestion) 
     expected = {config.resource_name(f"{cleaner}-iterator-age") for cleaner in CLEANERS}
     for part in PARTS:
         expected |= {config.resource_name(f"{part}-errors"), config.resource_name(f"{part}-dead-letters")}
+    expected |= {config.resource_name(f"{part}-errors") for part in RUN_BY_HAND}
     assert set(alarms) == expected
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == [{"Ref": topic}]
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
         assert alarm["TreatMissingData"] == "notBreaching"
-    for part in PARTS:
+    for part in PARTS + RUN_BY_HAND:
         function = logical_id(template, "AWS::Lambda::Function", FunctionName=config.resource_name(part))
-        queue = logical_id(template, "AWS::SQS::Queue", QueueName=config.resource_name(f"{part}-dlq"))
         errors = alarms[config.resource_name(f"{part}-errors")]
         assert (errors["Namespace"], errors["MetricName"], errors["Statistic"], errors["Threshold"]) == \
             ("AWS/Lambda", "Errors", "Sum", 1)
         assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function}}]
+    for part in PARTS:
+        queue = logical_id(template, "AWS::SQS::Queue", QueueName=config.resource_name(f"{part}-dlq"))
         waiting = alarms[config.resource_name(f"{part}-dead-letters")]
         assert (waiting["Namespace"], waiting["MetricName"], waiting["Threshold"]) == \
             ("AWS/SQS", "ApproximateNumberOfMessagesVisible", 1)
