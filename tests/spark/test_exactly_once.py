@@ -12,14 +12,16 @@ from typing import Any
 import pytest
 from pyspark.sql import SparkSession
 
-from glue_jobs import common, gold_build, silver_merge
+from glue_jobs import common, gold_build, silver_fx_rates, silver_merge, silver_orders, silver_products
 from lakehouse.spark import get_spark
 from tests.fixtures.spark import SparkLake, empty_tables
-from tests.spark.staging import T0, job_args, make_events, resend, write_batch
+from tests.spark.staging import (T0, drop_catalog, job_args, make_events, order_event, resend, write_batch,
+                                 write_fx_day, write_order_batch)
 
 pytestmark = pytest.mark.slow
 # Wall-clock columns differ between any two runs; so do messages, which name snapshot ids.
 VOLATILE = {"started_at", "finished_at", "merged_at", "updated_at", "message"}
+DAY = timedelta(days=1)
 Tables = dict[str, list[tuple]]
 
 
@@ -44,13 +46,29 @@ def batch_run(spark: SparkSession, staging: Path, run_id: str) -> None:
 
 @pytest.fixture(scope="module")
 def staging(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two batches with re-sends within and across them, quarantined records and late events."""
-    root = tmp_path_factory.mktemp("staging")
+    """Every source: two clickstream batches with re-sends within and across them, quarantined records and
+    late events; orders out of order across two batches; two catalog files (one late, with older
+    updated_at); FX days with a gap."""
+    root = tmp_path_factory.mktemp("exactly_once") / "staging"
     first = make_events(range(0, 30), seed=31, hours=50)
     write_batch(root, "b1", first + [resend(first[0], delay=timedelta(seconds=3))], duplicates_dropped=2,
                 quarantined_by_reason={"BAD_TIMESTAMP": 2, "UNKNOWN_EVENT_TYPE": 1})
     second = make_events(range(30, 45), seed=32, start=T0, hours=3)
     write_batch(root, "b2", second + [resend(first[5], delay=timedelta(seconds=-2))], quarantined_by_reason={"BAD_JSON": 1})
+    hour = timedelta(hours=1)
+    write_order_batch(root, "ob1", [order_event("o1", "paid", T0 + hour), order_event("o2", "placed", T0),
+                                    order_event("o2", "refunded", T0 + 4 * hour)],
+                      quarantined_by_reason={"TOTAL_MISMATCH": 1})
+    write_order_batch(root, "ob2", [order_event("o1", "placed", T0, ingested_after=3 * hour),
+                                    order_event("o2", "paid", T0 + hour, ingested_after=5 * hour),
+                                    order_event("o2", "placed", T0, ingested_after=6 * hour)])
+    drop_catalog(root, "new.csv", [f"P-00001,Shoe,shoes,12.00,EUR,true,{(T0 - 2 * DAY).isoformat()}",
+                                   f"P-00002,Bag,bags,30.00,EUR,true,{(T0 - 2 * DAY).isoformat()}", "P-00003,bad"],
+                 ingested_at=T0 - DAY)
+    drop_catalog(root, "old.csv", [f"P-00001,Shoe,shoes,10.00,EUR,true,{(T0 - 9 * DAY).isoformat()}",
+                                   f"P-00002,Bag,bags,30.00,EUR,true,{(T0 - 8 * DAY).isoformat()}"], ingested_at=T0)
+    for n, rates in enumerate(({"EUR": 1.08, "GBP": 1.27}, {}, {"EUR": 1.09})):
+        write_fx_day(root, T0.date() + n * DAY, rates)
     return root
 
 
@@ -60,7 +78,12 @@ def reference(spark_session: SparkSession, spark_lake: SparkLake, staging: Path)
     spark = get_spark(spark_lake.warehouse, spark_lake.catalog_db)
     empty_tables(spark)
     batch_run(spark, staging, "run-1")
-    return table_data(spark)
+    data = table_data(spark)
+    silver = (common.SILVER_EVENTS, common.SILVER_ORDER_EVENTS, common.SILVER_ORDER_LINES, common.SILVER_ORDERS,
+              common.SILVER_PRODUCTS, common.SILVER_FX_RATES, common.QUARANTINE)
+    assert all(data[table] for table in silver), "every source must reach silver for the comparison to mean much"
+    assert {row[1] for row in data[common.MERGED_BATCHES]} == {"clickstream", "orders", "products", "fx_rates"}
+    return data
 
 
 def crash_after(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> None:
@@ -75,7 +98,12 @@ def crash_after(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> None
 
 
 @pytest.mark.parametrize(("module", "step"), [
-    (silver_merge, "merge_source"),
+    (silver_merge, "merge_source"),  # after silver.events
+    (silver_orders, "insert_unseen"),  # after silver.order_events, before its lines
+    (silver_orders, "insert_lines"),
+    (silver_orders, "update_orders"),
+    (silver_products, "replace"),
+    (silver_fx_rates, "upsert"),
     (silver_merge, "load_quarantine"),
     (silver_merge, "record_batches"),
     (silver_merge, "record_step"),
@@ -88,13 +116,14 @@ def test_a_retry_after_a_crash_leaves_the_tables_as_one_clean_run(
     empty_tables(spark)
     if module is gold_build:
         silver_merge.run(spark, job_args(staging, "run-1"))
-    job = functools.partial(module.run, spark, {**job_args(staging, "run-1"), "run_id": "run-1"})
+    job = functools.partial((gold_build if module is gold_build else silver_merge).run, spark,
+                            {**job_args(staging, "run-1"), "run_id": "run-1"})
     with monkeypatch.context() as patch:
         crash_after(patch, module, step)
         with pytest.raises(InjectedCrash):
             job()
     job()  # the state machine's retry: same run id
-    if module is silver_merge:
+    if module is not gold_build:
         gold_build.run(spark, {"run_id": "run-1"})
 
     assert table_data(spark) == reference
