@@ -94,22 +94,25 @@ def test_a_contract_fix_is_replayed_from_the_raw_zone_exactly_once(
 
     # Replaying again changes nothing: the re-cleaned batches are byte-identical, so no manifest is new.
     ledger_rows = table(lake, "ops.merged_batches").num_rows
-    again = workflows.run(resources.replay_state_machine_arn, replay.output and {
+    again = workflows.run(resources.replay_state_machine_arn, {
         "from": (started - timedelta(minutes=1)).isoformat(), "to": datetime.now(timezone.utc).isoformat()},
         name="contract-fix-again")
     assert again.status == "SUCCEEDED", again.cause
     assert table(lake, "ops.merged_batches").num_rows == ledger_rows
     assert sorted(table(lake, "silver.events")["event_id"].to_pylist()) == sorted(truth)
 
-
-def test_a_replay_of_an_empty_range_re_cleans_nothing_and_a_bad_range_fails_readably(
-        pipeline: tuple[LocalLake, Provisioned]) -> None:
-    _, resources = pipeline
+    # A range with no raw batches re-cleans nothing; its batch run finds nothing to merge.
     empty = workflows.run(resources.replay_state_machine_arn, {"from": "2020-01-01T00:00:00Z",
                                                                "to": "2020-01-02T00:00:00Z"}, name="empty-range")
     assert empty.status == "SUCCEEDED", empty.cause
-    assert empty.output["totals"]["batches"] == 0
+    assert empty.output["totals"]["batches"] == 0 and table(lake, "ops.merged_batches").num_rows == ledger_rows
+
+
+def test_a_backwards_range_fails_readably_before_anything_runs(pipeline: tuple[LocalLake, Provisioned]) -> None:
+    _, resources = pipeline
     backwards = workflows.run(resources.replay_state_machine_arn, {"from": "2020-01-02T00:00:00Z",
                                                                    "to": "2020-01-01T00:00:00Z"}, name="backwards")
     assert backwards.status == "FAILED"
-    assert "BadReplayRequest" in f"{backwards.error} {backwards.cause}" and "must be before 'to'" in backwards.cause
+    assert backwards.error == "BadReplayRequest" and "'from' (2020-01-02T00:00:00+00:00) must be before 'to'" \
+        in backwards.cause
+    assert [s.name for s in backwards.steps] == ["ReCleanRawZone"]  # no batch run was started
