@@ -25,8 +25,8 @@ from cdk_app.grants import ENCRYPT_DECRYPT, allow, allow_key, allow_list, arn, c
 from cdk_app.nag import acknowledge
 from cdk_app.python_function import PythonFunction, encrypted_log_group
 from iceberg_tables.catalogs import ENV_WAREHOUSE_URI
-from lambdas.contracts import clickstream
-from lambdas.contracts.lake_layout import clean_prefix, glue_job_inputs, manifest_prefix, quarantine_prefix
+from lambdas.contracts.lake_layout import (BATCH_SOURCES, clean_prefix, glue_job_inputs, manifest_prefix,
+                                          quarantine_prefix)
 
 ASL_FILE = PROJECT_ROOT / "step_functions" / "batch_pipeline.asl.json"
 BATCH_JOBS = ("silver_merge", "gold_build")  # the batch pipeline's; maintenance has its own machine
@@ -47,12 +47,13 @@ class ProcessingStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         env = env_config
-        source = clickstream.SOURCE
         staging_uri = f"s3://{bucket_names['staging']}"
         self.glue = GlueJobs(
             self, "Jobs", env=env, key=key, bucket_names=bucket_names, databases=databases,
             job_arguments=glue_job_inputs(staging_uri),  # maintenance's arguments included
-            staging_read_prefixes=[clean_prefix(source), quarantine_prefix(source), manifest_prefix(source)],
+            # silver_merge reads every source's staging batches
+            staging_read_prefixes=[prefix(source) for source in BATCH_SOURCES
+                                   for prefix in (clean_prefix, quarantine_prefix, manifest_prefix)],
         )
 
         warehouse = bucket_names["warehouse"]

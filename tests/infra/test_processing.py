@@ -45,7 +45,7 @@ def test_glue_jobs_follow_config(processing) -> None:
         assert args["--extra-py-files"].endswith(".zip")
 
 
-def test_silver_merge_reads_the_cleaners_staging_prefixes(processing) -> None:
+def test_silver_merge_reads_every_sources_staging_prefixes_and_no_more(processing) -> None:
     env, template = processing
     config = load(env)
     staging = bucket_name(config, "staging")
@@ -58,8 +58,9 @@ def test_silver_merge_reads_the_cleaners_staging_prefixes(processing) -> None:
     reads = {flatten_arn(r) for s in policy_statements(template, "JobsRole")
              if as_list(s["Action"]) == ["s3:GetObject"] for r in as_list(s["Resource"])}
     prefixes = ("clean", "quarantine", "manifests")  # quarantine: loaded into ops.quarantine
-    assert {f"arn:aws:s3:::{staging}/{p}/clickstream/*" for p in prefixes} <= reads
-    assert not any(staging in r and "/raw" in r for r in reads)
+    staged = {r for r in reads if r.startswith(f"arn:aws:s3:::{staging}/")}
+    assert staged == {f"arn:aws:s3:::{staging}/{p}/{source}/*" for p in prefixes
+                      for source in ("clickstream", "orders", "products", "fx_rates")}
 
 
 def test_glue_security_configuration_encrypts_everything(processing) -> None:
