@@ -95,7 +95,7 @@ def _step_printer():  # noqa: ANN202 - a callback for lakehouse.workflows.run
 
 
 def _print_summary(summary) -> None:  # noqa: ANN001 - lakehouse.demo.Summary, imported lazily
-    ledger = Table(title="Conservation ledger", show_header=True)
+    ledger = Table(title="Conservation ledger: the clickstream sent, and what this run merged of it", show_header=True)
     ledger.add_column("records")
     ledger.add_column("count", justify="right")
     ledger.add_row("input records", f"{summary.input_records:,}")
@@ -110,17 +110,45 @@ def _print_summary(summary) -> None:  # noqa: ANN001 - lakehouse.demo.Summary, i
     ok = "[green]holds" if summary.conserved else "[red]BROKEN"
     ledger.add_row("received = clean + quarantined + duplicates", ok)
     console.print(ledger)
-    sources = Table(title="Staged, by source (from the batch manifests)")
-    for column in ("source", "batches", "received", "clean", "quarantined", "duplicates", "ledger"):
+    sources = Table(title="By source: staged (the batch manifests) -> merged into silver by this run")
+    for column in ("source", "batches", "received", "clean", "quarantined", "duplicates", "merged batches",
+                   "merged clean", "ledger"):
         sources.add_column(column, justify="left" if column == "source" else "right")
     for name, counts in summary.sources.items():
-        holds = counts["received"] == counts["clean"] + counts["quarantined"] + counts["duplicates"]
+        merged = summary.merged.get(name, {"batches": 0, "clean": 0})
+        holds = all(c["received"] == c["clean"] + c["quarantined"] + c["duplicates"]
+                    for c in (counts, summary.merged.get(name, counts)))
         sources.add_row(name, *(f"{counts[k]:,}" for k in ("batches", "received", "clean", "quarantined", "duplicates")),
-                        "[green]holds" if holds else "[red]BROKEN")
+                        f"{merged['batches']:,}", f"{merged['clean']:,}", "[green]holds" if holds else "[red]BROKEN")
     console.print(sources)
-    console.print(f"silver.events rows: {summary.silver_events:,}   gold.daily_kpis rows: "
-                  f"{summary.gold_daily_kpis:,}   state machine: {summary.state_machine_status}")
+    console.print("rows: " + "   ".join(f"{name} {rows:,}" for name, rows in summary.tables.items()))
+    quality = Table(title=f"Quality checks of run {summary.run_id}")
+    for column in ("check", "table", "status", "observed", "threshold"):
+        quality.add_column(column, justify="right" if column in ("observed", "threshold") else "left")
+    for check in summary.quality:
+        colour = "green" if check["status"] == "PASSED" else "red"
+        quality.add_row(check["check_name"], check["table_name"], f"[{colour}]{check['status']}",
+                        *(f"{check[k]:g}" if check[k] is not None else "" for k in ("observed", "threshold")))
+    console.print(quality)
+    console.print(f"state machine: {summary.state_machine_status}")
     _print_gold()
+
+
+_GOLD_QUERIES = {
+    "gold.daily_kpis by day (all countries)": """
+        SELECT event_date, sum(active_users) AS active_users, sum(sessions) AS sessions, sum(events) AS events,
+               sum(orders) AS orders, sum(paid_orders) AS paid_orders, round(sum(revenue_usd), 2) AS revenue_usd
+        FROM gold.daily_kpis GROUP BY event_date ORDER BY event_date""",
+    "gold.funnel_daily, all days and countries": """
+        SELECT sum(view_sessions) AS viewed, sum(product_view_sessions) AS product_viewed,
+               sum(add_to_cart_sessions) AS added_to_cart, sum(checkout_sessions) AS checked_out,
+               sum(paid_orders) AS paid
+        FROM gold.funnel_daily""",
+    "gold.product_sales_daily: top products": """
+        SELECT product_id, max(name) AS name, max(category) AS category, sum(units_sold) AS units_sold,
+               round(sum(revenue_usd), 2) AS revenue_usd
+        FROM gold.product_sales_daily GROUP BY product_id ORDER BY revenue_usd DESC NULLS LAST, product_id LIMIT 5""",
+}
 
 
 def _print_gold() -> None:
@@ -128,16 +156,15 @@ def _print_gold() -> None:
     from lakehouse.catalog import local_catalog
 
     lake = LocalLake.default()
-    columns, rows = athena.query(local_catalog(lake.warehouse, lake.catalog_db), """
-        SELECT event_date, sum(active_users) AS active_users, sum(sessions) AS sessions,
-               sum(events) AS events, sum(add_to_cart) AS add_to_cart
-        FROM gold.daily_kpis GROUP BY event_date ORDER BY event_date""")
-    table = Table(title="gold.daily_kpis by day (all countries)")
-    for column in columns:
-        table.add_column(column, justify="right")
-    for row in rows:
-        table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
-    console.print(table)
+    catalog = local_catalog(lake.warehouse, lake.catalog_db)
+    for title, sql in _GOLD_QUERIES.items():
+        columns, rows = athena.query(catalog, sql)
+        table = Table(title=title)
+        for column in columns:
+            table.add_column(column, justify="right")
+        for row in rows:
+            table.add_row(*(f"{v:,}" if isinstance(v, (int, float)) else str(v) for v in row))
+        console.print(table)
 
 
 @app.command()
