@@ -25,6 +25,7 @@ from lakehouse.generator import Generated, generate
 from lakehouse.layout import LocalLake
 from lakehouse.serving import export_serving
 from lakehouse.superset import LocalSuperset
+from tests import ground_truth
 from tests.fixtures.superset import big_number, import_and_chart_data, series_by_day_and_country
 
 EVENTS, SEED, DEFECT_RATE = 10_000, 11, 0.06
@@ -72,19 +73,41 @@ def test_every_defect_kind_was_exercised(demo_run: DemoRun) -> None:
     assert demo_run.summary["duplicates"] > 0
 
 
-def _gold(lake: LocalLake) -> dict[tuple[date, str], dict[str, int]]:
-    columns, rows = athena.query(local_catalog(lake.warehouse, lake.catalog_db), """
-        SELECT event_date, country, active_users, sessions, events, page_views, product_views,
-               add_to_cart, checkouts
-        FROM gold.daily_kpis""")
-    return {(row[0], row[1]): dict(zip(columns[2:], row[2:])) for row in rows}
+GOLD_KEYS = {"daily_kpis": ("event_date", "country"), "funnel_daily": ("event_date", "country"),
+             "product_sales_daily": ("event_date", "product_id")}
+
+
+def _gold(lake: LocalLake, table: str) -> ground_truth.Gold:
+    """A gold table through the Athena stand-in, as {key: other columns but updated_at}."""
+    columns, rows = athena.query(local_catalog(lake.warehouse, lake.catalog_db), f"SELECT * FROM gold.{table}")
+    keys = GOLD_KEYS[table]
+    return {tuple(r[columns.index(k)] for k in keys): {c: v for c, v in zip(columns, r)
+                                                       if c not in (*keys, "updated_at")} for r in rows}
 
 
 def test_every_gold_number_equals_the_ground_truth(demo_run: DemoRun) -> None:
-    gold = _gold(demo_run.lake)
-    expected = demo_run.truth.expected_daily_kpis
-    assert demo_run.summary["gold_daily_kpis"] == len(expected) == len(gold)
-    assert gold == expected
+    """Every gold table equals tests.ground_truth over the generators' clean clicks and orders, the
+    catalog's clean rows and the FX fixture's rates of the days the connector fetched."""
+    from lakehouse.demo import CATALOG_ROWS, CATALOG_SEED, FX_DAYS, ORDERS, ORDERS_SEED
+    from lakehouse.generator import generate_orders
+    from lakehouse.landing import landing_folder
+    from lakehouse.product_catalog import generate_catalog
+
+    # The demo stamps the catalog with the time it writes the file (product updated_at = that - n s):
+    # the file's mtime, milliseconds later, gives the same versions unless one falls within those ms of midnight.
+    drop = landing_folder(demo_run.lake) / "catalog-demo.csv"
+    arrived = datetime.fromtimestamp(drop.stat().st_mtime, timezone.utc)
+    catalog = generate_catalog(CATALOG_ROWS, seed=CATALOG_SEED, arrived=arrived).products
+    today = datetime.now(timezone.utc).date()
+    rates = ground_truth.fixture_rates(today - timedelta(days=n) for n in range(1, FX_DAYS + 1))
+    expected = ground_truth.from_generators(demo_run.truth, generate_orders(ORDERS, seed=ORDERS_SEED), catalog, rates)
+
+    assert demo_run.summary["gold_daily_kpis"] == len(expected.daily_kpis)
+    for table in GOLD_KEYS:
+        want = getattr(expected, table)
+        assert want and ground_truth.differences(_gold(demo_run.lake, table), want) == [], table
+    assert any(v["name"] is None for v in expected.product_sales_daily.values())  # sales of unknown products
+    assert any(v["units_refunded"] for v in expected.product_sales_daily.values())
 
 
 def test_silver_holds_each_clean_event_once_with_pii_masked(demo_run: DemoRun) -> None:
@@ -117,7 +140,7 @@ def test_superset_shows_the_same_numbers_as_duckdb(demo_run: DemoRun, superset: 
     catalog = local_catalog(demo_run.lake.warehouse, demo_run.lake.catalog_db)
     serving_db = export_serving(catalog, tmp_path / "serving.duckdb")
     charts = import_and_chart_data(superset, serving_db, tmp_path / "bundle.zip")
-    gold = _gold(demo_run.lake)
+    gold = _gold(demo_run.lake, "daily_kpis")
     assert big_number(charts["Total events"]) == sum(row["events"] for row in gold.values())
     assert series_by_day_and_country(charts["Events by day and country"], "total_events") == {
         key: row["events"] for key, row in gold.items()}
