@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Iterator
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -15,29 +13,13 @@ import pytest
 from cdk_app import config
 from lakehouse import moto_patches, workflows
 from lakehouse.alerts import take_alerts
-from lakehouse.catalog import migrated_catalog
-from lakehouse.fx_fixture import FxFixtureServer
 from lakehouse.generator import generate
 from lakehouse.layout import LocalLake
-from lakehouse.local_cloud import LocalCloud
 from lakehouse.poller import KinesisPoller, MappingSettings
 from lakehouse.producer import put_records
-from lakehouse.provision import Provisioned, provision, render_asl
+from lakehouse.provision import Provisioned, render_asl
 
 ENV = config.load("local")
-
-
-@pytest.fixture
-def pipeline(local_cloud: LocalCloud, fx_server: FxFixtureServer,
-             tmp_path: Path) -> Iterator[tuple[LocalLake, Provisioned]]:
-    local_cloud.reset()  # the pipeline's resource names are fixed: start from an empty cloud
-    lake = LocalLake(tmp_path / "lake").create()
-    migrated_catalog(lake.warehouse, lake.catalog_db)
-    registered = dict(moto_patches.GLUE_JOBS), dict(moto_patches.LAMBDA_HANDLERS)
-    yield lake, provision(ENV, lake, fx_api_base_url=fx_server.base_url)
-    for registry, saved in zip((moto_patches.GLUE_JOBS, moto_patches.LAMBDA_HANDLERS), registered):
-        registry.clear()
-        registry.update(saved)
 
 
 def test_kinesis_to_cleaner_to_lake_accounts_for_every_record(pipeline: tuple[LocalLake, Provisioned]) -> None:

@@ -3,42 +3,25 @@ real Spark jobs): a contract fix re-applied to records already cleaned, from the
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
 from cdk_app import config
-from lakehouse import moto_patches, workflows
+from lakehouse import workflows
 from lakehouse.catalog import migrated_catalog
-from lakehouse.fx_fixture import FxFixtureServer
 from lakehouse.generator import generate
 from lakehouse.layout import LocalLake
-from lakehouse.local_cloud import LocalCloud
 from lakehouse.poller import KinesisPoller, MappingSettings
 from lakehouse.producer import put_records
-from lakehouse.provision import Provisioned, provision
+from lakehouse.provision import Provisioned
 from lambdas.cleaner import clickstream, rules
 from lambdas.contracts.countries import ISO_3166_ALPHA2
 
 ENV = config.load("local")
 BROKEN_COUNTRY = "FR"
-
-
-@pytest.fixture
-def pipeline(local_cloud: LocalCloud, fx_server: FxFixtureServer,
-             tmp_path: Path) -> Iterator[tuple[LocalLake, Provisioned]]:
-    local_cloud.reset()
-    lake = LocalLake(tmp_path / "lake").create()
-    migrated_catalog(lake.warehouse, lake.catalog_db)
-    registered = dict(moto_patches.GLUE_JOBS), dict(moto_patches.LAMBDA_HANDLERS)
-    yield lake, provision(ENV, lake, fx_api_base_url=fx_server.base_url)
-    for registry, saved in zip((moto_patches.GLUE_JOBS, moto_patches.LAMBDA_HANDLERS), registered):
-        registry.clear()
-        registry.update(saved)
 
 
 def table(lake: LocalLake, name: str) -> pa.Table:
