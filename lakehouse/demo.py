@@ -47,6 +47,8 @@ class Summary:
     merged: dict[str, dict[str, Any]] = field(default_factory=dict)  # per source: what the run merged
     tables: dict[str, int] = field(default_factory=dict)  # rows of every silver and gold table
     quality: list[dict[str, Any]] = field(default_factory=list)  # the run's checks (ops.quality_results)
+    # The demo's clock for the other sources: the catalog drop's arrival, the FX days fetched before it.
+    sources_loaded_at: str | None = None
 
     @property
     def quarantined_total(self) -> int:
@@ -94,10 +96,13 @@ def run_pipeline(records: list[bytes], partition_keys: list[str], lake: LocalLak
         if polled.failed_records:
             progress(f"[red]cleaner: {polled.failed_records} records given up on, in the on-failure queue")
         _load_orders(pipeline, progress)
-        _load_catalog_and_fx(pipeline, progress)
+        loaded_at = datetime.now(timezone.utc)
+        _load_catalog_and_fx(pipeline, loaded_at, progress)
         execution = workflows.run(pipeline.resources.state_machine_arn, on_change=on_steps)
         run_id = execution.arn.rsplit(":", 1)[-1]
-        return _summary(lake, len(records) + len(refused), put.records, len(refused), run_id, execution)
+        summary = _summary(lake, len(records) + len(refused), put.records, len(refused), run_id, execution)
+        summary.sources_loaded_at = loaded_at.isoformat()
+        return summary
 
 
 def _load_orders(pipeline: LocalPipeline, progress: Progress) -> None:
@@ -109,11 +114,11 @@ def _load_orders(pipeline: LocalPipeline, progress: Progress) -> None:
     progress(f"orders: {polled.records} records through the orders cleaner in {polled.invocations} invocations")
 
 
-def _load_catalog_and_fx(pipeline: LocalPipeline, progress: Progress) -> None:
-    """The other sources: a product catalog CSV dropped in the landing folder (the loader receives S3
-    events for it), and the FX connector's scheduled run backfilling the last days from the API fixture."""
+def _load_catalog_and_fx(pipeline: LocalPipeline, now: datetime, progress: Progress) -> None:
+    """The other sources: a product catalog CSV dropped in the landing folder at `now` (the loader receives
+    S3 events for it), and the FX connector's scheduled run backfilling the days before from the API fixture."""
     assert pipeline.resources is not None
-    lake, now = pipeline.lake, datetime.now(timezone.utc)
+    lake = pipeline.lake
     catalog = landing.landing_folder(lake) / "catalog-demo.csv"
     catalog.parent.mkdir(parents=True, exist_ok=True)
     write_catalog(catalog, rows=CATALOG_ROWS, seed=CATALOG_SEED, arrived=now)

@@ -90,15 +90,12 @@ def test_every_gold_number_equals_the_ground_truth(demo_run: DemoRun) -> None:
     catalog's clean rows and the FX fixture's rates of the days the connector fetched."""
     from lakehouse.demo import CATALOG_ROWS, CATALOG_SEED, FX_DAYS, ORDERS, ORDERS_SEED
     from lakehouse.generator import generate_orders
-    from lakehouse.landing import landing_folder
     from lakehouse.product_catalog import generate_catalog
 
-    # The demo stamps the catalog with the time it writes the file (product updated_at = that - n s):
-    # the file's mtime, milliseconds later, gives the same versions unless one falls within those ms of midnight.
-    drop = landing_folder(demo_run.lake) / "catalog-demo.csv"
-    arrived = datetime.fromtimestamp(drop.stat().st_mtime, timezone.utc)
+    # The demo's clock for the catalog drop (product updated_at = its arrival - n s) and the FX days before it.
+    arrived = datetime.fromisoformat(demo_run.summary["sources_loaded_at"])
     catalog = generate_catalog(CATALOG_ROWS, seed=CATALOG_SEED, arrived=arrived).products
-    today = datetime.now(timezone.utc).date()
+    today = arrived.date()
     rates = ground_truth.fixture_rates(today - timedelta(days=n) for n in range(1, FX_DAYS + 1))
     expected = ground_truth.from_generators(demo_run.truth, generate_orders(ORDERS, seed=ORDERS_SEED), catalog, rates)
 
@@ -126,11 +123,21 @@ def test_silver_holds_each_clean_event_once_with_pii_masked(demo_run: DemoRun) -
 def test_the_run_is_recorded_in_ops_pipeline_runs(demo_run: DemoRun) -> None:
     _, rows = athena.query(local_catalog(demo_run.lake.warehouse, demo_run.lake.catalog_db),
                            f"SELECT step, status FROM ops.pipeline_runs WHERE run_id = '{demo_run.summary['run_id']}'")
-    assert sorted(rows) == [("gold_build", "SUCCEEDED"), ("run", "SUCCEEDED"), ("silver_merge", "SUCCEEDED")]
+    assert sorted(rows) == [("gold_build", "SUCCEEDED"), ("quality", "SUCCEEDED"), ("run", "SUCCEEDED"),
+                            ("silver_merge", "SUCCEEDED")]
+    # every check of the run passed, and the summary shows each one
+    from cdk_app.config import load
+    from lambdas.data_quality.checks import all_checks
+
+    expected = {(c.name, c.table) for c in all_checks("any", load("local").quality, datetime.now(timezone.utc))}
+    checks = demo_run.summary["quality"]
+    assert {(c["check_name"], c["table_name"]) for c in checks} == expected
+    assert {c["status"] for c in checks} == {"PASSED"}
 
 
 def test_the_demo_prints_the_ledger_and_the_state_machine_steps(demo_run: DemoRun) -> None:
-    for text in ("Conservation ledger", "holds", "SilverMerge", "GoldBuild", "RecordSuccess", "gold.daily_kpis"):
+    for text in ("Conservation ledger", "holds", "SilverMerge", "GoldBuild", "Quality", "RecordSuccess",
+                 "gold.daily_kpis", "gold.funnel_daily", "gold.product_sales_daily", "referential_integrity"):
         assert text in demo_run.output
 
 
@@ -195,7 +202,7 @@ def test_orders_the_catalog_drop_and_the_fx_connector_are_staged_as_their_ground
     assert products["quarantined_by_reason"] == {k: v for k, v in expected.quarantined_by_reason.items() if v}
 
     fx = demo_run.summary["sources"]["fx_rates"]
-    today = datetime.now(timezone.utc).date()
+    today = datetime.fromisoformat(demo_run.summary["sources_loaded_at"]).date()
     days = [today - timedelta(days=n) for n in range(1, FX_DAYS + 1)]
     assert fx["batches"] == FX_DAYS and fx["quarantined"] == 0
     assert fx["clean"] == fx["received"] == sum(len(rates_for(day)) for day in days)
