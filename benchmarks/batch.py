@@ -1,4 +1,4 @@
-"""The batch jobs on local Spark at two sizes, what Glue would bill for them, and the silver merge two ways.
+"""The batch jobs on local Spark at two sizes, what Glue would bill for them, and the silver merge three ways.
 
 For each size N (staged events), on a fresh temporary lake (migrated like the real one):
 - silver already holds N/10 events of earlier runs (appended by pyiceberg, not timed);
@@ -6,11 +6,13 @@ For each size N (staged events), on a fresh temporary lake (migrated like the re
   per batch, the manifest last); 1 % of them re-send an event_id silver already holds, 2 % re-send an
   event_id of an earlier staged batch (re-sends arrive later), event times spread over a week;
 - timed: `glue_jobs.silver_merge.run`, then `glue_jobs.gold_build.run` (a first build: every date);
-  within silver_merge, its silver part (the staged rows checked against their manifests, deduplicated,
-  the MERGE) is timed on its own;
-- the alternative, on a second lake with the same seed and staging: the same silver part in Arrow and
-  pyiceberg (manifests read, counts checked, earliest copy per event_id kept, an anti-join on event_id
-  with silver, an append); both lakes' silver.events must then hold the same rows.
+  within silver_merge, its silver part (the staged rows read and checked against their manifests,
+  deduplicated, anti-joined with silver, appended) is timed on its own;
+- two alternatives, each on its own lake with the same seed and staging: the job with its append
+  replaced by a Spark `MERGE INTO ... WHEN NOT MATCHED THEN INSERT` (what the job did before), and the
+  silver part in Arrow and pyiceberg (manifests read, counts checked, earliest copy per event_id kept,
+  an anti-join on event_id with silver, an append); every lake's silver.events must then hold the same
+  rows.
 
 One run per size (a 1M run takes about a minute), after a small warm-up run that starts the JVM.
 """
@@ -35,10 +37,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pyspark
+from pyspark.sql import DataFrame
 from pyiceberg.catalog.sql import SqlCatalog
 
 from cdk_app import config
-from glue_jobs import gold_build, silver_merge
+from glue_jobs import first_copies, gold_build, silver_merge
+from glue_jobs.common import temp_view
 from glue_jobs.silver_merge import BATCH_ID
 from lakehouse.catalog import migrated_catalog
 from lakehouse.spark import get_spark
@@ -67,8 +71,9 @@ class SizeFigures:
     seeded: int
     silver_rows: int  # after the merge: what gold_build reads
     silver_merge_s: float
-    merge_part_s: float  # silver_merge's silver part: checks, dedupe, MERGE
+    merge_part_s: float  # silver_merge's silver part: read, checks, dedupe, anti-join, append
     gold_build_s: float
+    sql_merge_s: float  # the same part with a Spark MERGE instead of the append
     arrow_merge_s: float
     same_rows: bool
 
@@ -183,6 +188,14 @@ def arrow_merge(catalog: SqlCatalog, staging: Path) -> int:
     return unseen.num_rows
 
 
+def sql_merge(table: str, rows: DataFrame) -> None:
+    """The first alternative: the job's append replaced by a MERGE on event_id (silver.events' key)."""
+    if rows.take(1):
+        with temp_view(rows) as view:
+            rows.sparkSession.sql(f"MERGE INTO {table} AS t USING {view} AS s ON t.event_id = s.event_id "
+                                  "WHEN NOT MATCHED THEN INSERT *")
+
+
 def silver_rows(catalog: SqlCatalog) -> pa.Table:
     table = catalog.load_table(SILVER)
     return table.scan().to_arrow().sort_by("event_id")
@@ -191,37 +204,50 @@ def silver_rows(catalog: SqlCatalog) -> pa.Table:
 # --- runs -----------------------------------------------------------------------------------------------------
 
 @contextmanager
-def timing(module: ModuleType, name: str, spent: list[float]) -> Iterator[None]:
-    """Time every call of `module.name` (the job looks it up at call time) into `spent`."""
+def swapped(module: ModuleType, name: str, replacement: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
+    """`module.name` replaced for the block (the job looks it up at call time); yields the original."""
     original: Callable[..., Any] = getattr(module, name)
+    setattr(module, name, replacement)
+    try:
+        yield original
+    finally:
+        setattr(module, name, original)
 
+
+@contextmanager
+def timing(module: ModuleType, name: str, spent: list[float]) -> Iterator[None]:
+    """Time every call of `module.name` into `spent`."""
     def timed(*args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         try:
             return original(*args, **kwargs)
         finally:
             spent.append(time.perf_counter() - started)
-    setattr(module, name, timed)
-    try:
+    with swapped(module, name, timed) as original:
         yield
-    finally:
-        setattr(module, name, original)
 
 
-def measure(n: int, root: Path) -> SizeFigures:
-    silver, staged = inputs(n)
-    staging_uri = write_staging(root / "staging", staged)
-    spark_lake = lake(root / "spark", silver)
-    spark = get_spark(root / "spark" / "warehouse", root / "spark" / "catalog.db")
+def timed_merge(n: int, root: Path, silver: pa.Table, staging_uri: str) -> tuple[SqlCatalog, float, float]:
+    """silver_merge on a fresh lake under `root`: (the lake, the whole run's seconds, its silver part's)."""
+    catalog = lake(root, silver)
+    spark = get_spark(root / "warehouse", root / "catalog.db")
     merge_part: list[float] = []
     arguments = {**lake_layout.glue_job_inputs(staging_uri)["silver_merge"], "run_id": f"bench-{n}"}
     with timing(silver_merge, "merge_source", merge_part):  # the staged rows read, checked, merged
         started = time.perf_counter()
         silver_merge.run(spark, arguments)
-        merged = time.perf_counter()
-    merge_s = sum(merge_part)
-    gold_build.run(spark, {"run_id": f"bench-{n}"})
-    built = time.perf_counter()
+    return catalog, time.perf_counter() - started, sum(merge_part)
+
+
+def measure(n: int, root: Path) -> SizeFigures:
+    silver, staged = inputs(n)
+    staging_uri = write_staging(root / "staging", staged)
+    with swapped(first_copies, "append_new", sql_merge):
+        sql_lake, _, sql_s = timed_merge(n, root / "merge", silver, staging_uri)
+    spark_lake, merged_s, merge_s = timed_merge(n, root / "spark", silver, staging_uri)  # last: gold reads it
+    started = time.perf_counter()
+    gold_build.run(get_spark(root / "spark" / "warehouse", root / "spark" / "catalog.db"), {"run_id": f"bench-{n}"})
+    built_s = time.perf_counter() - started
 
     arrow_lake = lake(root / "arrow", silver)
     started_arrow = time.perf_counter()
@@ -229,8 +255,9 @@ def measure(n: int, root: Path) -> SizeFigures:
     arrow_s = time.perf_counter() - started_arrow
     expected = silver_rows(spark_lake)
     return SizeFigures(staged=n, seeded=silver.num_rows, silver_rows=expected.num_rows,
-                       silver_merge_s=merged - started, merge_part_s=merge_s, gold_build_s=built - merged,
-                       arrow_merge_s=arrow_s, same_rows=expected.equals(silver_rows(arrow_lake)))
+                       silver_merge_s=merged_s, merge_part_s=merge_s, gold_build_s=built_s, sql_merge_s=sql_s,
+                       arrow_merge_s=arrow_s,
+                       same_rows=expected.equals(silver_rows(arrow_lake)) and expected.equals(silver_rows(sql_lake)))
 
 
 def run() -> list[SizeFigures]:
@@ -240,7 +267,7 @@ def run() -> list[SizeFigures]:
             result = measure(n, Path(tmp))
         print(f"{n:,} events: {result}", flush=True)
         if not result.same_rows:
-            raise RuntimeError(f"the Arrow merge and the MERGE left different silver rows at {n:,} events")
+            raise RuntimeError(f"the three silver merges left different silver rows at {n:,} events")
         if n != WARM_UP:
             figures.append(result)
     return figures
@@ -298,15 +325,15 @@ def markdown(sizes: list[SizeFigures]) -> str:
             dpu = (billed_dpu_hours(f.silver_merge_s, env), billed_dpu_hours(f.gold_build_s, env))
             lines.append(f"| {name} | {env.glue_workers} x {env.glue_worker_type} | {f.staged:,} | {dpu[0]:.4f} | "
                          f"{dpu[1]:.4f} | ${sum(dpu) * USD_PER_DPU_HOUR:.4f} |")
-    lines += ["", "The silver merge two ways (the same input, silver part only: staged rows checked against their "
-              "manifests, the earliest copy per event_id, the event_ids silver lacks inserted); both left "
-              "identical silver rows at every size:", "",
-              "| events staged | Spark MERGE (silver_merge) s | Arrow anti-join + pyiceberg append s | faster |",
-              "| ---: | ---: | ---: | --- |"]
+    lines += ["", "The silver merge three ways (the same input, silver part only: staged rows read and checked "
+              "against their manifests, the earliest copy per event_id, the event_ids silver lacks inserted); all "
+              "three left identical silver rows at every size:", "",
+              "| events staged | Spark anti-join + append (silver_merge) s | Spark MERGE s | "
+              "Arrow anti-join + pyiceberg append s | the job vs MERGE |",
+              "| ---: | ---: | ---: | ---: | ---: |"]
     for f in sizes:
-        faster = "Arrow" if f.arrow_merge_s < f.merge_part_s else "Spark MERGE"
-        ratio = max(f.arrow_merge_s, f.merge_part_s) / min(f.arrow_merge_s, f.merge_part_s)
-        lines.append(f"| {f.staged:,} | {f.merge_part_s:.1f} | {f.arrow_merge_s:.1f} | {faster} ({ratio:.1f}x) |")
+        lines.append(f"| {f.staged:,} | {f.merge_part_s:.1f} | {f.sql_merge_s:.1f} | {f.arrow_merge_s:.1f} | "
+                     f"{f.sql_merge_s / f.merge_part_s:.1f}x faster |")
     lines += ["", f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {platform.machine()} ({os.cpu_count()} cores, "
               f"Python {platform.python_version()}, pyarrow {pa.__version__}). Re-run with "
               "`python -m benchmarks --only batch`.", "",

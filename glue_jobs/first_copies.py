@@ -13,7 +13,6 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from glue_jobs.batches import BATCH_ID
-from glue_jobs.common import temp_view
 
 HELD, OWNER = "_held", "_owner"
 
@@ -42,15 +41,15 @@ def clean_counts(staged: DataFrame, chosen: DataFrame, key: Sequence[str]) -> di
         .where(F.col(OWNER) == F.col(BATCH_ID)).groupBy(BATCH_ID).count().collect())}
 
 
-def merge_insert(spark: SparkSession, table: str, rows: DataFrame, key: Sequence[str]) -> None:
-    """Insert `rows` (the table's columns) whose key the table lacks; commits nothing when `rows` is empty."""
+def append_new(table: str, rows: DataFrame) -> None:
+    """Append `rows` (the table's columns, keys it lacks: the caller anti-joined them); commits nothing when
+    there are none. An append, not a MERGE: the anti-join already did the MERGE's work, and the run lock
+    (one batch run at a time) means no other writer can insert the same keys meanwhile
+    (docs/decisions/0150-batch-benchmark-and-the-arrow-merge.md)."""
     if rows.take(1):
-        # The MERGE, not an append, so a concurrent writer's keys are not inserted twice.
-        on = " AND ".join(f"t.{c} = s.{c}" for c in key)
-        with temp_view(rows) as view:
-            spark.sql(f"MERGE INTO {table} AS t USING {view} AS s ON {on} WHEN NOT MATCHED THEN INSERT *")
+        rows.writeTo(table).append()
 
 
-def insert_unseen(spark: SparkSession, table: str, chosen: DataFrame, key: Sequence[str]) -> None:
+def insert_unseen(spark: SparkSession, table: str, chosen: DataFrame) -> None:
     """Insert `chosen`'s keys the table lacks (commits nothing when there are none)."""
-    merge_insert(spark, table, chosen.where(F.col(HELD).isNull()).select(*spark.table(table).columns), key)
+    append_new(table, chosen.where(F.col(HELD).isNull()).select(*spark.table(table).columns))

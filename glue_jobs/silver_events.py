@@ -22,7 +22,7 @@ def merge(spark: SparkSession, staged: DataFrame, batches: list[Batch]) -> dict[
     chosen = first_copies(spark, SILVER_EVENTS, staged, KEY).cache()
     try:
         clean = clean_counts(staged, chosen, KEY)
-        insert_unseen(spark, SILVER_EVENTS, chosen, KEY)
+        insert_unseen(spark, SILVER_EVENTS, chosen)
     finally:
         chosen.unpersist()
     return clean

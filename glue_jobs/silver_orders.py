@@ -16,7 +16,7 @@ from pyspark.sql.types import (ArrayType, DecimalType, LongType, StringType, Str
 
 from glue_jobs.batches import BATCH_ID, CLEANER_QUARANTINE, Batch, Source
 from glue_jobs.common import SILVER_ORDER_EVENTS, SILVER_ORDER_LINES, SILVER_ORDERS, temp_view, utc_now
-from glue_jobs.first_copies import OWNER, clean_counts, first_copies, insert_unseen, merge_insert
+from glue_jobs.first_copies import OWNER, append_new, clean_counts, first_copies, insert_unseen
 from glue_jobs.table_diff import changed
 from lambdas.contracts import orders
 
@@ -50,7 +50,7 @@ def merge(spark: SparkSession, staged: DataFrame, batches: list[Batch]) -> dict[
     chosen = first_copies(spark, SILVER_ORDER_EVENTS, events, KEY).cache()
     try:
         clean = clean_counts(events, chosen, KEY)
-        insert_unseen(spark, SILVER_ORDER_EVENTS, chosen, KEY)
+        insert_unseen(spark, SILVER_ORDER_EVENTS, chosen)
         insert_lines(spark, chosen.where(F.col(OWNER) == F.col(BATCH_ID)))
         update_orders(spark, chosen.select("order_id").distinct())
     finally:
@@ -64,9 +64,8 @@ def insert_lines(spark: SparkSession, owned: DataFrame) -> None:
              .select(*KEY, (F.col("_position") + 1).cast("int").alias("line_number"),
                      *(F.col(f"_item.{name}").alias(name) for name in orders.ITEM_FIELDS), "currency", BATCH_ID))
     held = spark.table(SILVER_ORDER_LINES).select(*LINE_KEY)
-    merge_insert(spark, SILVER_ORDER_LINES,
-                 lines.join(held, list(LINE_KEY), "left_anti").select(*spark.table(SILVER_ORDER_LINES).columns),
-                 LINE_KEY)
+    append_new(SILVER_ORDER_LINES,
+               lines.join(held, list(LINE_KEY), "left_anti").select(*spark.table(SILVER_ORDER_LINES).columns))
 
 
 def _rank() -> Column:
