@@ -113,8 +113,10 @@ class ProcessingStack(Stack):
             env, key, ids=("Maintenance", "MaintenanceRole", "MaintenanceLogs"),
             name=env.resource_name(maintenance.JOB), asl_file=maintenance.ASL_FILE, jobs=[maintenance.JOB],
             substitutions={"MaintenanceJobName": env.glue_job_name(maintenance.JOB)})
-        self.maintenance_schedule = maintenance.MaintenanceSchedule(
-            self, "MaintenanceSchedule", env=env, state_machine=self.maintenance)
+        self.maintenance_schedule = StateMachineSchedule(
+            self, "MaintenanceSchedule", env=env, key=key, component=maintenance.JOB,
+            expression=maintenance.SCHEDULE, state_machine=self.maintenance,
+            description="Maintain every lake table: expire snapshots, compact, rewrite manifests, remove orphans")
 
     def _state_machine(self, env: EnvConfig, key: kms.IKey, *, ids: tuple[str, str, str], name: str,
                        asl_file: Path, jobs: Sequence[str], substitutions: Mapping[str, str],

@@ -1,10 +1,10 @@
 """A state machine started by EventBridge Scheduler, as the FX connector is (cdk_app/api_connector.py):
 its own scheduler role, a retry policy, and a dead-letter queue for starts that never happened.
 
-The batch pipeline runs on the environment's `batch_schedule` (cdk.json). A start that fails
-(throttling, a missing machine) is retried for an hour, then the event waits in the queue; a start
-that lands while a run holds the run lock fails at once by design (BatchAlreadyRunning) and the next
-tick merges what is left.
+The batch pipeline runs on the environment's `batch_schedule` (cdk.json), maintenance daily
+(cdk_app/maintenance.py). A start that fails (throttling, a missing machine) is retried for an hour,
+then the event waits in the queue; a batch start that lands while a run holds the run lock fails at
+once by design (BatchAlreadyRunning) and the next tick merges what is left.
 """
 from __future__ import annotations
 

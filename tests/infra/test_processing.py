@@ -188,16 +188,20 @@ def test_every_catch_of_the_batch_pipeline_alerts_before_it_records_the_failure(
     assert states["RecordFailure"]["Next"] == states["RecordFailure"]["Catch"][0]["Next"] == "ReleaseRunLockAfterFailure"
 
 
-def test_batch_pipeline_runs_on_the_environments_schedule_with_retries_and_dead_letters(processing) -> None:
+@pytest.mark.parametrize("workflow", ["batch-pipeline", "maintenance"])
+def test_each_workflow_runs_on_its_schedule_with_retries_and_dead_letters(processing, workflow: str) -> None:
     env, template = processing
     config = load(env)
-    machine = logical_id(template, "AWS::StepFunctions::StateMachine", StateMachineName=config.state_machine_name)
+    expression = {"batch-pipeline": config.batch_schedule, "maintenance": "cron(30 2 * * ? *)"}[workflow]
+    name = config.resource_name(workflow)
+    machine = logical_id(template, "AWS::StepFunctions::StateMachine", StateMachineName=name)
     [schedule] = [s["Properties"] for s in resources(template, "AWS::Scheduler::Schedule").values()
-                  if s["Properties"]["Name"] == config.state_machine_name]
-    assert (schedule["ScheduleExpression"], schedule["ScheduleExpressionTimezone"]) == (config.batch_schedule, "UTC")
+                  if s["Properties"]["Name"] == name]
+    assert (schedule["ScheduleExpression"], schedule["ScheduleExpressionTimezone"]) == (expression, "UTC")
     assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert schedule.get("State", "ENABLED") == "ENABLED"  # absent: CloudFormation's default
     target = schedule["Target"]
-    queue = logical_id(template, "AWS::SQS::Queue", QueueName=config.resource_name("batch-pipeline-schedule-dlq"))
+    queue = logical_id(template, "AWS::SQS::Queue", QueueName=config.resource_name(f"{workflow}-schedule-dlq"))
     assert target["Arn"] == {"Ref": machine} and json.loads(target["Input"]) == {}
     assert target["RetryPolicy"] == {"MaximumRetryAttempts": 5, "MaximumEventAgeInSeconds": 3600}
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue, "Arn"]}}
@@ -249,23 +253,3 @@ def test_maintenance_state_machine_runs_only_the_maintenance_job(processing) -> 
     assert machine["TracingConfiguration"] == {"Enabled": True}
     prefix = f"arn:aws:glue:{config.region}:{config.account}:job"
     assert _glue_and_invoke(template, "MaintenanceRole") == ({f"{prefix}/{config.glue_job_name('maintenance')}"}, [])
-
-
-def test_maintenance_is_scheduled_daily_by_a_role_that_may_only_start_it(processing) -> None:
-    env, template = processing
-    config = load(env)
-    [schedule] = [s["Properties"] for s in resources(template, "AWS::Scheduler::Schedule").values()
-                  if s["Properties"]["Name"] == config.resource_name("maintenance")]
-    machine = logical_id(template, "AWS::StepFunctions::StateMachine", StateMachineName=config.resource_name("maintenance"))
-    assert schedule["Name"] == config.resource_name("maintenance")
-    assert (schedule["ScheduleExpression"], schedule["ScheduleExpressionTimezone"]) == ("cron(30 2 * * ? *)", "UTC")
-    assert schedule.get("State", "ENABLED") == "ENABLED"  # absent: CloudFormation's default
-    target = schedule["Target"]
-    assert target["Arn"] == {"Ref": machine}
-    [role] = target["RoleArn"]["Fn::GetAtt"][:1]
-    trust = template.to_json()["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    assert trust == [{"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "scheduler.amazonaws.com"},
-                      "Condition": {"StringEquals": {"aws:SourceAccount": config.account}}}]
-    statements = policy_statements(template, role)
-    assert [(s["Effect"], s["Action"], s["Resource"]) for s in statements] == [
-        ("Allow", "states:StartExecution", {"Ref": machine})]
