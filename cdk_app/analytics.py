@@ -23,7 +23,7 @@ class AnalyticsStack(Stack):
         env = env_config
         self.workgroup = athena.CfnWorkGroup(
             self, "WorkGroup",
-            name=env.resource_name("analytics"),
+            name=env.workgroup_name,
             description=f"Queries over the {env.name} lakehouse; settings enforced on every client",
             recursive_delete_option=env.removal_policy == "destroy",
             work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(

@@ -73,6 +73,11 @@ class EnvConfig:
         return self.resource_name("batch-pipeline")
 
     @property
+    def workgroup_name(self) -> str:
+        """Athena workgroup of the analytics stack: queries of people, dashboards and the quality checks."""
+        return self.resource_name("analytics")
+
+    @property
     def alert_topic_name(self) -> str:
         """SNS topic of the batch pipeline's alerts: a failed step, failed data-quality checks."""
         return self.resource_name("pipeline-alerts")

@@ -32,11 +32,6 @@ ATHENA_QUERY = ("athena:StartQueryExecution", "athena:GetQueryExecution", "athen
 TIMEOUT = Duration.minutes(10)
 
 
-def workgroup_name(env: EnvConfig) -> str:
-    """The analytics stack's workgroup (cdk_app/analytics.py), named, not referenced: no stack cycle."""
-    return env.resource_name("analytics")
-
-
 class DataQuality(Construct):
     """`function` (PythonFunction) with its grants."""
 
@@ -50,12 +45,12 @@ class DataQuality(Construct):
             extra_sources=["iceberg_tables"], bundled=["pyiceberg", "pyiceberg-core"], with_pyarrow=True,
             timeout=TIMEOUT, memory_mb=1024,
             environment={
-                ENV_ENGINE: ATHENA, ENV_WORKGROUP: workgroup_name(env),
+                ENV_ENGINE: ATHENA, ENV_WORKGROUP: env.workgroup_name,
                 ENV_THRESHOLDS: env.quality.to_json(), ENV_WAREHOUSE_URI: f"s3://{warehouse}",
             },
         )
         role = self.function.role
-        allow(role, ATHENA_QUERY, [arn(self, "athena", f"workgroup/{workgroup_name(env)}")])
+        allow(role, ATHENA_QUERY, [arn(self, "athena", f"workgroup/{env.workgroup_name}")])
         allow(role, ("glue:GetDatabase", "glue:GetTable"), catalog_arns(self, READ_DATABASES),
               wildcard_reason="The checks query the silver and ops tables, defined in iceberg_tables/; Athena "
                               "reads each one's metadata location from the catalog.")
