@@ -232,7 +232,7 @@ def timed_merge(n: int, root: Path, silver: pa.Table, staging_uri: str) -> tuple
     catalog = lake(root, silver)
     spark = get_spark(root / "warehouse", root / "catalog.db")
     merge_part: list[float] = []
-    arguments = {**lake_layout.glue_job_inputs(staging_uri)["silver_merge"], "run_id": f"bench-{n}"}
+    arguments = {**lake_layout.silver_merge_inputs(staging_uri), "run_id": f"bench-{n}"}
     with timing(silver_merge, "merge_source", merge_part):  # the staged rows read, checked, merged
         started = time.perf_counter()
         silver_merge.run(spark, arguments)

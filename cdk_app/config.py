@@ -42,6 +42,7 @@ class EnvConfig:
     glue_workers: int
     glue_timeout_minutes: int
     raw_retention_days: int
+    snapshot_retention_hours: int  # time travel the daily maintenance keeps on every table
     athena_bytes_scanned_cutoff: int
     removal_policy: Literal["destroy", "retain"]
     msk_enabled: bool  # also ingest from MSK Serverless (Kafka)
@@ -100,6 +101,7 @@ _CHECKS: dict[str, tuple[type, Any]] = {
     "glue_workers": (int, lambda v: 2 <= v <= 299),
     "glue_timeout_minutes": (int, lambda v: 1 <= v <= 2880),
     "raw_retention_days": (int, lambda v: v >= 1),
+    "snapshot_retention_hours": (int, lambda v: v >= 1),
     "athena_bytes_scanned_cutoff": (int, lambda v: v >= 10_000_000),
     "removal_policy": (str, lambda v: v in ("destroy", "retain")),
     "msk_enabled": (bool, lambda v: True),

@@ -50,7 +50,7 @@ class ProcessingStack(Stack):
         staging_uri = f"s3://{bucket_names['staging']}"
         self.glue = GlueJobs(
             self, "Jobs", env=env, key=key, bucket_names=bucket_names, databases=databases,
-            job_arguments=glue_job_inputs(staging_uri),  # maintenance's arguments included
+            job_arguments=glue_job_inputs(staging_uri, env.snapshot_retention_hours),  # maintenance's too
             # silver_merge reads every source's staging batches
             staging_read_prefixes=[prefix(source) for source in BATCH_SOURCES
                                    for prefix in (clean_prefix, quarantine_prefix, manifest_prefix)],

@@ -147,7 +147,7 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
     arns = {function: _create_function(role, function, env.function_name(function), variables)
             for function, variables in function_env.items()}
 
-    for job, inputs in lake_layout.glue_job_inputs(lake.staging_uri).items():
+    for job, inputs in lake_layout.glue_job_inputs(lake.staging_uri, env.snapshot_retention_hours).items():
         name = env.glue_job_name(job)
         glue.create_job(
             Name=name, Role=role, GlueVersion="5.0", WorkerType=env.glue_worker_type,

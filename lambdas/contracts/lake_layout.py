@@ -41,16 +41,22 @@ def manifest_argument(source: str) -> str:
     return f"{source}_manifest_path"
 
 
-def glue_job_inputs(staging_uri: str) -> dict[str, dict[str, str]]:
-    """Each Glue job's input arguments (without Glue's `--`), for CDK and for the local cloud alike."""
+def silver_merge_inputs(staging_uri: str) -> dict[str, str]:
+    """silver_merge's arguments: every batch source's manifest prefix (each manifest names its batch's
+    clean and quarantine files)."""
+    return {manifest_argument(source): join(staging_uri, manifest_prefix(source)) for source in BATCH_SOURCES}
+
+
+def glue_job_inputs(staging_uri: str, snapshot_retention_hours: int) -> dict[str, dict[str, str]]:
+    """Each Glue job's input arguments (without Glue's `--`), for CDK and for the local cloud alike;
+    `snapshot_retention_hours` is the environment's (cdk.json)."""
     return {
-        # each manifest names its batch's clean and quarantine files
-        "silver_merge": {manifest_argument(source): join(staging_uri, manifest_prefix(source))
-                         for source in BATCH_SOURCES},
+        "silver_merge": silver_merge_inputs(staging_uri),
         "gold_build": {},
-        # One week of time travel; the newest snapshot always stays; orphans (failed writes) are removed
-        # once three days old, far past any running write (Iceberg refuses under 24 hours).
-        "maintenance": {"snapshot_retention_hours": "168", "retain_last": "1", "orphan_min_age_hours": "72"},
+        # The newest snapshot always stays; orphans (failed writes) are removed once three days old, far
+        # past any running write (Iceberg refuses under 24 hours).
+        "maintenance": {"snapshot_retention_hours": str(snapshot_retention_hours), "retain_last": "1",
+                        "orphan_min_age_hours": "72"},
     }
 
 

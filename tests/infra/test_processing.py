@@ -13,7 +13,6 @@ from cdk_app.secure_bucket import bucket_name
 from tests.infra.helpers import as_list, flatten_arn, logical_id, only, policy_statements, resources
 
 JOBS = ("silver_merge", "gold_build")  # the batch pipeline's
-MAINTENANCE_ARGS = {"--snapshot_retention_hours": "168", "--retain_last": "1", "--orphan_min_age_hours": "72"}
 
 
 @pytest.fixture(scope="module", params=["dev", "prod"])
@@ -223,12 +222,15 @@ def test_record_run_writes_only_the_ops_tables(processing) -> None:
     assert writes == {f"arn:aws:s3:::{bucket_name(config, 'warehouse')}/ops.db/*"}
 
 
-def test_maintenance_job_keeps_a_week_and_may_rewrite_every_table(processing) -> None:
+def test_maintenance_job_keeps_the_environments_time_travel_and_may_rewrite_every_table(processing) -> None:
     env, template = processing
     config = load(env)
+    assert {load(e).snapshot_retention_hours for e in ("dev", "prod")} == {72, 720}  # per environment
     job = _jobs(template)[config.glue_job_name("maintenance")]
     assert job["Command"]["ScriptLocation"].endswith(".py")
-    assert {k: job["DefaultArguments"].get(k) for k in MAINTENANCE_ARGS} == MAINTENANCE_ARGS
+    expected = {"--snapshot_retention_hours": str(config.snapshot_retention_hours), "--retain_last": "1",
+                "--orphan_min_age_hours": "72"}
+    assert {k: job["DefaultArguments"].get(k) for k in expected} == expected
     warehouse = bucket_name(config, "warehouse")
     statements = policy_statements(template, "JobsRole")  # the role of every job, maintenance's too
     assert job["Role"] == {"Fn::GetAtt": [next(k for k in resources(template, "AWS::IAM::Role") if k.startswith("JobsRole")),

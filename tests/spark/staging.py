@@ -99,7 +99,7 @@ def manifest_file(staging: Path, batch_id: str, hour: str = "2026-03-01-21", sou
 
 def job_args(staging: Path, run_id: str) -> dict[str, str]:
     """silver_merge's arguments, every source's manifest prefix under `staging`, as CDK passes them."""
-    return {**lake_layout.glue_job_inputs(staging.as_uri())["silver_merge"], "run_id": run_id}
+    return {**lake_layout.silver_merge_inputs(staging.as_uri()), "run_id": run_id}
 
 
 # --- orders: the cleaner's staged order events ------------------------------------------------------------

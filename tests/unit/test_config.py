@@ -38,7 +38,7 @@ def test_missing_and_unknown_keys_are_named() -> None:
 
 @pytest.mark.parametrize(("key", "value"), [
     ("glue_workers", 1), ("glue_workers", "2"), ("glue_worker_type", "G.3X"), ("cleaner_batch_size", 0),
-    ("account", "12345"), ("removal_policy", "keep"), ("kinesis_shards", True),
+    ("account", "12345"), ("removal_policy", "keep"), ("kinesis_shards", True), ("snapshot_retention_hours", 0),
 ])
 def test_invalid_values_are_named(key: str, value: object) -> None:
     context = copy.deepcopy(_context())
