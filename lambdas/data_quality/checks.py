@@ -99,6 +99,37 @@ def ledger_balanced(run_id: str) -> Check:
                  _at_most(0, "batches where received <> clean + quarantined + duplicates", "batches of this run"))
 
 
+# Tables whose rows carry the batch that owns them (first copy wins), so a batch's ledger `clean` is exactly
+# their rows with its batch_id: (source, table).
+HELD_BY_BATCH: tuple[tuple[str, str], ...] = (("clickstream", "silver.events"), ("orders", "silver.order_events"))
+
+
+def ledger_held(run_id: str) -> Check:
+    """The tables hold what the run's ledger rows say: each stream batch's `clean` rows in silver under its
+    batch_id, each batch's `quarantined` rows in ops.quarantine. (The ledger balances by construction;
+    this compares it with the data itself.)"""
+    held = " UNION ALL ".join(
+        f"SELECT '{source}' AS source, batch_id, count(*) AS n FROM {table} WHERE batch_id IN "
+        f"(SELECT batch_id FROM b WHERE source = '{source}') GROUP BY batch_id" for source, table in HELD_BY_BATCH)
+    sources = ", ".join(f"'{source}'" for source, _ in HELD_BY_BATCH)
+    sql = (f"WITH b AS (SELECT source, batch_id, clean, quarantined FROM ops.merged_batches "
+           f"WHERE run_id = {_literal(run_id)}), h AS ({held}), "
+           "q AS (SELECT source, batch_id, count(*) AS n FROM ops.quarantine WHERE batch_id IN "
+           "(SELECT batch_id FROM b) GROUP BY source, batch_id) "
+           f"SELECT count_if(b.source IN ({sources}) AND b.clean <> coalesce(h.n, 0)), "
+           "count_if(b.quarantined <> coalesce(q.n, 0)), count(*) FROM b "
+           "LEFT JOIN h ON b.source = h.source AND b.batch_id = h.batch_id "
+           "LEFT JOIN q ON b.source = q.source AND b.batch_id = q.batch_id")
+
+    def judge(row: Row) -> tuple[bool, float | None, float | None, str]:
+        clean_off, quarantine_off, batches = _n(row[0]), _n(row[1]), _n(row[2])
+        message = (f"run {run_id}: of {batches} batches, {clean_off} hold another number of rows in silver than "
+                   f"their ledger's clean count, {quarantine_off} another number in ops.quarantine than their "
+                   "quarantined count")
+        return clean_off + quarantine_off == 0, float(clean_off + quarantine_off), 0.0, message
+    return Check("ledger_held", "ops.merged_batches", sql, judge)
+
+
 def ledger_matches_run(run_id: str) -> Check:
     """The run's silver_merge row in ops.pipeline_runs holds the sums of the run's ledger rows."""
     sums = ", ".join(f"coalesce(sum({c}), 0) AS {c}" for c in LEDGER)
@@ -166,6 +197,7 @@ def all_checks(run_id: str, thresholds: Thresholds, now: datetime) -> list[Check
     """Every check of a batch run, in the order they are reported."""
     return [
         ledger_balanced(run_id),
+        ledger_held(run_id),
         ledger_matches_run(run_id),
         *(unique_keys(table, key) for table, key in KEYS),
         single_current_version(),

@@ -221,7 +221,7 @@ def test_a_duplicated_key_in_silver_fails_the_quality_step_and_alerts(pipeline: 
 
     broken = workflows.run(resources.state_machine_arn, name="broken-run")
     assert broken.status == "FAILED" and broken.error == "QualityCheckFailed"
-    assert broken.cause.startswith("Data-quality checks of run broken-run failed: 1 of 13 checks failed: "
+    assert broken.cause.startswith("Data-quality checks of run broken-run failed: 1 of 14 checks failed: "
                                    "unique_keys(silver.events): 1 duplicated (event_id) keys in ")
     assert [s.name for s in broken.steps] == [
         "TakeRunLock", "SilverMerge", "GoldBuild", "Quality", "QualityPassed", "QualityFailed", "PublishAlert",

@@ -11,6 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from pyiceberg.expressions import EqualTo
 from pyiceberg.catalog import Catalog
 
 from iceberg_tables import specs
@@ -60,6 +61,11 @@ def silver_merge_row(batches: list[dict], run_id: str = RUN, **override: int) ->
     return {"run_id": run_id, "step": "silver_merge", "status": "SUCCEEDED", "started_at": NOW, **sums, **override}
 
 
+def rejected(batch_id: str, source: str = "clickstream") -> dict:
+    return {"source": source, "batch_id": batch_id, "reason": "MALFORMED_JSON", "message": "not JSON",
+            "ingested_at": NOW, "raw_payload": b"{oops"}
+
+
 def product(product_id: str, valid_from: datetime, is_current: bool) -> dict:
     return {"product_id": product_id, "name": "Mug", "category": "home", "price": Decimal("9.50"), "currency": "EUR",
             "active": True, "valid_from": valid_from, "is_current": is_current, "file_id": "f", "line_number": 2}
@@ -88,6 +94,7 @@ def healthy(catalog: Catalog) -> list[dict]:
     append(catalog, specs.OPS_PIPELINE_RUNS, [silver_merge_row(batches)])
     append(catalog, specs.SILVER_EVENTS, [event("e1", "b1"), event("e2", "b1"), event("e3", "b1", user_agent=None),
                                           event("e4", "b2"), event("e5", "b2")])
+    append(catalog, specs.OPS_QUARANTINE, [rejected("b1")])
     append(catalog, specs.SILVER_PRODUCTS, [product("P-00001", NOW - timedelta(days=2), False),
                                             product("P-00001", NOW - timedelta(days=1), True),
                                             product("P-00002", NOW - timedelta(days=1), True)])
@@ -113,7 +120,7 @@ def test_a_consistent_lake_passes_every_check(lake: Catalog) -> None:
     healthy(lake)
     results = run(lake)
     assert failed(results) == set()
-    assert len(results) == 13
+    assert len(results) == 14
     assert results["freshness(silver.events)"].observed == pytest.approx(10 * 60, abs=1)
     assert results["null_rate(silver.events)"].observed == pytest.approx(1 / 5)
 
@@ -164,6 +171,18 @@ def test_an_unbalanced_batch_and_a_wrong_run_row_are_named(lake: Catalog) -> Non
     mismatch = results["ledger_matches_run(ops.pipeline_runs)"]
     assert not mismatch.passed and mismatch.observed == 1
     assert mismatch.message == f"run {RUN}: clean 3 in ops.merged_batches vs 4 in ops.pipeline_runs"
+
+
+def test_silver_or_quarantine_rows_that_differ_from_the_ledger_fail(lake: Catalog) -> None:
+    healthy(lake)
+    assert run(lake)["ledger_held(ops.merged_batches)"].passed
+    lake.load_table("silver.events").delete(EqualTo("event_id", "e4"))  # a row of b2 lost from silver
+    result = run(lake)["ledger_held(ops.merged_batches)"]
+    assert not result.passed and result.observed == 1
+    assert result.message == (f"run {RUN}: of 2 batches, 1 hold another number of rows in silver than their "
+                              "ledger's clean count, 0 another number in ops.quarantine than their quarantined count")
+    append(lake, specs.OPS_QUARANTINE, [rejected("b1")])  # a rejected record of b1 loaded twice
+    assert run(lake)["ledger_held(ops.merged_batches)"].observed == 2
 
 
 def test_a_run_without_its_silver_merge_row_fails_the_ledger_check(lake: Catalog) -> None:
@@ -227,14 +246,14 @@ def test_the_handler_records_each_check_once_per_run_and_its_step(lake: Catalog,
     first = handler({"run_id": RUN}, None)
     again = handler({"run_id": RUN}, None)  # a retried invocation replaces the first one's rows
     assert first["passed"] is False and first["failed"] == ["unique_keys(silver.orders)"]
-    assert again == first and first["checks"] == 13
-    assert first["summary"].startswith("1 of 13 checks failed: unique_keys(silver.orders): 1 duplicated")
+    assert again == first and first["checks"] == 14
+    assert first["summary"].startswith("1 of 14 checks failed: unique_keys(silver.orders): 1 duplicated")
     _, rows = athena.query(lake, "SELECT status, count(*) FROM ops.quality_results "
                                  f"WHERE run_id = '{RUN}' GROUP BY status ORDER BY status")
-    assert rows == [("FAILED", 1), ("PASSED", 12)]
+    assert rows == [("FAILED", 1), ("PASSED", 13)]
     _, steps = athena.query(lake, f"SELECT status, rows_written, message, received FROM ops.pipeline_runs "
                                   f"WHERE run_id = '{RUN}' AND step = 'quality'")
-    assert steps == [("FAILED", 13, first["summary"], None)]
+    assert steps == [("FAILED", 14, first["summary"], None)]
 
 
 @pytest.mark.parametrize(("event", "error", "match"), [
