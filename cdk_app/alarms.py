@@ -24,11 +24,34 @@ PERIOD = Duration.minutes(5)
 ITERATOR_AGE_LIMIT = Duration.minutes(30)
 
 
-def encrypted_topic(scope: Construct, construct_id: str, *, name: str, key: kms.IKey) -> sns.Topic:
-    """An SNS topic encrypted with the lake key, refusing publishers without TLS; no subscription (who is
-    paged differs per team). Two topics use it: the ingestion alarms (below) and the batch pipeline's
-    alerts (cdk_app/processing.py): see docs/decisions/0142-pipeline-alerts-topic.md."""
-    return sns.Topic(scope, construct_id, topic_name=name, master_key=key, enforce_ssl=True)
+def encrypted_topic(scope: Construct, construct_id: str, *, env: EnvConfig, name: str, key: kms.IKey) -> sns.Topic:
+    """An SNS topic encrypted with the lake key, refusing publishers without TLS, that this environment's
+    CloudWatch alarms may publish to; no subscription (who is paged differs per team). Two topics use it:
+    the ingestion alarms (below) and the batch pipeline's alerts (cdk_app/processing.py): see
+    docs/decisions/0142-pipeline-alerts-topic.md."""
+    topic = sns.Topic(scope, construct_id, topic_name=name, master_key=key, enforce_ssl=True)
+    # the topic's own policy replaces SNS's default one, which let this account's alarms publish
+    topic.add_to_resource_policy(iam.PolicyStatement(
+        principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+        actions=["sns:Publish"],
+        resources=[topic.topic_arn],
+        conditions={"ArnLike": {"aws:SourceArn": arn(scope, "cloudwatch", f"alarm:{env.resource_name('*')}").value},
+                    "StringEquals": {"aws:SourceAccount": Stack.of(scope).account}},
+    ))
+    return topic
+
+
+def alarm(scope: Construct, construct_id: str, *, name: str, metric: cloudwatch.IMetric, threshold: float,
+          description: str, topic: sns.ITopic) -> cloudwatch.Alarm:
+    """`metric` at or above `threshold` in one period (no data: fine) publishes to `topic`."""
+    created = metric.create_alarm(
+        scope, construct_id, alarm_name=name, alarm_description=description,
+        threshold=threshold, evaluation_periods=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+    created.add_alarm_action(actions.SnsAction(topic))
+    return created
 
 
 class Alarms(Construct):
@@ -37,28 +60,13 @@ class Alarms(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, env: EnvConfig, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
         self._env = env
-        self.topic = encrypted_topic(self, "Topic", name=env.resource_name("ingestion-alarms"), key=key)
-        # the topic's own policy replaces SNS's default one, which let this account's alarms publish
-        stack = Stack.of(self)
-        self.topic.add_to_resource_policy(iam.PolicyStatement(
-            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-            actions=["sns:Publish"],
-            resources=[self.topic.topic_arn],
-            conditions={"ArnLike": {"aws:SourceArn": arn(self, "cloudwatch", f"alarm:{env.resource_name('*')}").value},
-                        "StringEquals": {"aws:SourceAccount": stack.account}},
-        ))
+        self.topic = encrypted_topic(self, "Topic", env=env, name=env.resource_name("ingestion-alarms"), key=key)
         self.alarms: dict[str, cloudwatch.Alarm] = {}
 
     def _add(self, component: str, metric: cloudwatch.Metric, threshold: float, description: str) -> None:
         name = self._env.resource_name(component)
-        alarm = metric.create_alarm(
-            self, component, alarm_name=name, alarm_description=description,
-            threshold=threshold, evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        alarm.add_alarm_action(actions.SnsAction(self.topic))
-        self.alarms[name] = alarm
+        self.alarms[name] = alarm(self, component, name=name, metric=metric, threshold=threshold,
+                                  description=description, topic=self.topic)
 
     def dead_letters(self, queue: sqs.Queue, what: str) -> None:
         """Any message in `queue`: some of `what`'s work failed for good and waits for a replay."""

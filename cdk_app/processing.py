@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -16,7 +17,7 @@ from constructs import Construct
 
 from cdk_app.config import PROJECT_ROOT, EnvConfig
 from cdk_app import maintenance
-from cdk_app.alarms import encrypted_topic
+from cdk_app.alarms import PERIOD, alarm, encrypted_topic
 from cdk_app.schedules import StateMachineSchedule
 from cdk_app.data_quality import DataQuality
 from cdk_app.glue_jobs import GlueJobs
@@ -86,7 +87,7 @@ class ProcessingStack(Stack):
         )
         self.quality = DataQuality(self, "DataQuality", env=env, key=key, bucket_names=bucket_names)
         # failed steps and failed checks, published by the state machine (subscribe people to it)
-        self.alerts = encrypted_topic(self, "PipelineAlerts", name=env.alert_topic_name, key=key)
+        self.alerts = encrypted_topic(self, "PipelineAlerts", env=env, name=env.alert_topic_name, key=key)
         self.state_machine = self._state_machine(
             env, key, ids=("BatchPipeline", "PipelineRole", "PipelineLogs"), name=env.state_machine_name,
             asl_file=ASL_FILE, jobs=BATCH_JOBS, functions=[self.record_run.function, self.quality.function.function],
@@ -105,6 +106,16 @@ class ProcessingStack(Stack):
             actions=["sns:Publish"], resources=[self.alerts.topic_arn]))
         pipeline_role.add_to_principal_policy(iam.PolicyStatement(  # the topic is SSE-KMS
             actions=list(ENCRYPT_DECRYPT), resources=[key.key_arn]))
+        # Runs the ASL cannot alert for itself: stopped by hand, timed out, or refused by a run lock that a
+        # stopped run left behind (every later run would fail at TakeRunLock, silently).
+        self.failed_runs = alarm(
+            self, "FailedRuns", name=env.resource_name("batch-pipeline-failed-runs"), topic=self.alerts, threshold=1,
+            description="a batch pipeline run ended FAILED, ABORTED or TIMED_OUT: docs/runbooks/failed-batch-run.md",
+            metric=cloudwatch.MathExpression(
+                expression="failed + aborted + timed_out", label="runs that did not succeed", period=PERIOD,
+                using_metrics={"failed": self.state_machine.metric_failed(statistic="Sum"),
+                               "aborted": self.state_machine.metric_aborted(statistic="Sum"),
+                               "timed_out": self.state_machine.metric_timed_out(statistic="Sum")}))
         self.batch_schedule = StateMachineSchedule(
             self, "BatchSchedule", env=env, key=key, component="batch-pipeline", expression=env.batch_schedule,
             description="Merge the new staging batches into silver, rebuild gold, check data quality",

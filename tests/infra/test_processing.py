@@ -162,8 +162,14 @@ def test_alerts_go_to_an_encrypted_topic_only_the_batch_pipeline_publishes_to(pr
     assert "Fn::ImportValue" in json.dumps(topic["KmsMasterKeyId"])  # the lake key, from the lake stack
     [policy] = [p["Properties"] for p in resources(template, "AWS::SNS::TopicPolicy").values()
                 if {"Ref": topic_id} in p["Properties"]["Topics"]]
-    [deny] = policy["PolicyDocument"]["Statement"]
+    deny, alarms = policy["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    # and the environment's CloudWatch alarms (the failed-runs alarm below), from this account only
+    assert (alarms["Effect"], alarms["Principal"], alarms["Action"]) == (
+        "Allow", {"Service": "cloudwatch.amazonaws.com"}, "sns:Publish")
+    assert flatten_arn(alarms["Condition"]["ArnLike"]["aws:SourceArn"]) == \
+        f"arn:aws:cloudwatch:{config.region}:{config.account}:alarm:lakehouse-{env}-*"
+    assert alarms["Condition"]["StringEquals"] == {"aws:SourceAccount": config.account}
     publishers = {role for role in resources(template, "AWS::IAM::Role")
                   for s in policy_statements(template, role) if "sns:Publish" in as_list(s["Action"])}
     assert [p.startswith("PipelineRole") for p in publishers] == [True]
@@ -173,6 +179,26 @@ def test_alerts_go_to_an_encrypted_topic_only_the_batch_pipeline_publishes_to(pr
     publish = [name for name, state in json.loads(asl)["States"].items()
                if state.get("Resource") == "arn:aws:states:::sns:publish"]
     assert publish == ["PublishAlert"]
+
+
+def test_a_run_that_did_not_succeed_alarms_to_the_alert_topic(processing) -> None:
+    """Also the runs the ASL cannot alert for: stopped by hand, timed out, refused by a stale run lock."""
+    env, template = processing
+    config = load(env)
+    machine = logical_id(template, "AWS::StepFunctions::StateMachine", StateMachineName=config.state_machine_name)
+    [alarm] = [a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()
+               if a["Properties"]["AlarmName"] == config.resource_name("batch-pipeline-failed-runs")]
+    assert alarm["AlarmActions"] == [{"Ref": _alert_topic(template, config)}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"], alarm["TreatMissingData"]) == (
+        1, "GreaterThanOrEqualToThreshold", "notBreaching")
+    [expression] = [m for m in alarm["Metrics"] if "Expression" in m]
+    assert expression["Expression"] == "failed + aborted + timed_out"
+    metrics = {m["Id"]: m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m}
+    assert {i: (m["Metric"]["Namespace"], m["Metric"]["MetricName"], m["Stat"]) for i, m in metrics.items()} == {
+        "failed": ("AWS/States", "ExecutionsFailed", "Sum"), "aborted": ("AWS/States", "ExecutionsAborted", "Sum"),
+        "timed_out": ("AWS/States", "ExecutionsTimedOut", "Sum")}
+    assert all(m["Metric"]["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": machine}}]
+               for m in metrics.values())
 
 
 def test_every_catch_of_the_batch_pipeline_alerts_before_it_records_the_failure() -> None:
