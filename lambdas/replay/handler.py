@@ -53,30 +53,22 @@ def _time(event: dict[str, Any], key: str) -> datetime:
     return parsed.astimezone(timezone.utc)
 
 
-def _hour(path: str) -> datetime | None:
-    """The start of the ingest hour a raw file's folder names (ingest_hour=YYYY-MM-DD-HH)."""
-    folder = path.rsplit("/", 2)[-2] if path.count("/") >= 1 else ""
-    if not folder.startswith(HOUR_FOLDER):
-        return None
-    try:
-        return datetime.strptime(folder[len(HOUR_FOLDER):], "%Y-%m-%d-%H").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return None
-
-
 def raw_files(raw_uri: str, start: datetime, end: datetime) -> list[str]:
-    """URIs of the stream sources' raw files whose ingest hour overlaps [start, end), sorted: each
-    call of a replay lists the same files in the same order, so it resumes after a URI."""
+    """URIs of the stream sources' raw files in the ingest hours that overlap [start, end), sorted: each call
+    of a replay lists the same files in the same order, so it resumes after a URI. Only those hours'
+    folders are listed (one LIST per hour and source), not the whole raw zone."""
+    first = start.replace(minute=0, second=0, microsecond=0)
+    hours = -(-(end - first) // timedelta(hours=1))  # ceiling: the hour `end` falls in, if not on the hour
     found: list[str] = []
     for source in SOURCES:
-        root = lake_layout.join(raw_uri, lake_layout.raw_prefix(source))
-        filesystem, path = resolve(root, make_parent=False)
-        scheme = root[: len(root) - len(path)] if root.endswith(path) else ""
-        selector = pafs.FileSelector(path, recursive=True, allow_not_found=True)
-        for info in filesystem.get_file_info(selector):
-            hour = _hour(info.path) if info.is_file and info.path.endswith(".ndjson.gz") else None
-            if hour is not None and hour < end and hour + timedelta(hours=1) > start:
-                found.append(scheme + info.path)
+        for n in range(hours):
+            # the cleaner's folder of a batch's first arrival (lambdas/cleaner/writer.py)
+            hour = f"{HOUR_FOLDER}{first + timedelta(hours=n):%Y-%m-%d-%H}"
+            folder = lake_layout.join(raw_uri, lake_layout.raw_prefix(source), hour)
+            filesystem, path = resolve(folder, make_parent=False)
+            scheme = folder[: len(folder) - len(path)]
+            listed = filesystem.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+            found += [scheme + info.path for info in listed if info.is_file and info.path.endswith(".ndjson.gz")]
     return sorted(found)
 
 

@@ -18,8 +18,20 @@ from lambdas.cleaner.handler import handler as cleaner
 from lambdas.cleaner.raw import RawFileError, read_delivery
 from lambdas.cleaner.writer import _gzip, raw_lines
 from lambdas.replay.handler import BadReplayRequest, handler, raw_files
-from tests.fixtures.kinesis_events import ARRIVAL, kinesis_event, msk_event
+from tests.fixtures.kinesis_events import kinesis_event, msk_event
 from tests.fixtures.kinesis_events import cleaner_lake as lake  # noqa: F401 (a fixture)
+
+# The cleaner judges timestamps against the wall clock: batches arrive in the last hours, never at a fixed date.
+START = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) - timedelta(hours=4)
+
+
+def hour(n: int) -> datetime:
+    return START + timedelta(hours=n)
+
+
+def folder(n: int) -> str:
+    return f"ingest_hour={hour(n):%Y-%m-%d-%H}"
+
 
 FIELDS = ("stream", "channel", "positions", "keys", "arrivals_ms", "data_base64", "payloads")
 payloads = st.lists(st.one_of(st.binary(max_size=300), st.text(max_size=100).map(str.encode),
@@ -63,14 +75,14 @@ def files_under(root: Path) -> dict[str, bytes]:
 
 
 def clean_hours(lake: Path, monkeypatch: pytest.MonkeyPatch, hours: int) -> None:
-    """One clickstream and one orders batch per hour from ARRIVAL, through the cleaner."""
-    for hour in range(hours):
-        arrival = ARRIVAL + timedelta(hours=hour)
-        clicks = generate(300, seed=hour, now=arrival)
-        orders = generate_orders(100, seed=hour, now=arrival)
+    """One clickstream and one orders batch per hour from START, through the cleaner."""
+    for n in range(hours):
+        arrival = hour(n)
+        clicks = generate(300, seed=n, now=arrival)
+        orders = generate_orders(100, seed=n, now=arrival)
         for source, records in (("clickstream", clicks.records), ("orders", orders.records)):
             monkeypatch.setenv("SOURCE", source)
-            assert cleaner(kinesis_event(records, arrival=arrival, first_sequence=10**20 * (hour + 1)),
+            assert cleaner(kinesis_event(records, arrival=arrival, first_sequence=10**20 * (n + 1)),
                            None) == {"batchItemFailures": []}
     monkeypatch.delenv("SOURCE")
 
@@ -79,13 +91,13 @@ def test_a_range_is_re_cleaned_into_the_same_staging_files_and_raw_is_left_alone
         lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clean_hours(lake, monkeypatch, 3)
     raw, staging = files_under(lake / "raw"), files_under(lake / "staging")
-    in_range = {name: data for name, data in staging.items() if "ingest_hour=2026-11-27-11" in name}
+    in_range = {name: data for name, data in staging.items() if folder(1) in name}
     assert len(in_range) >= 4  # clickstream and orders: clean, quarantine and manifest files
     for path in (lake / "staging").rglob("*"):
         if path.is_file():
             path.unlink()
 
-    reply = handler({"from": "2026-11-27T11:00:00Z", "to": "2026-11-27T12:00:00+00:00"}, None)
+    reply = handler({"from": f"{hour(1):%Y-%m-%dT%H:%M:%S}Z", "to": hour(2).isoformat()}, None)
 
     assert files_under(lake / "staging") == in_range  # byte for byte: an unchanged contract changes nothing
     assert files_under(lake / "raw") == raw
@@ -98,11 +110,11 @@ def test_a_range_is_re_cleaned_into_the_same_staging_files_and_raw_is_left_alone
 def test_a_replay_that_runs_short_of_time_resumes_where_it_stopped(lake: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     clean_hours(lake, monkeypatch, 2)
-    files = raw_files((lake / "raw").as_uri(), ARRIVAL, ARRIVAL + timedelta(hours=2))
+    files = raw_files((lake / "raw").as_uri(), hour(0), hour(2))
     assert len(files) == 4
     calls = iter([600_000, 1_000] * 10)  # time for one batch per invocation
     context = SimpleNamespace(get_remaining_time_in_millis=lambda: next(calls))
-    state: dict[str, Any] = {"from": "2026-11-27T10:00:00Z", "to": "2026-11-27T12:00:00Z"}
+    state: dict[str, Any] = {"from": hour(0).isoformat(), "to": hour(2).isoformat()}
     seen = []
     while True:
         state = handler(state, context)
@@ -116,9 +128,9 @@ def test_a_replay_that_runs_short_of_time_resumes_where_it_stopped(lake: Path,
 def test_an_unreadable_raw_file_is_counted_and_named_and_the_rest_replayed(lake: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     clean_hours(lake, monkeypatch, 1)
-    broken = lake / "raw" / "clickstream" / "ingest_hour=2026-11-27-10" / "broken.ndjson.gz"
+    broken = lake / "raw" / "clickstream" / folder(0) / "broken.ndjson.gz"
     broken.write_bytes(igzip.compress(b"{not json\n"))
-    reply = handler({"from": "2026-11-27T10:00:00Z", "to": "2026-11-27T11:00:00Z"}, None)
+    reply = handler({"from": hour(0).isoformat(), "to": hour(1).isoformat()}, None)
     assert reply["totals"]["batches"] == 2 and reply["totals"]["unreadable"] == 1
     [message] = reply["totals"]["unreadable_files"]
     assert message.startswith(f"file://{broken} line 1: not a JSON envelope")
