@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -65,6 +66,33 @@ def test_the_ledger_accounts_for_every_record(demo_run: DemoRun) -> None:
     assert summary["duplicates"] == counts.duplicates
     assert summary["quarantined"] == {k: v for k, v in counts.quarantined_by_reason.items() if v}
     assert summary["silver_events"] == counts.clean
+
+
+OPERATING_DOCS = ("docs/tables.md", "docs/runbooks/failed-batch-run.md", "docs/runbooks/quality-failure.md",
+                  "docs/runbooks/replay.md")  # docs/analytics.md's examples are files: tests/spark/test_gold_queries.py
+
+
+def test_the_operating_docs_sql_runs_on_the_demos_lake(demo_run: DemoRun) -> None:
+    """Every ```sql example of the tables doc and the runbooks, its placeholders filled from the demo's run,
+    runs on the Athena stand-in against the real tables: a renamed column or table breaks this test."""
+    catalog = local_catalog(demo_run.lake.warehouse, demo_run.lake.catalog_db)
+    run_id = demo_run.summary["run_id"]
+    batches = dict(athena.query(catalog, f"SELECT source, max(batch_id) FROM ops.merged_batches "
+                                         f"WHERE run_id = '{run_id}' GROUP BY source")[1])
+    values = {"<run id>": run_id, "<run>": run_id, "<execution name>": run_id, "<batch id>": batches["clickstream"],
+              "<catalog file sha256>": batches["products"], "<day>": batches["fx_rates"].split("=", 1)[1]}
+    statements = []
+    for doc in OPERATING_DOCS:
+        for block in re.findall(r"```sql\n(.*?)```", (PROJECT_ROOT / doc).read_text(), flags=re.S):
+            for placeholder, value in values.items():
+                block = block.replace(placeholder, value)
+            assert "<" not in re.sub(r"<>|<=|< ", "", block), f"{doc}: an unknown placeholder in {block}"
+            code = "\n".join(line.split("--")[0] for line in block.splitlines())
+            statements += [(doc, sql.strip()) for sql in code.split(";") if sql.strip()]
+    assert len(statements) >= 15
+    for doc, sql in statements:
+        columns, _ = athena.query(catalog, sql)
+        assert columns, f"{doc}: {sql}"
 
 
 def test_every_defect_kind_was_exercised(demo_run: DemoRun) -> None:
