@@ -44,9 +44,9 @@ def test_every_check_runs_in_the_workgroup_and_its_row_is_read_as_numbers(local_
                                                                          workgroup: str) -> None:
     checks = all_checks("run-7", ENV.quality, NOW)
     fresh = str(NOW.timestamp() - 120)  # the newest event two minutes old
-    rows = [[fresh, "50"] if c.name == "freshness" else
-            ["0", "0", "0", "0", "1", "0", "0", "0", "0"] if c.name == "ledger_matches_run" else ["0", "10"]
-            for c in checks]
+    special = {"freshness": [fresh, "50"], "ledger_held": ["0", "0", "10"],
+               "ledger_matches_run": ["0", "0", "0", "0", "1", "0", "0", "0", "0"]}
+    rows = [special.get(c.name, ["0", "10"]) for c in checks]
     _queue_results(local_cloud, rows)
     athena = boto3.client("athena")
     sent: list[str] = []
