@@ -19,12 +19,12 @@ from cdk_app.config import PROJECT_ROOT, EnvConfig
 from cdk_app import maintenance
 from cdk_app.alarms import PERIOD, alarm, encrypted_topic
 from cdk_app.schedules import StateMachineSchedule
+from cdk_app.state_machines import logged_state_machine
 from cdk_app.data_quality import DataQuality
 from cdk_app.glue_jobs import GlueJobs
 from cdk_app.lake import warehouse_prefix
 from cdk_app.grants import ENCRYPT_DECRYPT, allow, allow_key, allow_list, arn, catalog_arns, objects_arn
-from cdk_app.nag import acknowledge
-from cdk_app.python_function import PythonFunction, encrypted_log_group
+from cdk_app.python_function import PythonFunction
 from iceberg_tables.catalogs import ENV_WAREHOUSE_URI
 from lambdas.contracts.lake_layout import (BATCH_SOURCES, clean_prefix, glue_job_inputs, manifest_prefix,
                                           quarantine_prefix)
@@ -132,8 +132,8 @@ class ProcessingStack(Stack):
     def _state_machine(self, env: EnvConfig, key: kms.IKey, *, ids: tuple[str, str, str], name: str,
                        asl_file: Path, jobs: Sequence[str], substitutions: Mapping[str, str],
                        functions: Sequence[lambda_.IFunction] = ()) -> sfn.StateMachine:
-        """The ASL file as written, its placeholders filled with this environment's names; its role may
-        run exactly `jobs` and invoke exactly `functions`. `ids`: the machine's, its role's, its logs'."""
+        """A logged state machine (cdk_app/state_machines.py) whose role may run exactly `jobs` and invoke
+        exactly `functions`. `ids`: the machine's, its role's, its logs'."""
         machine_id, role_id, logs_id = ids
         role = iam.Role(self, role_id, assumed_by=iam.ServicePrincipal("states.amazonaws.com"))
         allow(role, ("glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"),
@@ -141,22 +141,8 @@ class ProcessingStack(Stack):
         for function in functions:
             role.add_to_principal_policy(iam.PolicyStatement(
                 actions=["lambda:InvokeFunction"], resources=[function.function_arn]))
-        machine = sfn.StateMachine(
-            self, machine_id,
-            state_machine_name=name,
-            definition_body=sfn.DefinitionBody.from_string(asl_file.read_text()),
-            definition_substitutions=dict(substitutions),
-            role=role,
-            logs=sfn.LogOptions(
-                destination=encrypted_log_group(self, logs_id, env=env, key=key,
-                                                name=f"/aws/vendedlogs/states/{name}"),
-                level=sfn.LogLevel.ALL,
-                include_execution_data=True,
-            ),
-            tracing_enabled=True,
-        )
+        machine = logged_state_machine(self, ids=(machine_id, logs_id), env=env, key=key, name=name,
+                                       asl_file=asl_file, substitutions=substitutions, role=role)
         for job in jobs:
             machine.node.add_dependency(self.glue.jobs[job])
-        acknowledge(role, {"AwsSolutions-IAM5[Resource::*]": "Log delivery (logs:*LogDelivery) and X-Ray "
-                                                             "actions, added by CDK for logging and tracing, take no resource but *."})
         return machine

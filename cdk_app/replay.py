@@ -15,15 +15,14 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
-from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from cdk_app.cleaner import CLEANER_BUNDLED, PII_KEY_ENV, PII_KEY_SECRET, Cleaner
 from cdk_app.config import KINESIS_SOURCES, PROJECT_ROOT, EnvConfig
 from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, allow_list, arn, objects_arn
-from cdk_app.nag import acknowledge
-from cdk_app.python_function import PythonFunction, encrypted_log_group
+from cdk_app.python_function import PythonFunction
 from cdk_app.raw_zone import replay_role_name
+from cdk_app.state_machines import logged_state_machine
 from lambdas.contracts.lake_layout import clean_prefix, manifest_prefix, quarantine_prefix, raw_prefix
 
 STREAM_READ = ("kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:ListShards",
@@ -107,18 +106,9 @@ class ReplayWorkflow(Construct):
               wildcard_reason="The batch pipeline's child executions are named at run time.")
         allow(machine_role, ("events:PutTargets", "events:PutRule", "events:DescribeRule"),
               [arn(self, "events", f"rule/{SYNC_RULE}")])
-        self.state_machine = sfn.StateMachine(
-            self, "StateMachine", state_machine_name=name,
-            definition_body=sfn.DefinitionBody.from_string(ASL_FILE.read_text()),
-            definition_substitutions={
+        self.state_machine = logged_state_machine(
+            self, ids=("StateMachine", "MachineLogs"), env=env, key=key, name=name, asl_file=ASL_FILE,
+            role=machine_role, substitutions={
                 "ReplayFunctionArn": self.function.function.function_arn,
                 "BatchPipelineArn": arn(self, "states", f"stateMachine:{batch_pipeline}").value,
-            },
-            role=machine_role,
-            logs=sfn.LogOptions(destination=encrypted_log_group(self, "MachineLogs", env=env, key=key,
-                                                                name=f"/aws/vendedlogs/states/{name}"),
-                                level=sfn.LogLevel.ALL, include_execution_data=True),
-            tracing_enabled=True,
-        )
-        acknowledge(machine_role, {"AwsSolutions-IAM5[Resource::*]": "Log delivery (logs:*LogDelivery) and X-Ray "
-                                   "actions, added by CDK for logging and tracing, take no resource but *."})
+            })

@@ -31,6 +31,12 @@ def resolve(uri: str, make_parent: bool = True) -> tuple[pafs.FileSystem, str]:
     return fs, path
 
 
+def read_bytes(uri: str) -> bytes:
+    fs, path = resolve(uri, make_parent=False)
+    with fs.open_input_stream(path, compression=None) as stream:  # as written: no decompression by name
+        return stream.read()
+
+
 def write_bytes(uri: str, data: bytes) -> None:
     fs, path = resolve(uri)
     # compression=None: pyarrow would otherwise gzip a ".gz" name a second time.

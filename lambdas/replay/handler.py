@@ -26,7 +26,7 @@ from lambdas.cleaner.batch import SOURCES, clean_batch
 from lambdas.cleaner.handler import Settings
 from lambdas.cleaner.raw import RawFileError, read_delivery
 from lambdas.cleaner.writer import write_batch
-from lambdas.common.storage import resolve
+from lambdas.common.storage import read_bytes, resolve
 from lambdas.contracts import lake_layout
 
 logger = Logger(service="replay")
@@ -77,12 +77,6 @@ def _source_of(uri: str, raw_uri: str) -> str:
     return next(s for s in SOURCES if relative.startswith(lake_layout.raw_prefix(s)))
 
 
-def _read(uri: str) -> bytes:
-    filesystem, path = resolve(uri, make_parent=False)
-    with filesystem.open_input_stream(path, compression=None) as stream:
-        return stream.read()
-
-
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if not isinstance(event, dict):
         raise BadReplayRequest(f"expected an object with 'from' and 'to', got {type(event).__name__}")
@@ -100,7 +94,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             return {"from": event["from"], "to": event["to"], "resume_after": resume_after, "totals": totals}
         resume_after = uri
         try:
-            delivery = read_delivery(uri, _read(uri))
+            delivery = read_delivery(uri, read_bytes(uri))
         except RawFileError as error:
             logger.error("raw file unreadable, skipped", extra={"error": str(error)})
             totals["unreadable"] += 1

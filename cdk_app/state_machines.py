@@ -1,0 +1,38 @@
+"""A state machine from an ASL file as every workflow of the app is deployed: named, logged in full to an
+encrypted log group, traced. The same file runs locally (lakehouse/provision.py)."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from cdk_app.config import EnvConfig
+from cdk_app.nag import acknowledge
+from cdk_app.python_function import encrypted_log_group
+
+
+def logged_state_machine(scope: Construct, *, ids: tuple[str, str], env: EnvConfig, key: kms.IKey, name: str,
+                         asl_file: Path, substitutions: Mapping[str, str], role: iam.Role) -> sfn.StateMachine:
+    """The ASL file as written, its placeholders filled with this environment's names, running as `role`.
+    `ids`: the machine's and its log group's construct ids in `scope`."""
+    machine_id, logs_id = ids
+    machine = sfn.StateMachine(
+        scope, machine_id,
+        state_machine_name=name,
+        definition_body=sfn.DefinitionBody.from_string(asl_file.read_text()),
+        definition_substitutions=dict(substitutions),
+        role=role,
+        logs=sfn.LogOptions(
+            destination=encrypted_log_group(scope, logs_id, env=env, key=key, name=f"/aws/vendedlogs/states/{name}"),
+            level=sfn.LogLevel.ALL,
+            include_execution_data=True,
+        ),
+        tracing_enabled=True,
+    )
+    acknowledge(role, {"AwsSolutions-IAM5[Resource::*]": "Log delivery (logs:*LogDelivery) and X-Ray "
+                                                         "actions, added by CDK for logging and tracing, take no resource but *."})
+    return machine
