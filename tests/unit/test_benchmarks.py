@@ -1,0 +1,60 @@
+"""The benchmarks' own logic (not their timings: benchmarks measure, tests never assert time).
+
+The cleaner benchmark's floor and bare ways must do the work they claim, or the figures compared
+with them mean nothing; the page writer must replace only its own section."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmarks import cleaner
+from benchmarks.__main__ import update_page
+
+PAYLOADS = [b'{"event_id": "a"}', b'{"event_id": ', b"\xff\xfe not text", b"[1, 2]", b'"a string"']
+PARSEABLE = 3  # the object, the array and the string: the floor checks syntax, not the contract
+
+
+def test_the_floor_parses_every_record_and_keeps_every_byte(tmp_path: Path) -> None:
+    raw = tmp_path / "floor.bin"
+    assert cleaner.floor(cleaner.event_of(PAYLOADS), raw) == PARSEABLE
+    assert raw.read_bytes() == b"".join(PAYLOADS)
+
+
+def test_the_bare_way_parses_the_same_records() -> None:
+    independent = 0
+    for payload in PAYLOADS:
+        try:
+            json.loads(payload)
+            independent += 1
+        except ValueError:
+            pass
+    assert cleaner.bare(cleaner.event_of(PAYLOADS)) == independent == PARSEABLE
+
+
+def test_the_floor_is_said_to_leave_nothing_when_it_exceeds_the_budget() -> None:
+    figures = _figures(floor_ms=cleaner.TARGET_MS + 1.5, cleaner_ms=80.0)
+    text = cleaner.markdown(figures)
+    assert "more than the whole budget: nothing is left" in text
+    assert "leaving" not in text.split("The floor:")[1].split("\n")[0]
+    within = cleaner.markdown(_figures(floor_ms=cleaner.TARGET_MS - 5.0, cleaner_ms=80.0))
+    assert "leaving 5.0 ms for" in within
+
+
+def test_a_benchmark_replaces_only_its_own_section() -> None:
+    page = "# Performance\n\n<!-- benchmark:a -->\nold a\n<!-- /benchmark:a -->\n\nprose\n"
+    updated = update_page(page, "a", "new a")
+    assert updated == "# Performance\n\n<!-- benchmark:a -->\nnew a\n<!-- /benchmark:a -->\n\nprose\n"
+    appended = update_page(updated, "b", "b's figures")
+    assert appended.endswith("prose\n\n<!-- benchmark:b -->\nb's figures\n<!-- /benchmark:b -->\n")
+    assert "new a" in appended
+
+
+def _figures(floor_ms: float, cleaner_ms: float) -> cleaner.Figures:
+    return cleaner.Figures(
+        records=cleaner.RECORDS, mean_record_bytes=412.0, rounds=1, cpu="test",
+        cleaner_records_per_s=cleaner.RECORDS / cleaner_ms * 1000, baseline_records_per_s=1.0,
+        bare_records_per_s=1.0, floor_records_per_s=cleaner.RECORDS / floor_ms * 1000, cleaner_ms=cleaner_ms,
+        baseline_ms=1.0, bare_ms=1.0, floor_ms=floor_ms, cleaner_best_ms=cleaner_ms, baseline_best_ms=1.0,
+        bare_best_ms=1.0, floor_best_ms=floor_ms, six_mb_records=1, six_mb_event_bytes=1, peak_rss_mb=1.0,
+        before_rss_mb=1.0, event_only_rss_mb=1.0, stage_ms={"a step": 1.0},
+    )
