@@ -20,11 +20,11 @@ from cdk_app.generated_secret import generated_secret
 from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, allow_list, arn, objects_arn, scheduler_role
 from cdk_app.python_function import PythonFunction
 from cdk_app.queues import dead_letter_queue, park_failed_invocations
+from lambdas.common import environment
 from lambdas.contracts import fx_rates
 from lambdas.contracts.lake_layout import clean_prefix, manifest_prefix, quarantine_prefix, raw_prefix
 
 FOLDER = "api_connector"
-API_KEY_ENV = "FX_API_SECRET_ID"  # a secret name or ARN
 API_KEY_SECRET = "fx-api-key"  # the secret's component name: lakehouse-<env>-fx-api-key
 # The scheduler passes this as the event: the connector fetches the day before the scheduled one,
 # so a late or retried run still fetches the right day (lambdas/api_connector/schedule.py).
@@ -60,12 +60,9 @@ class ApiConnector(Construct):
         self.function = PythonFunction(
             self, "Function", env=env, folder=FOLDER, key=key,
             with_pyarrow=True, timeout=TIMEOUT,
-            environment={
-                "FX_API_BASE_URL": env.fx_api_base_url,
-                API_KEY_ENV: env.resource_name(API_KEY_SECRET),  # literal: the attribute is a token
-                "RAW_URI": f"s3://{bucket_names['raw']}",
-                "STAGING_URI": f"s3://{bucket_names['staging']}",
-            },
+            # the secret's name as a literal: its attribute is a token
+            environment=environment.api_connector(env.fx_api_base_url, env.resource_name(API_KEY_SECRET),
+                                                  f"s3://{bucket_names['raw']}", f"s3://{bucket_names['staging']}"),
         )
         function = self.function.function
         park_failed_invocations(function, self.dead_letters)

@@ -24,10 +24,9 @@ from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, arn, objects_arn, ro
 from cdk_app.python_function import PythonFunction, function_role_name
 from cdk_app.raw_zone import RAW_READERS
 from cdk_app.queues import OnFailureQueue, dead_letter_queue
+from lambdas.common import environment
 from lambdas.contracts.lake_layout import clean_prefix, manifest_prefix, quarantine_prefix, raw_prefix
 
-# The environment variable naming the secret that holds the key IPs are hashed with.
-PII_KEY_ENV = "PII_KEY_SECRET_NAME"
 PII_KEY_SECRET = "pii-hash-key"  # the secret's component name: lakehouse-<env>-pii-hash-key
 # Beyond the layers, the cleaner's package imports these (fast JSON, ISA-L gzip).
 CLEANER_BUNDLED: tuple[str, ...] = ("isal", "msgspec")
@@ -54,12 +53,9 @@ class Cleaner(Construct):
         self.function = PythonFunction(
             self, "Function", env=env, folder="cleaner", name=name, key=key, bundled=CLEANER_BUNDLED,
             with_pyarrow=True, timeout=Duration.minutes(5), memory_mb=1024,
-            environment={
-                "RAW_URI": f"s3://{bucket_names['raw']}",
-                "STAGING_URI": f"s3://{bucket_names['staging']}",
-                "SOURCE": source,
-                PII_KEY_ENV: env.resource_name(PII_KEY_SECRET),  # literal: the attribute is a token
-            },
+            # the secret's name as a literal: its attribute is a token
+            environment=environment.cleaner(f"s3://{bucket_names['raw']}", f"s3://{bucket_names['staging']}",
+                                            source, pii_key_secret=env.resource_name(PII_KEY_SECRET)),
         )
         role = self.function.role
         allow(role, WRITE_OBJECTS, [objects_arn(self, bucket_names["raw"], raw_prefix(source))],

@@ -20,6 +20,7 @@ from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, allow_list, arn, buc
 from cdk_app.python_function import PythonFunction
 from cdk_app.queues import dead_letter_queue, park_failed_invocations
 from cdk_app.secure_bucket import bucket_name, secure_bucket
+from lambdas.common import environment
 from lambdas.contracts import products
 from lambdas.contracts.lake_layout import clean_prefix, landing_prefix, manifest_prefix, quarantine_prefix, raw_prefix
 
@@ -52,12 +53,8 @@ class FileLoader(Construct):
             # it reads and writes through the cleaner's filesystem resolution (file:// and s3:// alike)
             self, "Function", env=env, folder=FOLDER, key=key,
             with_pyarrow=True, timeout=TIMEOUT, memory_mb=1024,
-            environment={
-                "LANDING_URI": f"s3://{landing}",
-                "RAW_URI": f"s3://{bucket_names['raw']}",
-                "STAGING_URI": f"s3://{bucket_names['staging']}",
-                "SOURCE": SOURCE,
-            },
+            environment=environment.file_loader(f"s3://{landing}", f"s3://{bucket_names['raw']}",
+                                                f"s3://{bucket_names['staging']}", SOURCE),
         )
         function = self.function.function
         park_failed_invocations(function, self.dead_letters)

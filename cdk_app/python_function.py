@@ -16,6 +16,7 @@ from cdk_app.packaging import lambda_code
 from cdk_app.layers import pandas_layer_arn, powertools_layer_arn, provided_modules
 from cdk_app.nag import acknowledge
 from cdk_app.secure_bucket import removal_policy
+from lambdas.common import environment as names
 
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
 
@@ -84,12 +85,7 @@ class PythonFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             timeout=timeout,
             memory_size=memory_mb,
-            environment={
-                "POWERTOOLS_SERVICE_NAME": folder,
-                "POWERTOOLS_METRICS_NAMESPACE": PROJECT,
-                "LAKEHOUSE_ENV": env.name,
-                **environment,
-            },
+            environment={**names.powertools(folder, PROJECT), names.LAKEHOUSE_ENV: env.name, **environment},
         )
         acknowledge(self, {
             "AwsSolutions-IAM5[Resource::*]": "X-Ray PutTraceSegments/PutTelemetryRecords accept no resource but *.",

@@ -17,12 +17,13 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from cdk_app.cleaner import CLEANER_BUNDLED, PII_KEY_ENV, PII_KEY_SECRET, Cleaner
+from cdk_app.cleaner import CLEANER_BUNDLED, PII_KEY_SECRET, Cleaner
 from cdk_app.config import KINESIS_SOURCES, PROJECT_ROOT, EnvConfig
 from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, allow_list, arn, objects_arn
 from cdk_app.python_function import PythonFunction
 from cdk_app.raw_zone import replay_role_name
 from cdk_app.state_machines import logged_state_machine
+from lambdas.common import environment
 from lambdas.contracts.lake_layout import clean_prefix, manifest_prefix, quarantine_prefix, raw_prefix
 
 STREAM_READ = ("kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:ListShards",
@@ -77,8 +78,8 @@ class ReplayWorkflow(Construct):
         self.function = PythonFunction(
             self, "Function", env=env, folder=FUNCTION, key=key, extra_sources=["lambdas/cleaner"],
             bundled=CLEANER_BUNDLED, with_pyarrow=True, timeout=Duration.minutes(15), memory_mb=1024,
-            environment={"RAW_URI": f"s3://{raw}", "STAGING_URI": f"s3://{staging}",
-                         PII_KEY_ENV: env.resource_name(PII_KEY_SECRET)},
+            environment=environment.replay(f"s3://{raw}", f"s3://{staging}",
+                                           pii_key_secret=env.resource_name(PII_KEY_SECRET)),
         )
         role = self.function.role
         prefixes = [raw_prefix(source) for source in KINESIS_SOURCES]

@@ -27,6 +27,7 @@ import boto3
 
 from cdk_app.config import PROJECT
 from lakehouse.layout import LocalLake
+from lambdas.common import environment
 from lambdas.contracts import lake_layout
 from lambdas.contracts import products as contract
 
@@ -53,10 +54,8 @@ def landing_folder(lake: LocalLake) -> Path:
 
 def function_environment(lake: LocalLake) -> dict[str, str]:
     """The loader's environment on the local lake (as CDK sets it in AWS, with s3:// roots)."""
-    return {
-        "LANDING_URI": landing_root(lake).as_uri(), "RAW_URI": lake.raw_uri, "STAGING_URI": lake.staging_uri,
-        "SOURCE": contract.SOURCE, "POWERTOOLS_SERVICE_NAME": "file_loader", "POWERTOOLS_METRICS_NAMESPACE": PROJECT,
-    }
+    return {**environment.file_loader(landing_root(lake).as_uri(), lake.raw_uri, lake.staging_uri, contract.SOURCE),
+            **environment.powertools("file_loader", PROJECT)}
 
 
 def s3_event(bucket: str, key: str, *, size: int, etag: str, event_time: datetime, sequencer: str) -> dict[str, Any]:

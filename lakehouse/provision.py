@@ -21,6 +21,7 @@ from iceberg_tables.catalogs import ENV_CATALOG_DB, ENV_WAREHOUSE
 from lakehouse import landing, moto_patches
 from lakehouse.fx_fixture import FIXTURE_API_KEY
 from lakehouse.layout import LocalLake
+from lambdas.common import environment
 from lambdas.contracts import clickstream, lake_layout
 from lambdas.data_quality.engines import DUCKDB, ENV_ENGINE
 from lambdas.data_quality.thresholds import ENV_THRESHOLDS
@@ -80,7 +81,9 @@ def _handler(function: str, function_name: str) -> Callable[[dict[str, Any], Any
 
 
 def _create_function(role: str, folder: str, name: str, variables: dict[str, str]) -> str:
-    """A function whose invokes run lambdas/<folder>/handler.py in-process; returns its ARN."""
+    """A function whose invokes run lambdas/<folder>/handler.py in-process; returns its ARN.
+    Its environment: `variables` and Powertools' names, as CDK's PythonFunction sets them."""
+    variables = {**environment.powertools(folder, PROJECT), **variables}
     arn = boto3.client("lambda").create_function(
         FunctionName=name, Runtime="python3.12", Role=role, Handler=f"lambdas.{folder}.handler.handler",
         Code={"ZipFile": _code_zip(folder)}, Environment={"Variables": variables}, Timeout=900,
@@ -129,19 +132,14 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
         Name=env.resource_name("fx-api-key"), SecretString=json.dumps({"api_key": FIXTURE_API_KEY}))["Name"]
 
     for source, names in sources.items():  # one cleaner instance per Kinesis source, as in CDK
-        _create_function(role, "cleaner", names["function"], {
-            "RAW_URI": lake.raw_uri, "STAGING_URI": lake.staging_uri, "SOURCE": source,
-            "POWERTOOLS_SERVICE_NAME": "cleaner", "POWERTOOLS_METRICS_NAMESPACE": PROJECT,
-        })
+        # no PII key secret: offline, the cleaner uses the fixed local key
+        _create_function(role, "cleaner", names["function"],
+                         environment.cleaner(lake.raw_uri, lake.staging_uri, source))
     local_catalog = {ENV_WAREHOUSE: str(lake.warehouse), ENV_CATALOG_DB: str(lake.catalog_db)}
     function_env = {
         "record_run": local_catalog,
         "data_quality": {**local_catalog, ENV_ENGINE: DUCKDB, ENV_THRESHOLDS: env.quality.to_json()},
-        "api_connector": {
-            "FX_API_BASE_URL": fx_api_base_url, "FX_API_SECRET_ID": fx_secret,
-            "RAW_URI": lake.raw_uri, "STAGING_URI": lake.staging_uri,
-            "POWERTOOLS_SERVICE_NAME": "api_connector", "POWERTOOLS_METRICS_NAMESPACE": PROJECT,
-        },
+        "api_connector": environment.api_connector(fx_api_base_url, fx_secret, lake.raw_uri, lake.staging_uri),
         "file_loader": landing.function_environment(lake),
     }
     arns = {function: _create_function(role, function, env.function_name(function), variables)
@@ -190,10 +188,8 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
 
 def _replay_workflow(env: EnvConfig, role: str, lake: LocalLake, batch_pipeline_arn: str) -> str:
     """The replay function (as CDK's ReplayWorkflow configures it) and its state machine; returns its ARN."""
-    function = _create_function(role, "replay", env.function_name("replay"), {
-        "RAW_URI": lake.raw_uri, "STAGING_URI": lake.staging_uri,
-        "POWERTOOLS_SERVICE_NAME": "replay", "POWERTOOLS_METRICS_NAMESPACE": PROJECT,
-    })
+    function = _create_function(role, "replay", env.function_name("replay"),
+                                environment.replay(lake.raw_uri, lake.staging_uri))
     definition = render_asl("replay", {"ReplayFunctionArn": function, "BatchPipelineArn": batch_pipeline_arn})
     return boto3.client("stepfunctions").create_state_machine(
         name=env.resource_name("replay"), definition=definition, roleArn=role)["stateMachineArn"]

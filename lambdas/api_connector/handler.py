@@ -30,6 +30,7 @@ from lambdas.api_connector.retry import RetryPolicy
 from lambdas.api_connector.schedule import days_to_fetch
 from lambdas.api_connector.secrets import api_key
 from lambdas.api_connector.writer import write_day
+from lambdas.common import environment as names
 from lambdas.common.storage import Locations
 
 SERVICE = "api_connector"
@@ -57,11 +58,12 @@ class Settings:
     @classmethod
     def from_env(cls) -> "Settings":
         # Read per invocation, not at import: the local runtime sets a function's environment per invoke.
-        required = ("FX_API_BASE_URL", "FX_API_SECRET_ID", "RAW_URI", "STAGING_URI", "POWERTOOLS_METRICS_NAMESPACE")
+        required = (names.FX_API_BASE_URL, names.FX_API_SECRET_ID, names.RAW_URI, names.STAGING_URI,
+                    names.METRICS_NAMESPACE)
         missing = [key for key in required if not os.environ.get(key)]
         if missing:
             raise ConfigurationError(f"api_connector: environment variable(s) not set: {', '.join(missing)}")
-        base_url = os.environ["FX_API_BASE_URL"]
+        base_url = os.environ[names.FX_API_BASE_URL]
         _require_tls(base_url)
         defaults = RetryPolicy()
         try:
@@ -73,9 +75,9 @@ class Settings:
         timeout = _number("FX_API_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS)
         if timeout <= 0:
             raise ConfigurationError(f"api_connector: FX_API_TIMEOUT_SECONDS must be > 0, got {timeout}")
-        return cls(base_url, os.environ["FX_API_SECRET_ID"],
-                   Locations(os.environ["RAW_URI"], os.environ["STAGING_URI"]),
-                   os.environ["POWERTOOLS_METRICS_NAMESPACE"], timeout, policy)
+        return cls(base_url, os.environ[names.FX_API_SECRET_ID],
+                   Locations(os.environ[names.RAW_URI], os.environ[names.STAGING_URI]),
+                   os.environ[names.METRICS_NAMESPACE], timeout, policy)
 
 
 def _require_tls(url: str) -> None:

@@ -29,6 +29,7 @@ from lambdas.cleaner.batch import SOURCES, CleanedBatch, Source, clean_batch
 from lambdas.cleaner.events import Delivery, parse_event
 from lambdas.cleaner.pii import LOCAL_KEY, IpMasker, load_key, masker
 from lambdas.cleaner.writer import write_batch
+from lambdas.common import environment as names
 from lambdas.common.storage import Locations
 
 SERVICE = "cleaner"
@@ -51,28 +52,28 @@ class Settings:
     def from_env(cls) -> "Settings":
         # Read per invocation, not at import: the local runtime sets a function's environment per invoke.
         env = os.environ
-        missing = [k for k in ("RAW_URI", "STAGING_URI", "POWERTOOLS_METRICS_NAMESPACE") if not env.get(k)]
+        missing = [k for k in (names.RAW_URI, names.STAGING_URI, names.METRICS_NAMESPACE) if not env.get(k)]
         if missing:
             raise ConfigurationError(f"cleaner: environment variable(s) not set: {', '.join(missing)}")
-        source = env.get("SOURCE", "clickstream")
+        source = env.get(names.SOURCE, "clickstream")
         if source not in SOURCES:
-            raise ConfigurationError(f"cleaner: SOURCE={source!r} is not a contract; one of {', '.join(SOURCES)}")
-        mode = env.get("PII_IP_MODE", "hash")
+            raise ConfigurationError(f"cleaner: {names.SOURCE}={source!r} is not a contract; one of {', '.join(SOURCES)}")
+        mode = env.get(names.PII_IP_MODE, "hash")
         if mode not in ("hash", "truncate"):
-            raise ConfigurationError(f"cleaner: PII_IP_MODE={mode!r}; expected hash or truncate")
-        return cls(Locations(env["RAW_URI"], env["STAGING_URI"]), env["POWERTOOLS_METRICS_NAMESPACE"],
+            raise ConfigurationError(f"cleaner: {names.PII_IP_MODE}={mode!r}; expected hash or truncate")
+        return cls(Locations(env[names.RAW_URI], env[names.STAGING_URI]), env[names.METRICS_NAMESPACE],
                    SOURCES[source], masker(mode, _pii_key() if mode == "hash" else b""))  # type: ignore[arg-type]
 
 
 def _pii_key() -> bytes:
-    secret, parameter = os.environ.get("PII_KEY_SECRET_NAME"), os.environ.get("PII_KEY_PARAMETER_NAME")
+    secret, parameter = os.environ.get(names.PII_KEY_SECRET_NAME), os.environ.get(names.PII_KEY_PARAMETER_NAME)
     if secret and parameter:
         raise ConfigurationError("cleaner: set PII_KEY_SECRET_NAME or PII_KEY_PARAMETER_NAME, not both")
     if secret:
         return load_key("secret", secret)
     if parameter:
         return load_key("parameter", parameter)
-    environment = os.environ.get("LAKEHOUSE_ENV", "local")
+    environment = os.environ.get(names.LAKEHOUSE_ENV, "local")
     if environment != "local":
         raise ConfigurationError(f"cleaner: LAKEHOUSE_ENV={environment!r} needs PII_KEY_SECRET_NAME or "
                                  "PII_KEY_PARAMETER_NAME: the fixed local PII key is for offline use only")

@@ -21,6 +21,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
+from lambdas.common import environment as names
 from lambdas.contracts import products as contract
 from lambdas.file_loader.events import Drop, object_uri, parse_event
 from lambdas.file_loader.loader import content_id, load_file, loaded_manifest
@@ -46,15 +47,16 @@ class Settings:
 
     @classmethod
     def from_mapping(cls, environment: Mapping[str, str]) -> "Settings":
-        names = ("LANDING_URI", "RAW_URI", "STAGING_URI", "POWERTOOLS_METRICS_NAMESPACE")
-        missing = [name for name in names if not environment.get(name)]
+        required = (names.LANDING_URI, names.RAW_URI, names.STAGING_URI, names.METRICS_NAMESPACE)
+        missing = [name for name in required if not environment.get(name)]
         if missing:
             raise ConfigurationError(f"file_loader: environment variable(s) not set: {', '.join(missing)}")
-        source = environment.get("SOURCE", contract.SOURCE)
+        source = environment.get(names.SOURCE, contract.SOURCE)
         if source != contract.SOURCE:
-            raise ConfigurationError(f"file_loader: SOURCE={source!r}, but this loader implements {contract.SOURCE!r}")
-        return cls(Locations(environment["LANDING_URI"], environment["RAW_URI"], environment["STAGING_URI"]),
-                   environment["POWERTOOLS_METRICS_NAMESPACE"])
+            raise ConfigurationError(f"file_loader: {names.SOURCE}={source!r}, but this loader implements "
+                                     f"{contract.SOURCE!r}")
+        return cls(Locations(environment[names.LANDING_URI], environment[names.RAW_URI],
+                             environment[names.STAGING_URI]), environment[names.METRICS_NAMESPACE])
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, list[dict[str, Any]]]:

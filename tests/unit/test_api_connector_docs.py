@@ -1,7 +1,6 @@
 """docs/sources/fx_rates.md names every reason code, fault, setting and bound the code has."""
 from __future__ import annotations
 
-import re
 
 from cdk_app.config import PROJECT_ROOT
 from lakehouse.fx_fixture import Fault
@@ -11,6 +10,7 @@ from lambdas.api_connector.schedule import MAX_DAYS_PER_INVOCATION
 from lambdas.api_connector.secrets import SECRET_MAX_AGE_SECONDS
 from lambdas.api_connector.validate import MAX_PAGES
 from lambdas.contracts import fx_rates as contract
+from tests.environment_variables import read_by
 
 DOC = (PROJECT_ROOT / "docs" / "sources" / "fx_rates.md").read_text()
 
@@ -21,8 +21,7 @@ def test_every_reason_code_fault_and_field_is_documented() -> None:
 
 
 def test_every_environment_variable_the_handler_reads_is_documented() -> None:
-    source = (PROJECT_ROOT / "lambdas" / "api_connector" / "handler.py").read_text()
-    variables = set(re.findall(r'"((?:FX_API|RAW|STAGING|POWERTOOLS)_[A-Z_]+)"', source))
+    variables = read_by(PROJECT_ROOT / "lambdas" / "api_connector" / "handler.py", r"FX_API_[A-Z_]+")
     assert len(variables) == 9
     for variable in variables:
         assert f"`{variable}`" in DOC, variable

@@ -1,13 +1,13 @@
 """docs/sources/product_catalog.md names every column, reason code, limit and setting the code has."""
 from __future__ import annotations
 
-import re
 
 from cdk_app.config import PROJECT_ROOT
 from lambdas.contracts import currencies
 from lambdas.contracts import products as contract
 from lambdas.file_loader import loader
 from lambdas.file_loader.outputs import CLEAN_SCHEMA, QUARANTINE_SCHEMA
+from tests.environment_variables import read_by
 
 DOC = (PROJECT_ROOT / "docs" / "sources" / "product_catalog.md").read_text()
 
@@ -19,8 +19,7 @@ def test_every_column_reason_code_and_staged_column_is_documented() -> None:
 
 
 def test_every_environment_variable_the_handler_reads_is_documented() -> None:
-    source = (PROJECT_ROOT / "lambdas" / "file_loader" / "handler.py").read_text()
-    variables = set(re.findall(r'"((?:LANDING|RAW|STAGING|POWERTOOLS|SOURCE)[A-Z_]*)"', source))
+    variables = read_by(PROJECT_ROOT / "lambdas" / "file_loader" / "handler.py", r"[A-Z]+_URI")
     assert variables == {"LANDING_URI", "RAW_URI", "STAGING_URI", "POWERTOOLS_METRICS_NAMESPACE", "SOURCE"}
     for variable in variables:
         assert f"`{variable}`" in DOC, variable
