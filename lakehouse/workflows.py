@@ -50,6 +50,21 @@ def _steps(history: list[dict[str, Any]]) -> list[Step]:
     return steps
 
 
+_TERMINAL_EVENTS = frozenset({"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"})
+
+
+def _history(sfn: Any, arn: str, *, ended: bool, poll_seconds: float, tries: int = 20) -> list[dict[str, Any]]:
+    """The execution's events. Once it has ended, read until its terminal event is listed: moto can
+    report the final status a moment before the last states' exits are in the history."""
+    for _ in range(tries):
+        events = [event for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn)
+                  for event in page["events"]]
+        if not ended or any(event["type"] in _TERMINAL_EVENTS for event in events):
+            break
+        time.sleep(poll_seconds)
+    return events
+
+
 def run(state_machine_arn: str, payload: dict[str, Any] | None = None, *, name: str | None = None,
         on_change: Callable[[list[Step]], None] | None = None, poll_seconds: float = 0.25) -> Execution:
     """Start an execution and wait for it to end, calling `on_change` whenever its steps change."""
@@ -62,7 +77,7 @@ def run(state_machine_arn: str, payload: dict[str, Any] | None = None, *, name: 
     seen: list[tuple[str, str]] = []
     while True:
         described = sfn.describe_execution(executionArn=arn)
-        history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        history = _history(sfn, arn, ended=described["status"] != "RUNNING", poll_seconds=poll_seconds)
         steps = _steps(history)
         fingerprint = [(s.name, s.status) for s in steps]
         if on_change and fingerprint != seen:
