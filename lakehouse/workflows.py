@@ -35,7 +35,8 @@ class Execution:
 
 def _steps(history: list[dict[str, Any]]) -> list[Step]:
     steps: list[Step] = []
-    for event in history:
+    # In time order (a stable sort keeps the listed order of ties): moto's history is not always listed so.
+    for event in sorted(history, key=lambda e: e["timestamp"]):
         kind = event["type"]
         if kind.endswith("StateEntered"):
             steps.append(Step(event["stateEnteredEventDetails"]["name"], started=event["timestamp"]))

@@ -65,3 +65,10 @@ def test_a_failed_task_marks_its_step() -> None:
     steps = workflows._steps([_event("TaskStateEntered", "GoldBuild"), _event("TaskFailed"),
                               _event("ExecutionFailed")])
     assert [(s.name, s.status) for s in steps] == [("GoldBuild", "FAILED")]
+
+
+def test_steps_follow_the_events_times_not_their_listed_order() -> None:
+    listed = [_event("TaskStateEntered", "SilverMerge"), _event("TaskStateExited", "GoldBuild", 9),
+              _event("TaskStateExited", "SilverMerge", 3), _event("TaskStateEntered", "GoldBuild", 4)]
+    assert [(s.name, s.status, s.seconds) for s in workflows._steps(listed)] == [
+        ("SilverMerge", "SUCCEEDED", 3.0), ("GoldBuild", "SUCCEEDED", 5.0)]
