@@ -63,24 +63,41 @@ def _batches(records: Sequence[bytes], keys: Sequence[str]) -> list[list[int]]:
 
 def put_records(stream_name: str, records: Sequence[bytes], partition_keys: Sequence[str], *,
                 client: Any = None, max_attempts: int = 6, base_delay: float = 0.1) -> PutResult:
-    """Put every record, in order within each call, retrying failed entries with jittered backoff."""
+    """Put every record, in order within each call, retrying failed entries with jittered backoff.
+
+    A batch whose entries keep failing does not stop the later batches: every record that can be
+    put is put, then ProducerError names all the records that could not be (none go missing unsaid).
+    """
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
     kinesis = client or boto3.client("kinesis")
     result = PutResult(records=len(records))
+    refused: list[tuple[int, str]] = []
     for batch in _batches(records, partition_keys):
-        pending = batch
-        for attempt in range(max_attempts):
-            response = kinesis.put_records(
-                StreamName=stream_name,
-                Records=[{"Data": records[i], "PartitionKey": partition_keys[i]} for i in pending],
-            )
-            result.calls += 1
-            failed = [(i, entry) for i, entry in zip(pending, response["Records"]) if "ErrorCode" in entry]
-            if not failed:
-                break
-            if attempt == max_attempts - 1:
-                raise ProducerError([(i, f"{e['ErrorCode']}: {e.get('ErrorMessage', '')}") for i, e in failed])
-            pending = [i for i, _ in failed]
+        refused += _put_batch(kinesis, stream_name, records, partition_keys, batch, result, max_attempts, base_delay)
+    if refused:
+        raise ProducerError(refused)
+    return result
+
+
+def _put_batch(kinesis: Any, stream_name: str, records: Sequence[bytes], keys: Sequence[str], batch: list[int],
+               result: PutResult, max_attempts: int, base_delay: float) -> list[tuple[int, str]]:
+    """Put one batch, re-sending only its failed entries; return those still failing after the last attempt."""
+    pending = batch
+    failed: list[tuple[int, str]] = []
+    for attempt in range(max_attempts):
+        if attempt:
             result.retried_entries += len(pending)
             # Full jitter: spreads retries of throttled producers instead of synchronising them.
-            time.sleep(random.uniform(0, base_delay * 2 ** attempt))
-    return result
+            time.sleep(random.uniform(0, base_delay * 2 ** (attempt - 1)))
+        response = kinesis.put_records(
+            StreamName=stream_name,
+            Records=[{"Data": records[i], "PartitionKey": keys[i]} for i in pending],
+        )
+        result.calls += 1
+        failed = [(i, f"{entry['ErrorCode']}: {entry.get('ErrorMessage', '')}")
+                  for i, entry in zip(pending, response["Records"], strict=True) if "ErrorCode" in entry]
+        if not failed:
+            break
+        pending = [i for i, _ in failed]
+    return failed
