@@ -2,9 +2,11 @@
 
 moto's own mapping invokes once per record and ignores BatchSize, so the local cloud polls the
 shards itself, over the Kinesis API, and invokes the function through the Lambda API, as Lambda's
-pollers do: BatchSize, a batching window, per-shard ordering, ReportBatchItemFailures
-checkpointing, BisectBatchOnFunctionError, MaximumRetryAttempts, and an on-failure SQS
-destination that carries the shard and sequence range of a batch given up on.
+pollers do: a batch goes out when it holds BatchSize records, when the next record would take the
+invocation payload past Lambda's 6 MB limit, or when MaximumBatchingWindowInSeconds has passed;
+then per-shard ordering, ReportBatchItemFailures checkpointing, BisectBatchOnFunctionError,
+MaximumRetryAttempts, and an on-failure SQS destination that carries the shard and sequence range
+of a batch given up on. Decision 0002 says how this follows Lambda's documented batching.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -20,6 +23,10 @@ from typing import Any
 import boto3
 
 log = logging.getLogger(__name__)
+
+MAX_PAYLOAD_BYTES = 6_291_456  # Lambda's "6 MB": an invoke payload "must be smaller than 6291456 bytes"
+IDLE_POLL_SECONDS = 1.0        # Lambda reads an idle Kinesis shard about once a second
+WINDOW_POLL_SECONDS = 0.2      # re-reads while a batching window is open: sooner, so local windows fill
 
 
 @dataclass(frozen=True)
@@ -43,9 +50,8 @@ class PollStats:
     per_shard: dict[str, int] = field(default_factory=dict)
 
 
-def kinesis_event(records: list[dict[str, Any]], shard_id: str, stream_arn: str, region: str) -> dict[str, Any]:
-    """A Lambda Kinesis event for GetRecords records, shaped as Lambda delivers it."""
-    return {"Records": [{
+def _event_record(r: dict[str, Any], shard_id: str, stream_arn: str, region: str) -> dict[str, Any]:
+    return {
         "kinesis": {
             "kinesisSchemaVersion": "1.0",
             "partitionKey": r["PartitionKey"],
@@ -59,15 +65,54 @@ def kinesis_event(records: list[dict[str, Any]], shard_id: str, stream_arn: str,
         "eventName": "aws:kinesis:record",
         "awsRegion": region,
         "eventSourceARN": stream_arn,
-    } for r in records]}
+    }
+
+
+def kinesis_event(records: list[dict[str, Any]], shard_id: str, stream_arn: str, region: str) -> dict[str, Any]:
+    """A Lambda Kinesis event for GetRecords records, shaped as Lambda delivers it."""
+    return {"Records": [_event_record(r, shard_id, stream_arn, region) for r in records]}
+
+
+# json.dumps(kinesis_event(...)) is this many bytes plus, per record, its RecordSizer size.
+EMPTY_EVENT_BYTES = len(json.dumps({"Records": []})) - len(", ")
+
+
+class RecordSizer:
+    """The bytes one record adds to the invoke payload json.dumps(kinesis_event(...)), exactly.
+
+    Lambda counts the JSON event against its 6 MB limit, and in it base64 makes n data bytes
+    4*ceil(n/3). Encoding every record twice (to measure, then to send) would be wasted work, so
+    the envelope, the same for every record of a shard, is measured once, and only the parts
+    that vary are added per record: partition key, sequence number (also in eventID), arrival time.
+    """
+
+    def __init__(self, shard_id: str, stream_arn: str, region: str) -> None:
+        blank = {"PartitionKey": "", "SequenceNumber": "", "Data": b"",
+                 "ApproximateArrivalTimestamp": datetime.fromtimestamp(0, timezone.utc)}
+        envelope = len(json.dumps(_event_record(blank, shard_id, stream_arn, region)))
+        # json writes floats with repr(); the blank's key and time are taken out, ", " added.
+        self._fixed = envelope - len(json.dumps("")) - len(repr(0.0)) + len(", ")
+
+    def __call__(self, r: dict[str, Any]) -> int:
+        return (self._fixed + len(json.dumps(r["PartitionKey"])) + 2 * len(r["SequenceNumber"])
+                + len(repr(r["ApproximateArrivalTimestamp"].timestamp())) + 4 * -(-len(r["Data"]) // 3))
+
+
+@dataclass
+class _ShardReader:
+    """A shard being drained: its iterator, and records read but not yet batched (a full payload left them)."""
+    iterator: str
+    size_of: RecordSizer
+    unbatched: deque[dict[str, Any]] = field(default_factory=deque)
 
 
 class KinesisPoller:
     """Reads every shard of a stream and invokes a function with batches of its records."""
 
-    def __init__(self, stream_name: str, function_name: str, settings: MappingSettings) -> None:
+    def __init__(self, stream_name: str, function_name: str, settings: MappingSettings, *,
+                 kinesis: Any = None) -> None:
         self.stream_name, self.function_name, self.settings = stream_name, function_name, settings
-        self._kinesis = boto3.client("kinesis")
+        self._kinesis = kinesis or boto3.client("kinesis")
         self._lambda = boto3.client("lambda")
         self._sqs = boto3.client("sqs")
         summary = self._kinesis.describe_stream_summary(StreamName=stream_name)["StreamDescriptionSummary"]
@@ -83,7 +128,7 @@ class KinesisPoller:
             for name in ("records", "invocations", "retries", "failed_batches", "failed_records"):
                 setattr(stats, name, getattr(stats, name) + getattr(delivered, name))
             if not delivered.records:
-                stop.wait(max(0.2, self.settings.batching_window_seconds))
+                stop.wait(IDLE_POLL_SECONDS)
         return stats
 
     def drain(self) -> PollStats:
@@ -94,31 +139,49 @@ class KinesisPoller:
             shard_id = shard["ShardId"]
             iterator = self._iterators.get(shard_id) or self._kinesis.get_shard_iterator(
                 StreamName=self.stream_name, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-            while True:
-                batch, iterator = self._next_batch(iterator)
-                if not batch:
-                    break
+            reader = _ShardReader(iterator, RecordSizer(shard_id, self._stream_arn, self._region))
+            while batch := self._next_batch(reader):
                 stats.records += len(batch)
                 stats.per_shard[shard_id] = stats.per_shard.get(shard_id, 0) + len(batch)
                 self._deliver(batch, shard_id, stats)
-            self._iterators[shard_id] = iterator
+            self._iterators[shard_id] = reader.iterator  # only now: an error above re-reads, never skips
         return stats
 
-    def _next_batch(self, iterator: str) -> tuple[list[dict[str, Any]], str]:
-        """Up to BatchSize records, waiting at most the batching window for a batch to fill."""
+    def _next_batch(self, reader: _ShardReader) -> list[dict[str, Any]]:
+        """The shard's next batch, cut when the first of Lambda's three conditions holds.
+
+        BatchSize records; or the next record would take the payload to MAX_PAYLOAD_BYTES; or
+        the batching window, opened when the batch's first record is found, has passed. With a
+        window of 0 that is whatever one read returned. Empty when the shard has nothing new.
+        """
         batch: list[dict[str, Any]] = []
-        deadline = time.monotonic() + self.settings.batching_window_seconds
-        while len(batch) < self.settings.batch_size:
-            response = self._kinesis.get_records(ShardIterator=iterator,
-                                                 Limit=self.settings.batch_size - len(batch))
-            iterator = response["NextShardIterator"]
-            batch.extend(response["Records"])
-            caught_up = response.get("MillisBehindLatest", 0) == 0 and not response["Records"]
-            if caught_up and (batch or time.monotonic() >= deadline):
-                break
+        payload = EMPTY_EVENT_BYTES
+        deadline: float | None = None
+        while True:
+            caught_up = False  # left-over records, no read this round: the next read needn't wait
+            if not reader.unbatched:
+                response = self._kinesis.get_records(ShardIterator=reader.iterator,
+                                                     Limit=self.settings.batch_size - len(batch))
+                reader.iterator = response["NextShardIterator"]
+                reader.unbatched.extend(response["Records"])
+                caught_up = response.get("MillisBehindLatest", 0) == 0
+            while reader.unbatched and len(batch) < self.settings.batch_size:
+                grown = payload + reader.size_of(reader.unbatched[0])
+                if batch and grown >= MAX_PAYLOAD_BYTES:
+                    return batch  # the record waits, first in the next batch; one alone goes as it is
+                batch.append(reader.unbatched.popleft())
+                payload = grown
+            if len(batch) == self.settings.batch_size or (not batch and caught_up):
+                return batch
+            if not batch:
+                continue  # an empty read behind the tip of the shard: Kinesis has more further on
+            if deadline is None:
+                deadline = time.monotonic() + self.settings.batching_window_seconds
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return batch
             if caught_up:
-                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-        return batch, iterator
+                time.sleep(min(WINDOW_POLL_SECONDS, remaining))
 
     def _deliver(self, batch: list[dict[str, Any]], shard_id: str, stats: PollStats) -> None:
         """Invoke until the batch succeeds, retrying from the failed checkpoint, bisecting on errors."""

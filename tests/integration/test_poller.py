@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import time
 import uuid
+from datetime import datetime, timezone
 from typing import Any
 
 import boto3
 import pytest
 
-from lakehouse.poller import KinesisPoller, MappingSettings
+from lakehouse.poller import (EMPTY_EVENT_BYTES, MAX_PAYLOAD_BYTES, KinesisPoller, MappingSettings, RecordSizer,
+                              kinesis_event)
 from lakehouse.producer import put_records
 from tests.fixtures.local_cloud import register_function as _function
 
@@ -159,3 +162,88 @@ def test_records_older_than_the_maximum_age_go_to_the_on_failure_destination() -
     message = json.loads(boto3.client("sqs").receive_message(QueueUrl=queue)["Messages"][0]["Body"])
     assert message["requestContext"]["condition"] == "RecordAgeExceeded"
     assert message["KinesisBatchInfo"]["batchSize"] == 3
+
+
+def _put_once_caught_up(stream: str, values: list[int]) -> Any:
+    """A Kinesis client that puts `values` after its first empty GetRecords that follows records.
+
+    Handed to the poller, it makes the second group arrive just after the poller has read the
+    first and found the shard caught up, whatever the machine's speed: the gap is one PutRecords
+    call, far inside the windows used below, and nothing depends on when the test itself runs.
+    """
+    kinesis = boto3.client("kinesis")
+    seen_records, pending = [False], [values]
+
+    def after_read(parsed: dict[str, Any], **_: Any) -> None:
+        seen_records[0] = seen_records[0] or bool(parsed.get("Records"))
+        if seen_records[0] and not parsed.get("Records") and pending:
+            _put(stream, pending.pop())
+
+    kinesis.meta.events.register("after-call.kinesis.GetRecords", after_read)
+    return kinesis
+
+
+@pytest.mark.parametrize(("window", "expected"), [(0, [[1, 2, 3], [4, 5]]), (2, [[1, 2, 3, 4, 5]])])
+def test_records_that_arrive_within_the_batching_window_join_the_batch(window: int, expected: list[list[int]]) -> None:
+    stream = _stream()
+    batches: list[list[int]] = []
+    fn = _function(lambda event, ctx: batches.append(_payloads(event)) or {"batchItemFailures": []})
+    _put(stream, [1, 2, 3])
+    settings = MappingSettings(batch_size=100, batching_window_seconds=window)
+    poller = KinesisPoller(stream, fn, settings, kinesis=_put_once_caught_up(stream, [4, 5]))
+
+    stats = [poller.drain(), poller.drain()]  # the second drain delivers whatever the first left
+
+    # Window 0: what one read returned goes at once. A window keeps gathering past a read that
+    # finds the shard caught up, so the later group joins the batch.
+    assert batches == expected
+    assert sum(s.records for s in stats) == 5 and sum(s.invocations for s in stats) == len(expected)
+
+
+def test_a_batch_within_its_window_goes_as_soon_as_it_reaches_batch_size() -> None:
+    stream = _stream()
+    batches: list[list[int]] = []
+    fn = _function(lambda event, ctx: batches.append(_payloads(event)) or {"batchItemFailures": []})
+    _put(stream, [1, 2, 3])
+    settings = MappingSettings(batch_size=4, batching_window_seconds=2)
+    poller = KinesisPoller(stream, fn, settings, kinesis=_put_once_caught_up(stream, list(range(4, 11))))
+
+    poller.drain()
+    poller.drain()
+
+    assert batches == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]
+
+
+def test_record_sizer_gives_the_exact_size_of_the_json_event() -> None:
+    rng = random.Random(7)
+    keys = ["k", "user-42", 'quote" and \\ and \u2028 and é', "x" * 256]
+    arn, shard = "arn:aws:kinesis:eu-west-1:000000000000:stream/s", "shardId-000000000003"
+    size_of = RecordSizer(shard, arn, "eu-west-1")
+    for n in range(1, 40):
+        records = [{"PartitionKey": rng.choice(keys), "SequenceNumber": str(rng.randrange(1, 10**56)),
+                    "Data": rng.randbytes(rng.randrange(0, 300)),
+                    "ApproximateArrivalTimestamp": datetime.fromtimestamp(rng.uniform(0, 2e9), timezone.utc)}
+                   for _ in range(n)]
+        payload = json.dumps(kinesis_event(records, shard, arn, "eu-west-1")).encode()
+        assert len(payload) == EMPTY_EVENT_BYTES + sum(size_of(r) for r in records)
+
+
+def test_batches_stop_short_of_lambdas_6_mb_payload_and_keep_order() -> None:
+    stream = _stream()
+    events: list[dict[str, Any]] = []
+    fn = _function(lambda event, ctx: events.append(event) or {"batchItemFailures": []})
+    sizes = [600_000 + 29_000 * (i % 13) for i in range(20)]  # about 15 MB in all, well under 1 MiB each
+    put_records(stream, [f"{i:06d}".encode() + b"x" * (size - 6) for i, size in enumerate(sizes)], ["k"] * len(sizes))
+
+    stats = KinesisPoller(stream, fn, MappingSettings(batch_size=100)).drain()
+
+    def index(record: dict[str, Any]) -> int:
+        return int(base64.b64decode(record["kinesis"]["data"][:8]))
+
+    assert [index(r) for e in events for r in e["Records"]] == list(range(len(sizes)))  # order kept, none lost
+    assert stats.records == len(sizes) and len(events) >= 3
+    # Lambda counts the JSON event: each under the limit, and each cut only when the next record would not fit.
+    sent = [len(json.dumps(e).encode()) for e in events]
+    assert max(sent) < MAX_PAYLOAD_BYTES
+    for event, following in zip(events, events[1:]):
+        assert len(json.dumps({"Records": event["Records"] + following["Records"][:1]}).encode()) >= MAX_PAYLOAD_BYTES
