@@ -346,7 +346,8 @@ OPS_QUARANTINE = TableSpec(
         Column("shard", StringType(), False, "Stream shard of the record (stream sources)."),
         Column("sequence_number", StringType(), False, "Sequence number of the record in its shard."),
         Column("ingested_at", TimestamptzType(), True, "When the stream received the record (UTC)."),
-        Column("raw_payload", BinaryType(), True, "The record exactly as received."),
+        Column("raw_payload", BinaryType(), True, "The record as received; the stream cleaners mask its "
+               "IP addresses and e-mails (the exact bytes are in the raw zone)."),
     ),
     partition_by=(("ingested_at", DayTransform()),),
     sort_by=("ingested_at",),

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from lambdas.cleaner import clickstream, orders
 from lambdas.cleaner.events import Delivery
-from lambdas.cleaner.pii import IpMasker
+from lambdas.cleaner.pii import IpMasker, masked_payload
 from lambdas.cleaner.rules import Rejected
 from lambdas.cleaner.schemas import CLEAN_SCHEMAS, TIMESTAMP
 from lambdas.contracts import clickstream as clickstream_contract
@@ -63,6 +63,7 @@ class CleanedBatch:
     source: Source
     clean: pa.Table  # the clean schema, in delivery order, without in-batch duplicates
     quarantined: list[tuple[int, Rejected]]  # (record index, why), in delivery order
+    quarantined_payloads: list[bytes]  # each quarantined record with its personal data masked
     duplicates: int
 
     @property
@@ -100,8 +101,9 @@ def clean_batch(delivery: Delivery, source: Source, *, now: datetime, masker: Ip
         tables.append(pa.Table.from_pylist(clean_rows, schema=_with_index(source.schema)))
     candidates = _in_order(tables, source.schema)
     clean = _first_of_each_key(candidates, source.contract.DEDUPLICATION_KEY)
-    batch = CleanedBatch(delivery, source, _with_arrivals(clean, delivery.arrivals_ms, source.schema),
-                         quarantined, duplicates=candidates.num_rows - clean.num_rows)
+    batch = CleanedBatch(delivery, source, _with_arrivals(clean, delivery.arrivals_ms, source.schema), quarantined,
+                         [masked_payload(payloads[i], masker) for i, _ in quarantined],
+                         duplicates=candidates.num_rows - clean.num_rows)
     _check_ledger(batch)
     return batch
 

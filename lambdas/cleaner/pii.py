@@ -4,11 +4,15 @@ The hash is HMAC-SHA256 over the canonical address, keyed with a secret that liv
 Manager (or SSM Parameter Store) in AWS and is read once per container; offline, a fixed and
 obviously fake key stands in. Masking works on distinct values: a batch's addresses repeat per
 visitor, so each distinct one is masked once and the results are spread back by index.
+
+A rejected record goes to staging's quarantine masked the same way (`masked_payload`); its exact
+bytes stay only in the raw zone, behind that zone's own access policy.
 """
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -18,7 +22,21 @@ import boto3
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from lambdas.cleaner.rules import redact_emails
 from lambdas.contracts import clickstream as contract
+
+# A rejected record may be neither JSON nor UTF-8, so addresses are looked for in its text read as
+# Latin-1 (one character per byte: every other byte stays as it was), wherever they are. A candidate is
+# masked only if it parses as an address; the value of an "ip" key is masked, or redacted when it is
+# not an address (it may be any personal text).
+# Candidates: a run of address characters holding two colons (IPv6, IPv4-mapped ones too), trimmed of
+# the separators around it, then dotted quads anywhere (also before a full stop). Each pattern is
+# linear in the record's length (a run is tried once, from its start, possessively): a rejected record
+# may be a megabyte of anything.
+_IP_FIELD = re.compile(r'("ip"\s*+:\s*+")((?:[^"\\]++|\\.)*+)(")')
+_IPV6 = re.compile(r"(?<![0-9A-Fa-f:.])[0-9A-Fa-f.]*+:[0-9A-Fa-f.]*+:[0-9A-Fa-f:.]*+")
+_IPV4 = re.compile(r"(?<![0-9])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9])")
+IP_REDACTION = "REDACTED"
 
 # Offline only: never a secret, and refused outside the local environment (see key_from_env).
 LOCAL_KEY = b"lakehouse-local-only-NOT-A-SECRET"
@@ -84,6 +102,25 @@ def _canonical(text: str, mode: IpMode) -> str | None:
     host_bits = address.max_prefixlen - bits
     # Rebuilt from the integer: cheaper than a network object, and drops an IPv6 zone id.
     return str(type(address)(int(address) >> host_bits << host_bits))
+
+
+def masked_payload(payload: bytes, ip_masker: IpMasker) -> bytes:
+    """A rejected record's bytes with its personal data masked as a clean record's would be:
+    IP addresses keyed-hashed or truncated, e-mail addresses redacted."""
+    text = payload.decode("latin-1")
+    text = _IP_FIELD.sub(lambda m: m[1] + (ip_masker.mask(m[2]) or IP_REDACTION) + m[3], text)
+    text = _IPV6.sub(lambda m: _masked_within(m[0], ip_masker), text)
+    text = _IPV4.sub(lambda m: ip_masker.mask(m[0]) or m[0], text)
+    return redact_emails(text, contract.EMAIL_REDACTION).encode("latin-1")
+
+
+def _masked_within(run: str, ip_masker: IpMasker) -> str:
+    core = run.strip(".:")
+    masked = ip_masker.mask(core) if core else None
+    if masked is None:
+        return run
+    start = run.index(core)
+    return run[:start] + masked + run[start + len(core):]
 
 
 @lru_cache(maxsize=4)

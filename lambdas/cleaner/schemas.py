@@ -29,7 +29,8 @@ def _clean_schema(contract: object) -> pa.Schema:
 CLEAN_SCHEMAS: dict[str, pa.Schema] = {c.SOURCE: _clean_schema(c) for c in (clickstream, orders)}
 
 QUARANTINE_SCHEMA = pa.schema([
-    pa.field("raw_payload", pa.binary(), nullable=False),  # the record exactly as received
+    # the record as received, its personal data masked (the exact bytes are in the raw zone)
+    pa.field("raw_payload", pa.binary(), nullable=False),
     pa.field("source", pa.string(), nullable=False),
     pa.field("reason", pa.string(), nullable=False),  # a contract's reason code
     pa.field("message", pa.string(), nullable=False),

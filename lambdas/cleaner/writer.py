@@ -147,7 +147,7 @@ def _quarantine_table(batch: CleanedBatch) -> pa.Table:
     indices = pa.array([i for i, _ in batch.quarantined], pa.int64())
     arrivals = pc.take(pa.array(delivery.arrivals_ms, pa.int64()), indices)
     return pa.Table.from_pydict({
-        "raw_payload": [delivery.payloads[i] for i, _ in batch.quarantined],
+        "raw_payload": batch.quarantined_payloads,
         "source": [batch.source.name] * len(batch.quarantined),
         "reason": [rejected.reason for _, rejected in batch.quarantined],
         "message": [rejected.message for _, rejected in batch.quarantined],

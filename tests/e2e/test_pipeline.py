@@ -26,7 +26,10 @@ from lakehouse.generator import Generated, generate
 from lakehouse.layout import LocalLake
 from lakehouse.serving import export_serving
 from lakehouse.superset import LocalSuperset
+from lambdas.cleaner.pii import LOCAL_KEY
+from lambdas.contracts.clickstream import Reason
 from tests import ground_truth
+from tests.pii_checks import EMAIL, addresses, keyed_hash
 from tests.fixtures.superset import big_number, import_and_chart_data, series_by_day_and_country
 
 EVENTS, SEED, DEFECT_RATE = 10_000, 11, 0.06
@@ -146,6 +149,19 @@ def test_silver_holds_each_clean_event_once_with_pii_masked(demo_run: DemoRun) -
         # the generator hashes the IP independently with the local key (HMAC, no raw IP in the lake)
         assert ip == truth[event_id].ip_masked
         assert ip is None or ip.startswith("h1:")
+
+
+def test_ops_quarantine_holds_the_streams_bad_records_with_pii_masked(demo_run: DemoRun) -> None:
+    _, rows = athena.query(local_catalog(demo_run.lake.warehouse, demo_run.lake.catalog_db),
+                           "SELECT raw_payload FROM ops.quarantine WHERE source = 'clickstream'")
+    payloads = [bytes(row[0]) for row in rows]
+    assert len(payloads) == sum(demo_run.truth.counts.quarantined_by_reason.values())
+    assert not any(addresses(payload) for payload in payloads)  # not one IP address left
+    assert not any(EMAIL.search(payload) for payload in payloads)
+    # each address the generator put in a bad record is there as its keyed hash (hmac, computed here)
+    bad = [r for r, label in zip(demo_run.truth.records, demo_run.truth.labels) if label in Reason.ALL]
+    expected = {keyed_hash(a, LOCAL_KEY) for record in bad for a in addresses(record)}
+    assert expected and all(any(h in payload for payload in payloads) for h in expected)
 
 
 def test_the_run_is_recorded_in_ops_pipeline_runs(demo_run: DemoRun) -> None:

@@ -22,8 +22,10 @@ import pytest
 
 from lakehouse.generator import Generated, generate
 from lambdas.cleaner.handler import handler
+from lambdas.cleaner.pii import LOCAL_KEY
 from lambdas.contracts import clickstream as contract
 from tests.fixtures.kinesis_events import kinesis_event, raw_file_records, sequence_number
+from tests.pii_checks import assert_masked
 
 pytestmark = pytest.mark.usefixtures("local_cloud")
 
@@ -98,7 +100,10 @@ def test_the_handler_writes_every_zone_to_s3(buckets: tuple[str, str], generated
     assert quarantine.num_rows == truth.quarantined
     assert Counter(quarantine.column("reason").to_pylist()) == Counter(truth.quarantined_by_reason)
     bad = [r for r, label in zip(generated.records, generated.labels) if label in contract.REASONS]
-    assert quarantine.column("raw_payload").to_pylist() == bad
+    payloads = quarantine.column("raw_payload").to_pylist()
+    assert len(payloads) == len(bad)
+    for original, payload in zip(bad, payloads):
+        assert_masked(original, payload, LOCAL_KEY)
 
 
 def test_a_retried_batch_overwrites_its_objects_with_the_same_bytes(buckets: tuple[str, str],

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lambdas.cleaner.pii import LOCAL_KEY, IpMasker
+from lambdas.cleaner.pii import LOCAL_KEY, IpMasker, masked_payload
+from tests.pii_checks import addresses
 
 HASH, TRUNCATE = IpMasker("hash", LOCAL_KEY), IpMasker("truncate", b"")
 
@@ -49,3 +50,34 @@ def test_masks_agree_with_ipaddress(text: str, mode: str) -> None:
 ])
 def test_truncation_examples(text: str, truncated: str | None) -> None:
     assert TRUNCATE.mask(text) == truncated
+
+
+# --- a rejected record's payload, before staging's quarantine ---------------------------------------
+
+@pytest.mark.parametrize("payload, expected", [
+    # an address anywhere: as the "ip" value, in a malformed record, beside bytes that are not UTF-8
+    (b'{"ip": "203.0.113.7", "x": 1', b'{"ip": "' + reference("203.0.113.7", "hash").encode() + b'", "x": 1'),
+    (b"\xff\xfe 2001:db8::1;", b"\xff\xfe " + reference("2001:db8::1", "hash").encode() + b";"),
+    # an "ip" value that is no address may be any personal text: redacted, never echoed
+    (b'{"ip": "bob\'s laptop \\"home\\"", "event_type": 1}', b'{"ip": "REDACTED", "event_type": 1}'),
+    # e-mails, plain and percent-encoded, as in a clean record's page_url
+    (b'{"page_url": "https://s.example/?u=ann.lee%40mail.example.org&x=1"}',
+     b'{"page_url": "https://s.example/?u=REDACTED&x=1"}'),
+    # look-alikes stay: versions, times, MAC-like and out-of-range quads are not addresses
+    (b'{"user_agent": "Chrome/120.0.6099.109", "event_time": "2026-11-24T00:00:17.822+00:00"}', None),
+    (b"999.1.1.1 12:34 0.0.0", None),
+])
+def test_a_quarantined_payload_is_masked_like_a_clean_record(payload: bytes, expected: bytes | None) -> None:
+    assert masked_payload(payload, HASH) == (payload if expected is None else expected)
+
+
+def test_truncation_keeps_the_network_in_a_quarantined_payload_too() -> None:
+    assert masked_payload(b"from 198.51.100.23 and 2001:db8:aa:bb::9", TRUNCATE) == b"from 198.51.100.0 and 2001:db8:aa::"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_lose_their_addresses(payload: bytes) -> None:
+    masked = masked_payload(payload, HASH)
+    assert isinstance(masked, bytes)
+    assert not addresses(masked) & addresses(payload)
