@@ -1,8 +1,9 @@
 """Replay in AWS, two ways.
 
-- `Replay.role`, the role `lakehouse replay --dlq` (or an operator) assumes: read failure records,
-  fetch the originals, hand them to the cleaner. Who may assume it is decided by the account's own
-  IAM policies (the trust names the account, not a user).
+- `Replay.role`, the role an operator (or a tool doing what `lakehouse replay --dlq` does locally)
+  assumes in AWS: read failure records, fetch the originals, hand them to the cleaner. Who may assume
+  it is decided by the account's own IAM policies (the trust names the account, not a user). The CLI
+  itself talks to the local cloud only.
 - `ReplayWorkflow`: a time range of the raw zone re-cleaned and merged again (`lakehouse replay --from
   --to` locally; in AWS, start its state machine with {"from": ..., "to": ...}).
 

@@ -27,7 +27,7 @@ CLOUD_FILE = "cloud.json"
 
 
 class NoLocalCloud(RuntimeError):
-    """No endpoint to talk to: neither AWS_ENDPOINT_URL nor a running `lakehouse up`."""
+    """No local cloud to talk to: no running `lakehouse up` for this lake."""
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def connect_to_local_cloud(lake: LocalLake) -> CloudInfo:
     path = lake.root / CLOUD_FILE
     if not path.exists():
         raise NoLocalCloud(f"no local cloud is running for {lake.root}: start one with `lakehouse up` "
-                           "in another shell (or set AWS_ENDPOINT_URL)")
+                           "in another shell (LAKEHOUSE_HOME chooses the lake)")
     raw = json.loads(path.read_text())
     info = CloudInfo(raw["endpoint"], raw["pid"], Provisioned(**raw["resources"]))
     try:

@@ -1,13 +1,17 @@
 """Replay the batches the event source mapping gave up on (its on-failure queue), without duplicates.
 
-Each failure message names a shard and a sequence range (Lambda's KinesisBatchInfo). The records
-are fetched again from the stream while it retains them, else from the raw zone, and handed to
-the cleaner as the same batch: its output names are deterministic per shard and sequence range,
-so a replayed batch overwrites, never duplicates, and silver's MERGE on event_id does the rest.
-A message is deleted only after its batch was cleaned.
+Each failure message names a shard and a sequence range (Lambda's KinesisBatchInfo), or, from an MSK
+mapping, topic-partitions and offset ranges (KafkaBatchInfo). Kinesis records are fetched again from
+the stream while it retains them, else from the raw zone; Kafka records from the raw zone (no broker is
+reachable from here, and its envelopes carry the Kafka coordinates). They are handed to the cleaner as
+the same batch, in the event shape it first came in: its output names are deterministic per channel and
+position range, so a replayed batch overwrites, never duplicates, and silver's first copy per event_id
+does the rest. A message is deleted only after its batch was cleaned; a message that is neither kind is
+reported and kept.
 """
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from dataclasses import dataclass, field
@@ -59,23 +63,45 @@ def _from_stream(kinesis: Any, stream_arn: str, shard_id: str, start: str, end: 
     return records
 
 
-def _from_raw(raw_uri: str, shard_id: str, start: str, end: str) -> list[dict[str, Any]]:
-    """The records of the range as the raw zone kept them (its envelopes carry the Kinesis coordinates)."""
+def _raw_records(raw_uri: str, channel: str, start: str, end: str) -> list[tuple[str, str | None, int, bytes]]:
+    """(position, key, arrival ms, payload) of a channel's range as the raw zone kept it, in order."""
     filesystem, root = pafs.FileSystem.from_uri(raw_uri)
     selector = pafs.FileSelector(root, recursive=True, allow_not_found=True)
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, tuple[str, str | None, int, bytes]] = {}
     for info in filesystem.get_file_info(selector):
-        if not (info.is_file and info.base_name.startswith(shard_id) and info.path.endswith(".ndjson.gz")):
+        if not (info.is_file and info.base_name.startswith(channel) and info.path.endswith(".ndjson.gz")):
             continue
         with filesystem.open_input_stream(info.path, compression=None) as stream:
             delivery = read_delivery(info.path, stream.read())
-        for position, key, arrival_ms, data in zip(delivery.positions, delivery.keys, delivery.arrivals_ms,
-                                                   delivery.payloads):
-            if delivery.channel == shard_id and int(start) <= int(position) <= int(end):
-                found[position] = {"SequenceNumber": position, "PartitionKey": key, "Data": data,
-                                   "ApproximateArrivalTimestamp": datetime.fromtimestamp(arrival_ms / 1000,
-                                                                                         timezone.utc)}
-    return [found[seq] for seq in sorted(found, key=int)]
+        if delivery.channel != channel:
+            continue
+        for record in zip(delivery.positions, delivery.keys, delivery.arrivals_ms, delivery.payloads):
+            if int(start) <= int(record[0]) <= int(end):
+                found[record[0]] = record
+    return [found[position] for position in sorted(found, key=int)]
+
+
+def _from_raw(raw_uri: str, shard_id: str, start: str, end: str) -> list[dict[str, Any]]:
+    """The Kinesis records of the range, as PutRecords-shaped dicts for `kinesis_event`."""
+    return [{"SequenceNumber": position, "PartitionKey": key, "Data": data,
+             "ApproximateArrivalTimestamp": datetime.fromtimestamp(arrival_ms / 1000, timezone.utc)}
+            for position, key, arrival_ms, data in _raw_records(raw_uri, shard_id, start, end)]
+
+
+def _kafka_event(info: dict[str, Any], raw_uri: str) -> tuple[dict[str, Any], int]:
+    """The MSK event of a KafkaBatchInfo's ranges, rebuilt from the raw zone; and its record count."""
+    records: dict[str, list[dict[str, Any]]] = {}
+    for channel, ranges in sorted(info["recordsInfo"].items()):
+        topic, _, partition = channel.rpartition("-")
+        records[channel] = [{
+            "topic": topic, "partition": int(partition), "offset": int(offset), "timestamp": arrival_ms,
+            "timestampType": "CREATE_TIME", **({"key": key} if key is not None else {}),
+            "value": base64.b64encode(data).decode("ascii"), "headers": [],
+        } for offset, key, arrival_ms, data in _raw_records(raw_uri, channel, ranges["firstRecordOffset"],
+                                                            ranges["lastRecordOffset"])]
+    event = {"eventSource": "aws:kafka", "eventSourceArn": info.get("eventSourceArn", ""),
+             "bootstrapServers": info.get("bootstrapServers", ""), "records": records}
+    return event, sum(map(len, records.values()))
 
 
 def replay_dlq(queue_url: str, function_name: str, raw_uri: str, max_messages: int = 1000) -> ReplayResult:
@@ -89,33 +115,55 @@ def replay_dlq(queue_url: str, function_name: str, raw_uri: str, max_messages: i
         if not messages:
             break
         for message in messages:
-            info = json.loads(message["Body"])["KinesisBatchInfo"]
-            batch = f"{info['shardId']} {info['startSequenceNumber']}..{info['endSequenceNumber']}"
             try:
-                records = _from_stream(kinesis, info["streamArn"], info["shardId"],
-                                       info["startSequenceNumber"], info["endSequenceNumber"])
-                source = "stream"
-                if len(records) != info["batchSize"]:
-                    records = _from_raw(raw_uri, info["shardId"], info["startSequenceNumber"],
-                                        info["endSequenceNumber"])
-                    source = "raw"
-                if len(records) != info["batchSize"]:
-                    raise ReplayError(f"batch {batch}: found {len(records)} of its {info['batchSize']} "
-                                      "records in neither the stream nor the raw zone")
-                event = kinesis_event(records, info["shardId"], info["streamArn"], region)
+                event, batch, count, source = _failed_batch(message["Body"], kinesis, raw_uri, region)
                 response = lam.invoke(FunctionName=function_name, Payload=json.dumps(event).encode())
                 body = json.loads(response["Payload"].read() or b"null")
                 if "FunctionError" in response or (body or {}).get("batchItemFailures"):
                     raise ReplayError(f"batch {batch}: the cleaner failed again: {body}")
-            except ReplayError as error:
-                log.error("%s", error)
-                result.failed.append(str(error))
+            except (ReplayError, KeyError, TypeError, ValueError) as error:  # also a garbled record or raw file
+                problem = str(error) if isinstance(error, ReplayError) else \
+                    f"message {message.get('MessageId')}: cannot be replayed: {error!r}"
+                log.error("%s", problem)
+                result.failed.append(problem)
                 continue
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
             result.batches += 1
-            result.records += len(records)
+            result.records += count
             if source == "stream":
-                result.from_stream += len(records)
+                result.from_stream += count
             else:
-                result.from_raw += len(records)
+                result.from_raw += count
     return result
+
+
+def _failed_batch(body: str, kinesis: Any, raw_uri: str, region: str) -> tuple[dict[str, Any], str, int, str]:
+    """(the cleaner's event, the batch's name, its record count, "stream" or "raw") of a failure record."""
+    try:
+        failure = json.loads(body)
+    except ValueError:
+        failure = None
+    if isinstance(failure, dict) and "KinesisBatchInfo" in failure:
+        info = failure["KinesisBatchInfo"]
+        batch = f"{info['shardId']} {info['startSequenceNumber']}..{info['endSequenceNumber']}"
+        records = _from_stream(kinesis, info["streamArn"], info["shardId"],
+                               info["startSequenceNumber"], info["endSequenceNumber"])
+        source = "stream"
+        if len(records) != info["batchSize"]:
+            records = _from_raw(raw_uri, info["shardId"], info["startSequenceNumber"], info["endSequenceNumber"])
+            source = "raw"
+        found = len(records)
+        event = kinesis_event(records, info["shardId"], info["streamArn"], region)
+        where = "neither the stream nor the raw zone"
+    elif isinstance(failure, dict) and "recordsInfo" in failure.get("KafkaBatchInfo", {}):
+        info = failure["KafkaBatchInfo"]
+        batch = ", ".join(f"{channel} {r['firstRecordOffset']}..{r['lastRecordOffset']}"
+                          for channel, r in sorted(info["recordsInfo"].items()))
+        event, found = _kafka_event(info, raw_uri)
+        source, where = "raw", "the raw zone"
+    else:
+        raise ReplayError(f"not an on-failure record of a Kinesis or MSK mapping (no KinesisBatchInfo or "
+                          f"KafkaBatchInfo.recordsInfo): {body[:200]!r}")
+    if found != info["batchSize"]:
+        raise ReplayError(f"batch {batch}: found {found} of its {info['batchSize']} records in {where}")
+    return event, batch, found, source

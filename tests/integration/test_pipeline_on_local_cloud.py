@@ -7,6 +7,8 @@ import base64
 import json
 import os
 from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlparse
 
 import pyarrow.parquet as pq
 import pytest
@@ -20,6 +22,7 @@ from lakehouse.poller import KinesisPoller, MappingSettings
 from lakehouse.producer import put_records
 from lakehouse.provision import Provisioned, render_asl
 from lambdas.data_quality.checks import all_checks
+from tests.fixtures.kinesis_events import msk_event
 
 ENV = config.load("local")
 
@@ -96,7 +99,7 @@ def test_after_injected_faults_retries_and_the_replay_silver_holds_each_good_eve
     lake, resources = pipeline
     name = resources.cleaner_function
     cleaner = moto_patches.LAMBDA_HANDLERS[name]
-    calls = {"n": 0, "faults": True, "write_failed": False}
+    calls = {"n": 0, "faults": True, "write_failed": False, "failed_write": None, "firsts": []}
     generated = generate(1200, seed=9, defect_rate=0.05)
     poison = {e.event_id.encode() for e in generated.clean_events[100:1000:400]}
 
@@ -105,9 +108,13 @@ def test_after_injected_faults_retries_and_the_replay_silver_holds_each_good_eve
         payloads = [base64.b64decode(r["kinesis"]["data"]) for r in event["Records"]]
         if calls["faults"] and (calls["n"] % 3 == 0 or any(p in d for p in poison for d in payloads)):
             raise RuntimeError("injected crash")
+        first = event["Records"][0]["kinesis"]["sequenceNumber"]
+        calls["firsts"].append(first)
         if calls["faults"] and not calls["write_failed"]:
             calls["write_failed"] = True
             os.environ["STAGING_URI"] = "file:///proc/no-such-dir/staging"  # this one write fails for real
+            calls["failed_write"] = (first, cleaner(event, context), len(calls["firsts"]))
+            return calls["failed_write"][1]
         return cleaner(event, context)
 
     moto_patches.LAMBDA_HANDLERS[name] = faulty
@@ -115,6 +122,10 @@ def test_after_injected_faults_retries_and_the_replay_silver_holds_each_good_eve
     settings = MappingSettings(batch_size=100, max_retry_attempts=1, on_failure_queue_url=resources.dlq_url)
     stats = KinesisPoller(resources.stream_name, name, settings).drain()
     assert stats.failed_records >= len(poison) and stats.retries > 0 and calls["write_failed"]
+    # the failed write came back as a batch item failure at the batch's first record, and was retried from it
+    first, response, at = calls["failed_write"]
+    assert response == {"batchItemFailures": [{"itemIdentifier": first}]}
+    assert first in calls["firsts"][at:]
 
     calls["faults"] = False
     replayed = replay_dlq(resources.dlq_url, name, lake.raw_uri)
@@ -128,13 +139,8 @@ def test_after_injected_faults_retries_and_the_replay_silver_holds_each_good_eve
     assert sorted(event_ids) == sorted(e.event_id for e in generated.clean_events)
 
 
-def test_replay_falls_back_to_the_raw_zone_once_the_stream_no_longer_holds_the_records(
-        pipeline: tuple[LocalLake, Provisioned]) -> None:
-    """Staging writes fail for good (raw was written first), the batches go to the on-failure queue,
-    the stream is deleted, and the replay rebuilds the batches from the raw zone's envelopes."""
-    from lakehouse.replay import replay_dlq
-    lake, resources = pipeline
-    name = resources.cleaner_function
+def _break_staging(name: str) -> dict[str, bool]:
+    """The cleaner's staging writes fail for real (its raw file is written first) until `["on"]` is False."""
     cleaner = moto_patches.LAMBDA_HANDLERS[name]
     broken = {"on": True}
 
@@ -144,6 +150,17 @@ def test_replay_falls_back_to_the_raw_zone_once_the_stream_no_longer_holds_the_r
         return cleaner(event, context)
 
     moto_patches.LAMBDA_HANDLERS[name] = staging_down
+    return broken
+
+
+def test_replay_falls_back_to_the_raw_zone_once_the_stream_no_longer_holds_the_records(
+        pipeline: tuple[LocalLake, Provisioned]) -> None:
+    """Staging writes fail for good (raw was written first), the batches go to the on-failure queue,
+    the stream is deleted, and the replay rebuilds the batches from the raw zone's envelopes."""
+    from lakehouse.replay import replay_dlq
+    lake, resources = pipeline
+    name = resources.cleaner_function
+    broken = _break_staging(name)
     generated = generate(300, seed=4, defect_rate=0.1)
     put_records(resources.stream_name, generated.records, generated.partition_keys)
     settings = MappingSettings(batch_size=100, max_retry_attempts=1, on_failure_queue_url=resources.dlq_url)
@@ -159,6 +176,39 @@ def test_replay_falls_back_to_the_raw_zone_once_the_stream_no_longer_holds_the_r
     execution = workflows.run(resources.state_machine_arn, name="after-raw-replay")
     assert execution.status == "SUCCEEDED", execution.cause
     assert sorted(_silver_event_ids(lake)) == sorted(e.event_id for e in generated.clean_events)
+
+
+def test_replay_rebuilds_a_failed_msk_batch_from_the_raw_zone_and_keeps_what_it_cannot_read(
+        pipeline: tuple[LocalLake, Provisioned]) -> None:
+    """An MSK batch whose staging write fails for good (the MSK mapping shares the cleaner's on-failure
+    queue): its KafkaBatchInfo is replayed from the raw zone, in the MSK event shape. No Kafka broker
+    can run here, so the failure record is the one Lambda's documentation shows, written by hand."""
+    import boto3
+    from lakehouse.replay import replay_dlq
+    lake, resources = pipeline
+    name = resources.cleaner_function
+    broken = _break_staging(name)
+    generated = generate(60, seed=21, defect_rate=0.1)
+    event = msk_event({("shop-events", 3): generated.records}, first_offset=500)
+    response = boto3.client("lambda").invoke(FunctionName=name, Payload=json.dumps(event).encode())
+    assert "FunctionError" in response  # MSK: the whole invocation fails, the raw zone already holds it
+    sqs = boto3.client("sqs")
+    kafka_failure = {"requestContext": {"condition": "RetryAttemptsExhausted"}, "version": "1.0", "KafkaBatchInfo": {
+        "batchSize": 60, "eventSourceArn": event["eventSourceArn"], "bootstrapServers": event["bootstrapServers"],
+        "recordsInfo": {"shop-events-3": {"firstRecordOffset": "500", "lastRecordOffset": "559"}}}}
+    sqs.send_message(QueueUrl=resources.dlq_url, MessageBody=json.dumps(kafka_failure))
+    sqs.send_message(QueueUrl=resources.dlq_url, MessageBody='{"not": "a failure record"}')
+
+    broken["on"] = False
+    replayed = replay_dlq(resources.dlq_url, name, lake.raw_uri)
+    assert (replayed.batches, replayed.records, replayed.from_raw) == (1, 60, 60)
+    assert len(replayed.failed) == 1 and "neither" not in replayed.failed[0] and "KafkaBatchInfo" in replayed.failed[0]
+    staging = Path(urlparse(lake.staging_uri).path)
+    manifests = [json.loads(path.read_text()) for path in staging.rglob("shop-events-3-500-559.json")]
+    assert [(m["stream"], m["received"]) for m in manifests] == [("msk", 60)]
+    counts = generated.counts
+    assert (manifests[0]["clean"] + manifests[0]["duplicates"], manifests[0]["quarantined"]) == \
+        (counts.clean + counts.duplicates, sum(counts.quarantined_by_reason.values()))
 
 
 def test_a_second_execution_started_during_a_run_does_not_run(pipeline: tuple[LocalLake, Provisioned]) -> None:
