@@ -16,13 +16,13 @@ import json
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
 
 from lambdas.cleaner.pii import LOCAL_KEY
 from lambdas.contracts import clickstream as contract
@@ -32,19 +32,22 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+(?:@|%40)[A-Za-z0-9.\-]+\.[A-Za-z]{2,}",
 NOW = datetime.now(timezone.utc)
 
 
+Required = Annotated[str, StringConstraints(min_length=1)]  # after stripping: blank is missing
+
+
 class ClickEvent(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, strict=True)
 
-    event_id: str
+    event_id: Required
     event_type: Literal["page_view", "product_view", "add_to_cart", "checkout_started"]
-    event_time: str
-    user_id: str
-    session_id: str
+    event_time: Required
+    user_id: Required
+    session_id: Required
     page_url: str | None = None
     product_id: str | None = None
     user_agent: str | None = None
     ip: str | None = None
-    country: str
+    country: Required
 
     @field_validator("event_time")
     @classmethod

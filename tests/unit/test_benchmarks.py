@@ -58,3 +58,22 @@ def _figures(floor_ms: float, cleaner_ms: float) -> cleaner.Figures:
         bare_best_ms=1.0, floor_best_ms=floor_ms, six_mb_records=1, six_mb_event_bytes=1, peak_rss_mb=1.0,
         before_rss_mb=1.0, event_only_rss_mb=1.0, stage_ms={"a step": 1.0},
     )
+
+
+def test_the_baseline_does_the_cleaners_work(tmp_path: Path, monkeypatch) -> None:
+    """The ratio compares two ways of the same work: on the benchmark's kind of event, the baseline
+    reaches the cleaner's verdicts (the same counts of clean, quarantined and duplicate records)."""
+    from benchmarks.baseline import BaselineCleaner
+    from lambdas.cleaner.handler import handler
+
+    for name, value in {"RAW_URI": (tmp_path / "raw").as_uri(), "STAGING_URI": (tmp_path / "staging").as_uri(),
+                        "POWERTOOLS_METRICS_NAMESPACE": "Benchmark", "SOURCE": "clickstream"}.items():
+        monkeypatch.setenv(name, value)
+    event = cleaner.event_of(cleaner.records(3000))
+    baseline = BaselineCleaner(tmp_path)
+    baseline.handler(event, None)
+    handler(event, None)
+    (manifest,) = [json.loads(path.read_text()) for path in (tmp_path / "staging").rglob("*.json")]
+    assert (len(baseline.clean), len(baseline.quarantine), baseline.duplicates) == \
+        (manifest["clean"], manifest["quarantined"], manifest["duplicates"])
+    assert manifest["quarantined"] > 0 and manifest["duplicates"] > 0
