@@ -58,6 +58,9 @@ def demo(
     if not summary.conserved:
         console.print("[red]conservation ledger broken: received != clean + quarantined + duplicates")
         raise typer.Exit(1)
+    if summary.source_failures:
+        console.print(f"[red]not every source was loaded: {'; '.join(summary.source_failures)}")
+        raise typer.Exit(1)
     if serve:
         from lakehouse.dashboards import serve_dashboards
         serve_dashboards(lake, port=port, console=console)

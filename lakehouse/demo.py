@@ -49,6 +49,7 @@ class Summary:
     quality: list[dict[str, Any]] = field(default_factory=list)  # the run's checks (ops.quality_results)
     # The demo's clock for the other sources: the catalog drop's arrival, the FX days fetched before it.
     sources_loaded_at: str | None = None
+    source_failures: list[str] = field(default_factory=list)  # a source that could not be loaded, and why
 
     @property
     def quarantined_total(self) -> int:
@@ -97,11 +98,12 @@ def run_pipeline(records: list[bytes], partition_keys: list[str], lake: LocalLak
             progress(f"[red]cleaner: {polled.failed_records} records given up on, in the on-failure queue")
         _load_orders(pipeline, progress)
         loaded_at = datetime.now(timezone.utc)
-        _load_catalog_and_fx(pipeline, loaded_at, progress)
+        failures = _load_catalog_and_fx(pipeline, loaded_at, progress)
         execution = workflows.run(pipeline.resources.state_machine_arn, on_change=on_steps)
         run_id = execution.arn.rsplit(":", 1)[-1]
         summary = _summary(lake, len(records) + len(refused), put.records, len(refused), run_id, execution)
         summary.sources_loaded_at = loaded_at.isoformat()
+        summary.source_failures = failures
         return summary
 
 
@@ -114,9 +116,10 @@ def _load_orders(pipeline: LocalPipeline, progress: Progress) -> None:
     progress(f"orders: {polled.records} records through the orders cleaner in {polled.invocations} invocations")
 
 
-def _load_catalog_and_fx(pipeline: LocalPipeline, now: datetime, progress: Progress) -> None:
+def _load_catalog_and_fx(pipeline: LocalPipeline, now: datetime, progress: Progress) -> list[str]:
     """The other sources: a product catalog CSV dropped in the landing folder at `now` (the loader receives
-    S3 events for it), and the FX connector's scheduled run backfilling the days before from the API fixture."""
+    S3 events for it), and the FX connector's scheduled run backfilling the days before from the API fixture.
+    Returns what failed (the run goes on without it, and the demo then exits 1)."""
     assert pipeline.resources is not None
     lake = pipeline.lake
     catalog = landing.landing_folder(lake) / "catalog-demo.csv"
@@ -130,9 +133,11 @@ def _load_catalog_and_fx(pipeline: LocalPipeline, now: datetime, progress: Progr
                                              Payload=json.dumps(days).encode())
     body = json.loads(response["Payload"].read() or b"null")
     if "FunctionError" in response:
-        progress(f"[red]FX connector failed: {body.get('errorMessage')}")
-    else:
-        progress(f"FX connector: {len(body['days'])} days from {days['from']} to {days['to']}")
+        failure = f"FX connector failed: {body.get('errorMessage')}"
+        progress(f"[red]{failure}")
+        return [failure]
+    progress(f"FX connector: {len(body['days'])} days from {days['from']} to {days['to']}")
+    return []
 
 
 def _summary(lake: LocalLake, input_records: int, sent: int, not_sent: int, run_id: str,

@@ -65,6 +65,7 @@ def test_the_ledger_accounts_for_every_record(demo_run: DemoRun) -> None:
     assert summary["sent"] == summary["received"] == len(demo_run.truth.records) == counts.received
     assert summary["received"] == summary["clean"] + summary["quarantined_total"] + summary["duplicates"]
     assert summary["conserved"] is True
+    assert summary["source_failures"] == []  # each source loaded (a failure would make the demo exit 1)
     assert summary["clean"] == counts.clean
     assert summary["duplicates"] == counts.duplicates
     assert summary["quarantined"] == {k: v for k, v in counts.quarantined_by_reason.items() if v}
