@@ -19,17 +19,10 @@ import pytest
 from lakehouse.poller import (EMPTY_EVENT_BYTES, MAX_PAYLOAD_BYTES, KinesisPoller, MappingSettings, RecordSizer,
                               kinesis_event)
 from lakehouse.producer import put_records
+from tests.fixtures.local_cloud import create_stream as _stream
 from tests.fixtures.local_cloud import register_function as _function
 
 pytestmark = pytest.mark.usefixtures("local_cloud")
-
-
-def _stream(shards: int = 1) -> str:
-    name = f"stream-{uuid.uuid4().hex[:8]}"
-    kinesis = boto3.client("kinesis")
-    kinesis.create_stream(StreamName=name, ShardCount=shards)
-    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.1})
-    return name
 
 
 def _payloads(event: dict[str, Any]) -> list[int]:

@@ -13,7 +13,7 @@ import pytest
 
 from lakehouse.generator import generate
 from lakehouse.producer import ProducerError, partition_key, put_records
-from tests.integration.test_poller import _stream  # a fresh stream on the session's moto server
+from tests.fixtures.local_cloud import create_stream as _stream  # on the session's moto server
 
 pytestmark = pytest.mark.usefixtures("local_cloud")
 
