@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from benchmarks import cleaner
 from benchmarks.__main__ import update_page
 
@@ -77,3 +79,5 @@ def test_the_baseline_does_the_cleaners_work(tmp_path: Path, monkeypatch) -> Non
     assert (len(baseline.clean), len(baseline.quarantine), baseline.duplicates) == \
         (manifest["clean"], manifest["quarantined"], manifest["duplicates"])
     assert manifest["quarantined"] > 0 and manifest["duplicates"] > 0
+    (quarantine,) = (tmp_path / "staging").rglob("quarantine/**/*.parquet")
+    assert [q["raw_payload"] for q in baseline.quarantine] == pq.read_table(quarantine).column("raw_payload").to_pylist()
