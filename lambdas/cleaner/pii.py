@@ -118,7 +118,7 @@ def masked_payload(payload: bytes, ip_masker: IpMasker) -> bytes:
 
 def _digit_before(match: re.Match[str]) -> bool:
     start = match.start()
-    return start > 0 and match.string[start - 1].isdigit()
+    return start > 0 and match.string[start - 1] in "0123456789"
 
 
 def _masked_within(run: str, ip_masker: IpMasker) -> str:
