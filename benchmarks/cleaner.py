@@ -42,6 +42,7 @@ import pyarrow as pa
 from lakehouse.generator import generate
 from lakehouse.poller import kinesis_event
 from lambdas.cleaner.events import map_or_none
+from lambdas.common import environment
 from lambdas.contracts import clickstream
 
 RECORDS = 10_000
@@ -99,6 +100,12 @@ def event_of(payloads: list[bytes], first_sequence: int = 49_600_000_000_000_000
     } for i, data in enumerate(payloads)], SHARD, "arn:aws:kinesis:us-east-1:000000000000:stream/bench", "us-east-1")
 
 
+def cleaner_environment(folder: Path) -> dict[str, str]:
+    """The clickstream cleaner's environment, its zones under `folder` (files, not S3: see above)."""
+    return {**environment.cleaner((folder / "raw").as_uri(), (folder / "staging").as_uri(), clickstream.SOURCE),
+            **environment.powertools("cleaner", "Benchmark")}
+
+
 def pin_to_one_cpu() -> str:
     """Pin this process to one CPU (taskset's system call) and Arrow to one thread; name the CPU."""
     pa.set_cpu_count(1)
@@ -151,12 +158,11 @@ def throughput(rounds: int) -> dict[str, float]:
     payloads = records(RECORDS)
     event = event_of(payloads)
     with tempfile.TemporaryDirectory(prefix="bench-cleaner-") as tmp:
-        os.environ.update({"RAW_URI": Path(tmp, "raw").as_uri(), "STAGING_URI": Path(tmp, "staging").as_uri(),
-                           "POWERTOOLS_METRICS_NAMESPACE": "Benchmark", "SOURCE": "clickstream"})
+        os.environ.update(cleaner_environment(Path(tmp)))
         baseline = BaselineCleaner(Path(tmp))
         runs: dict[str, Callable[[], Any]] = {
             # A cold cache of masked IPs each time: a re-run of the same event would otherwise find them all.
-            "cleaner": lambda: (masker("hash", LOCAL_KEY).mask.cache_clear(), handler(event, None)),
+            "cleaner": lambda: (masker("hash", LOCAL_KEY).clear_cache(), handler(event, None)),
             "baseline": lambda: baseline.handler(event, None),
             "bare": lambda: bare(event),
             "floor": lambda: floor(event, Path(tmp, "floor.bin")),
@@ -186,7 +192,7 @@ def stages(rounds: int) -> dict[str, float]:
         where = Locations(Path(tmp, "raw").as_uri(), Path(tmp, "staging").as_uri())
         for _ in range(rounds + 1):
             ip_masker = masker("hash", LOCAL_KEY)
-            ip_masker.mask.cache_clear()
+            ip_masker.clear_cache()
             marks = [time.perf_counter()]
             (delivery,) = parse_event(event)
             marks.append(time.perf_counter())
@@ -218,8 +224,7 @@ def memory_child(event_file: str, run_handler: bool) -> None:
     before = _status_kib("VmRSS")
     if run_handler:
         with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
-            os.environ.update({"RAW_URI": Path(tmp, "raw").as_uri(), "STAGING_URI": Path(tmp, "staging").as_uri(),
-                               "POWERTOOLS_METRICS_NAMESPACE": "Benchmark", "SOURCE": "clickstream"})
+            os.environ.update(cleaner_environment(Path(tmp)))
             with contextlib.redirect_stdout(io.StringIO()):
                 handler(event, None)
     print(json.dumps({"records": len(event["Records"]), "before_kib": before,

@@ -336,7 +336,7 @@ OPS_PIPELINE_RUNS = TableSpec(
 OPS_QUARANTINE = TableSpec(
     namespace="ops",
     name="quarantine",
-    doc="Records the cleaner rejected, as received, with the reason; loaded from the quarantine staging "
+    doc="Records the cleaner rejected, as received (personal data masked), with the reason; loaded from the quarantine staging "
         "by the silver_merge job, one set of rows per staging batch.",
     columns=(
         Column("source", StringType(), True, "Source contract, e.g. clickstream."),

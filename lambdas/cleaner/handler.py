@@ -68,15 +68,15 @@ class Settings:
 def _pii_key() -> bytes:
     secret, parameter = os.environ.get(names.PII_KEY_SECRET_NAME), os.environ.get(names.PII_KEY_PARAMETER_NAME)
     if secret and parameter:
-        raise ConfigurationError("cleaner: set PII_KEY_SECRET_NAME or PII_KEY_PARAMETER_NAME, not both")
+        raise ConfigurationError(f"cleaner: set {names.PII_KEY_SECRET_NAME} or {names.PII_KEY_PARAMETER_NAME}, not both")
     if secret:
         return load_key("secret", secret)
     if parameter:
         return load_key("parameter", parameter)
     environment = os.environ.get(names.LAKEHOUSE_ENV, "local")
     if environment != "local":
-        raise ConfigurationError(f"cleaner: LAKEHOUSE_ENV={environment!r} needs PII_KEY_SECRET_NAME or "
-                                 "PII_KEY_PARAMETER_NAME: the fixed local PII key is for offline use only")
+        raise ConfigurationError(f"cleaner: {names.LAKEHOUSE_ENV}={environment!r} needs {names.PII_KEY_SECRET_NAME} "
+                                 f"or {names.PII_KEY_PARAMETER_NAME}: the fixed local PII key is for offline use only")
     return LOCAL_KEY
 
 

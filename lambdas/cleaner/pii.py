@@ -29,16 +29,18 @@ from lambdas.contracts import clickstream as contract
 # Latin-1 (one character per byte: every other byte stays as it was), wherever they are. A candidate is
 # masked only if it parses as an address; the value of an "ip" key is masked, or redacted when it is
 # not an address (it may be any personal text).
-# Candidates: a run of address characters holding two colons (IPv6, IPv4-mapped ones too), trimmed of
-# the separators around it, then dotted quads anywhere (also before a full stop). Each pattern is
-# linear in the record's length (a run is tried once, from its start, possessively): a rejected record
-# may be a megabyte of anything.
+# Candidates: a run of address characters holding two colons (IPv6, IPv4-mapped ones too), as it is or
+# without the separators, a port or a group around it; then dotted quads anywhere (also before a full
+# stop, and overlapping: after a candidate that is not an address, the next one may start inside it).
+# Each pass is linear in the record's length (a run is tried once, from its start, possessively; a quad
+# candidate is at most 15 characters): a rejected record may be a megabyte of anything.
 _IP_FIELD = re.compile(r'("ip"\s*+:\s*+")((?:[^"\\]++|\\.)*+)(")')
 _IPV6 = re.compile(r"(?<![0-9A-Fa-f:.])[0-9A-Fa-f.]*+:[0-9A-Fa-f.]*+:[0-9A-Fa-f:.]*+")
 # (No look-behind before the quad: it would be tried at every position; the digit before is checked
 # after a match, which keeps the regex engine's fast scan for a leading digit.)
 _IPV4 = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}(?![0-9])")
 IP_REDACTION = "REDACTED"
+MAX_ADDRESS_CHARS = 64  # an IPv6 address with an embedded IPv4 and a zone id fits
 
 # Offline only: never a secret, and refused outside the local environment (see key_from_env).
 LOCAL_KEY = b"lakehouse-local-only-NOT-A-SECRET"
@@ -56,11 +58,16 @@ class IpMasker:
     key: bytes = field(repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "mask", lru_cache(maxsize=1 << 16)(self._mask))
+        object.__setattr__(self, "_cached", lru_cache(maxsize=1 << 16)(self._mask))
 
-    def mask(self, text: str) -> str | None:  # replaced per instance by the cached _mask
-        """The masked form of an IPv4 or IPv6 address; None when `text` is not one."""
-        return self._mask(text)
+    def mask(self, text: str) -> str | None:
+        """The masked form of an IPv4 or IPv6 address; None when `text` is not one. Text longer than
+        any address never reaches the cache, which would otherwise keep a rejected record's megabyte."""
+        return None if len(text) > MAX_ADDRESS_CHARS else self._cached(text)  # type: ignore[attr-defined]
+
+    def clear_cache(self) -> None:
+        """Forget the masks seen so far (a benchmark's cold start)."""
+        self._cached.cache_clear()  # type: ignore[attr-defined]
 
     def _mask(self, text: str) -> str | None:
         canonical = _canonical(text, self.mode)
@@ -112,22 +119,35 @@ def masked_payload(payload: bytes, ip_masker: IpMasker) -> bytes:
     text = payload.decode("latin-1")
     text = _IP_FIELD.sub(lambda m: m[1] + (ip_masker.mask(m[2]) or IP_REDACTION) + m[3], text)
     text = _IPV6.sub(lambda m: _masked_within(m[0], ip_masker), text)
-    text = _IPV4.sub(lambda m: m[0] if _digit_before(m) else (ip_masker.mask(m[0]) or m[0]), text)
+    text = _masked_quads(text, ip_masker)
     return redact_emails(text, contract.EMAIL_REDACTION).encode("latin-1")
 
 
-def _digit_before(match: re.Match[str]) -> bool:
-    start = match.start()
-    return start > 0 and match.string[start - 1] in "0123456789"
-
-
 def _masked_within(run: str, ip_masker: IpMasker) -> str:
-    core = run.strip(".:")
-    masked = ip_masker.mask(core) if core else None
-    if masked is None:
-        return run
-    start = run.index(core)
-    return run[:start] + masked + run[start + len(core):]
+    """The run with the first of its candidates that is an address masked: the run itself, then without
+    dots or colons around it, then without a trailing port (or group), then without a leading group."""
+    trimmed = run.strip(".")
+    for candidate in (run, trimmed, run.strip(".:"), trimmed.rpartition(":")[0], trimmed.partition(":")[2]):
+        masked = ip_masker.mask(candidate) if candidate else None
+        if masked is not None:
+            start = run.index(candidate)
+            return run[:start] + masked + run[start + len(candidate):]
+    return run
+
+
+def _masked_quads(text: str, ip_masker: IpMasker) -> str:
+    """Every dotted quad that is an address, masked; one right after a digit is part of a longer number."""
+    pieces: list[str] = []
+    done = position = 0
+    while (match := _IPV4.search(text, position)) is not None:
+        start = match.start()
+        masked = None if start and text[start - 1] in "0123456789" else ip_masker.mask(match[0])
+        if masked is None:
+            position = start + 1  # an address may start inside this candidate
+            continue
+        pieces += (text[done:start], masked)
+        done = position = match.end()
+    return "".join(pieces) + text[done:]
 
 
 @lru_cache(maxsize=4)

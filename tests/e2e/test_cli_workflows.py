@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -44,6 +44,15 @@ def test_demo_on_a_file_accounts_for_every_line(tmp_path: Path) -> None:
     assert summary["conserved"] is True
 
 
+def _eventually(condition: Callable[[], bool]) -> None:
+    """Wait for what the `lakehouse up` process does in the background. The bound (ten minutes) only
+    keeps a broken run from hanging CI; it is no expectation of speed, and the caller asserts after."""
+    for _ in range(6000):
+        if condition():
+            return
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def local_cloud_process(tmp_path: Path) -> Iterator[Path]:
     """`lakehouse up` in its own process, stopped by its PID with SIGINT (Ctrl-C) at the end."""
@@ -52,10 +61,7 @@ def local_cloud_process(tmp_path: Path) -> Iterator[Path]:
     log = (tmp_path / "up.log").open("w")
     process = subprocess.Popen([LAKEHOUSE, "up", "--port", "0"], cwd=PROJECT_ROOT, env=env, stdout=log,
                                stderr=subprocess.STDOUT)
-    for _ in range(600):
-        if (home / "cloud.json").exists() or process.poll() is not None:
-            break
-        time.sleep(0.1)
+    _eventually(lambda: (home / "cloud.json").exists() or process.poll() is not None)
     assert (home / "cloud.json").exists(), (tmp_path / "up.log").read_text()
     yield home
     process.send_signal(signal.SIGINT)
@@ -73,12 +79,11 @@ def test_up_ingest_run_batch_and_status_from_other_processes(local_cloud_process
     assert ingested.returncode == 0, ingested.stdout + ingested.stderr
     assert "put 600 records" in ingested.stdout
     manifests = home / "lake" / "staging" / "manifests" / "clickstream"
-    for _ in range(600):  # the up process's poller delivers them in the background
-        received = sum(json.loads(p.read_text())["received"] for p in manifests.rglob("*.json"))
-        if received == 600:
-            break
-        time.sleep(0.1)
-    assert received == 600
+    def received() -> int:  # the up process's poller delivers them in the background
+        return sum(json.loads(p.read_text())["received"] for p in manifests.rglob("*.json"))
+
+    _eventually(lambda: received() == 600)
+    assert received() == 600
 
     batch = _run(home, "run", "batch")
     assert batch.returncode == 0, batch.stdout + batch.stderr
@@ -110,11 +115,11 @@ def test_up_ingest_run_batch_and_status_from_other_processes(local_cloud_process
     generated_ingest = _run(home, "ingest", "--generate", "40", "--seed", "11")
     assert generated_ingest.returncode == 0, generated_ingest.stdout + generated_ingest.stderr
     assert f"put {expected.received} records" in generated_ingest.stdout
-    for _ in range(600):
-        new = [json.loads(p.read_text()) for p in set(manifests.rglob("*.json")) - before]
-        if sum(m["received"] for m in new) == expected.received:
-            break
-        time.sleep(0.1)
+    def new_manifests() -> list[dict]:
+        return [json.loads(p.read_text()) for p in set(manifests.rglob("*.json")) - before]
+
+    _eventually(lambda: sum(m["received"] for m in new_manifests()) == expected.received)
+    new = new_manifests()
     assert sum(m["received"] for m in new) == expected.received
     assert sum(m["quarantined"] for m in new) == expected.quarantined
     by_reason: dict[str, int] = {}

@@ -1,7 +1,6 @@
 """docs/sources/fx_rates.md names every reason code, fault, setting and bound the code has."""
 from __future__ import annotations
 
-
 from cdk_app.config import PROJECT_ROOT
 from lakehouse.fx_fixture import Fault
 from lambdas.api_connector import handler

@@ -68,8 +68,7 @@ def test_the_baseline_does_the_cleaners_work(tmp_path: Path, monkeypatch) -> Non
     from benchmarks.baseline import BaselineCleaner
     from lambdas.cleaner.handler import handler
 
-    for name, value in {"RAW_URI": (tmp_path / "raw").as_uri(), "STAGING_URI": (tmp_path / "staging").as_uri(),
-                        "POWERTOOLS_METRICS_NAMESPACE": "Benchmark", "SOURCE": "clickstream"}.items():
+    for name, value in cleaner.cleaner_environment(tmp_path).items():
         monkeypatch.setenv(name, value)
     event = cleaner.event_of(cleaner.records(3000))
     baseline = BaselineCleaner(tmp_path)

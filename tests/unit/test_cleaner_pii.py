@@ -83,6 +83,40 @@ def test_any_bytes_lose_their_addresses(payload: bytes) -> None:
     assert not addresses(masked) & addresses(payload)
 
 
+# what separates addresses in text: no address character (digits, a-f, '.', ':')
+_AROUND = st.text(alphabet=' ",;=/[]xyz\n\t\u00e9', min_size=1, max_size=6)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(_AROUND, st.ip_addresses()), min_size=1, max_size=4), _AROUND)
+def test_an_address_anywhere_is_replaced_by_its_mask(parts: list, tail: str) -> None:
+    payload = "".join(f"{before}{address}" for before, address in parts).encode("latin-1") + tail.encode("latin-1")
+    masked = masked_payload(payload, HASH)
+    for _, address in parts:
+        assert str(address).encode() not in masked.replace(b"h1:", b"")  # (a hash's prefix is no address)
+        assert reference(str(address), "hash").encode() in masked
+
+
+@pytest.mark.parametrize("payload, address", [
+    # overlapping or embedded candidates: the address inside is found
+    (b"999.10.0.0.7", "10.0.0.7"), (b"00.192.168.1.1", "192.168.1.1"), (b"x=2024.10.0.0.1", "10.0.0.1"),
+    (b"v256.10.20.30.40", "10.20.30.40"), (b"time 12:00:00.10.0.0.1", "10.0.0.1"),
+    # IPv6 runs with their own colons, a port, a leading group, an embedded IPv4
+    (b"2001:db8:85a3::", "2001:db8:85a3::"), (b"::ffff:c000:280", "::ffff:c000:280"), (b"::2001:db8:1", "::2001:db8:1"),
+    (b"cafebabe:2001:db8::1", "2001:db8::1"), (b"2001:db8::1:54321", "2001:db8::1"), (b"::ffff:10.0.0.1", "::ffff:10.0.0.1"),
+])
+def test_addresses_hidden_among_address_characters_are_masked(payload: bytes, address: str) -> None:
+    masked = masked_payload(payload, HASH)
+    assert reference(address, "hash").encode() in masked
+    assert not addresses(masked) & addresses(payload)
+
+
+def test_a_long_ip_value_is_redacted_and_never_cached() -> None:
+    masker = IpMasker("hash", LOCAL_KEY)
+    assert masked_payload(b'{"ip": "' + b"a" * 100_000 + b'"}', masker) == b'{"ip": "REDACTED"}'
+    assert masker._cached.cache_info().currsize == 0
+
+
 def test_only_an_ascii_digit_before_a_quad_makes_it_part_of_a_longer_number() -> None:
     assert masked_payload(b"\xb21.2.3.4 and 1234.5.6.7", HASH) == \
         b"\xb2" + reference("1.2.3.4", "hash").encode() + b" and 1234.5.6.7"

@@ -1,7 +1,6 @@
 """docs/sources/product_catalog.md names every column, reason code, limit and setting the code has."""
 from __future__ import annotations
 
-
 from cdk_app.config import PROJECT_ROOT
 from lambdas.contracts import currencies
 from lambdas.contracts import products as contract
