@@ -27,13 +27,15 @@ from __future__ import annotations
 import datetime
 import functools
 import inspect
+import io
 import json
 import logging
 import os
+import sys
 import textwrap
 import threading
 import traceback
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, TextIO
 
@@ -164,12 +166,40 @@ _original_invoke_lambda = LambdaFunction._invoke_lambda
 
 
 _log_files: dict[Path, TextIO] = {}
+_stdout_lock = threading.Lock()
+
+
+class _StdoutByThread(io.TextIOBase):
+    """sys.stdout while functions run in moto's request threads: a thread running a function writes to
+    that function's log, every other thread to the stdout there was before. (Swapping sys.stdout for
+    the whole process would also send the CLI's own lines, printed meanwhile, into the function's log.)"""
+
+    def __init__(self, default: TextIO) -> None:
+        self.default = default
+        self.targets: dict[int, TextIO] = {}
+
+    def _target(self) -> TextIO:
+        return self.targets.get(threading.get_ident(), self.default)
+
+    def write(self, text: str) -> int:
+        return self._target().write(text)
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def isatty(self) -> bool:
+        return self._target().isatty()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._target(), "encoding", "utf-8")
 
 
 @contextmanager
 def function_output(function_name: str) -> Iterator[None]:
-    """Send stdout to the function's log file while its code runs (also around its import, since
-    Powertools' Logger keeps the stdout it sees when it is created: so the file stays open)."""
+    """Send this thread's stdout to the function's log file while its code runs (also around its
+    import, since Powertools' Logger keeps the stdout it sees when it is created: it keeps the router,
+    which sends each write to the log of the function running in the writing thread)."""
     if LOG_DIR is None:
         yield
         return
@@ -177,8 +207,20 @@ def function_output(function_name: str) -> Iterator[None]:
     if path not in _log_files or _log_files[path].closed:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         _log_files[path] = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives with the process
-    with redirect_stdout(_log_files[path]):
+    with _stdout_lock:
+        if not isinstance(sys.stdout, _StdoutByThread):
+            sys.stdout = _StdoutByThread(sys.stdout)
+        router = sys.stdout
+    thread = threading.get_ident()
+    previous = router.targets.get(thread)
+    router.targets[thread] = _log_files[path]
+    try:
         yield
+    finally:
+        if previous is None:
+            router.targets.pop(thread, None)
+        else:
+            router.targets[thread] = previous
 
 
 @contextmanager

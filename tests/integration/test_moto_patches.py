@@ -208,3 +208,28 @@ def test_function_output_goes_to_its_log_file_when_a_log_dir_is_set(tmp_path: An
     boto3.client("lambda").invoke(FunctionName=arn, Payload=b"{}")
     name = arn.rsplit(":", 1)[-1]
     assert "hello from the function" in (tmp_path / f"{name}.log").read_text()
+
+
+def test_other_threads_keep_their_stdout_while_a_function_runs(tmp_path: Any, monkeypatch: Any,
+                                                              capsys: Any) -> None:
+    """The CLI prints a state machine's steps while a Lambda runs in moto's request thread: its lines
+    stay on the terminal, and only the function's own go to the function's log."""
+    monkeypatch.setattr(moto_patches, "LOG_DIR", tmp_path)
+    inside, printed = threading.Event(), threading.Event()
+
+    def handler(event: dict[str, Any], context: Any) -> str:
+        print("from the function")
+        inside.set()
+        printed.wait()  # while this invoke is running, the test's thread prints
+        return "ok"
+
+    arn = _function(handler)
+    invoke = threading.Thread(target=lambda: boto3.client("lambda").invoke(FunctionName=arn, Payload=b"{}"))
+    invoke.start()
+    assert inside.wait(timeout=120)  # a guard against a hang, not a speed expectation
+    print("from the main thread")
+    printed.set()
+    invoke.join()
+    log = (tmp_path / f"{arn.rsplit(':', 1)[-1]}.log").read_text()
+    assert "from the function" in log and "from the main thread" not in log
+    assert "from the main thread" in capsys.readouterr().out
