@@ -7,11 +7,12 @@ taken in the same run, and peak memory for a 6 MB batch.
   a pydantic model per record), writing the same kinds of files;
 - the bare cost: base64-decoding and json-parsing the same records, nothing else;
 - the floor: the least any cleaner of this event must do (read every payload, check that it parses,
-  keep it as received), each step by the fastest C routine found here. What the 500,000 records/s
-  target leaves after it is the budget for everything else (rules, masking, Parquet).
+  keep it as received), by the cleaner's own C routines (msgspec). What the 500,000 records/s target
+  leaves after it is the budget for everything else (rules, masking, Parquet); decision 0417 measures
+  faster parsers and why they do not change that.
 
 The process pins itself to one CPU (`os.sched_setaffinity`, what `taskset -c N` does) and Arrow to
-one thread. Rounds interleave the three, so they share the machine's noise; the figures are medians,
+one thread. Rounds interleave the four, so they share the machine's noise; the figures are medians,
 with the best round beside them (on a shared machine, noise only ever adds time).
 Files go to a temporary local folder: S3 latency is not part of a per-core figure.
 Memory: a child process loads an event of Lambda's 6 MB payload limit from a file (as the runtime

@@ -15,6 +15,7 @@ import base64
 import json
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from typing import Any
 
@@ -63,15 +64,27 @@ def _from_stream(kinesis: Any, stream_arn: str, shard_id: str, start: str, end: 
     return records
 
 
-def _raw_records(raw_uri: str, channel: str, start: str, end: str) -> list[tuple[str, str | None, int, bytes]]:
+class _RawZone:
+    """The raw zone's batch files, listed once per replay, not once per failure message. What the
+    replayed batches write meanwhile holds their own records, and failure ranges never overlap."""
+
+    def __init__(self, raw_uri: str) -> None:
+        self.filesystem, self._root = pafs.FileSystem.from_uri(raw_uri)
+
+    @cached_property
+    def files(self) -> list[pafs.FileInfo]:
+        selector = pafs.FileSelector(self._root, recursive=True, allow_not_found=True)
+        return [info for info in self.filesystem.get_file_info(selector)
+                if info.is_file and info.path.endswith(".ndjson.gz")]
+
+
+def _raw_records(raw: _RawZone, channel: str, start: str, end: str) -> list[tuple[str, str | None, int, bytes]]:
     """(position, key, arrival ms, payload) of a channel's range as the raw zone kept it, in order."""
-    filesystem, root = pafs.FileSystem.from_uri(raw_uri)
-    selector = pafs.FileSelector(root, recursive=True, allow_not_found=True)
     found: dict[str, tuple[str, str | None, int, bytes]] = {}
-    for info in filesystem.get_file_info(selector):
-        if not (info.is_file and info.base_name.startswith(channel) and info.path.endswith(".ndjson.gz")):
+    for info in raw.files:
+        if not info.base_name.startswith(channel):
             continue
-        with filesystem.open_input_stream(info.path, compression=None) as stream:
+        with raw.filesystem.open_input_stream(info.path, compression=None) as stream:
             delivery = read_delivery(info.path, stream.read())
         if delivery.channel != channel:
             continue
@@ -81,14 +94,14 @@ def _raw_records(raw_uri: str, channel: str, start: str, end: str) -> list[tuple
     return [found[position] for position in sorted(found, key=int)]
 
 
-def _from_raw(raw_uri: str, shard_id: str, start: str, end: str) -> list[dict[str, Any]]:
+def _from_raw(raw: _RawZone, shard_id: str, start: str, end: str) -> list[dict[str, Any]]:
     """The Kinesis records of the range, as PutRecords-shaped dicts for `kinesis_event`."""
     return [{"SequenceNumber": position, "PartitionKey": key, "Data": data,
              "ApproximateArrivalTimestamp": datetime.fromtimestamp(arrival_ms / 1000, timezone.utc)}
-            for position, key, arrival_ms, data in _raw_records(raw_uri, shard_id, start, end)]
+            for position, key, arrival_ms, data in _raw_records(raw, shard_id, start, end)]
 
 
-def _kafka_event(info: dict[str, Any], raw_uri: str) -> tuple[dict[str, Any], int]:
+def _kafka_event(info: dict[str, Any], raw: _RawZone) -> tuple[dict[str, Any], int]:
     """The MSK event of a KafkaBatchInfo's ranges, rebuilt from the raw zone; and its record count."""
     records: dict[str, list[dict[str, Any]]] = {}
     for channel, ranges in sorted(info["recordsInfo"].items()):
@@ -97,7 +110,7 @@ def _kafka_event(info: dict[str, Any], raw_uri: str) -> tuple[dict[str, Any], in
             "topic": topic, "partition": int(partition), "offset": int(offset), "timestamp": arrival_ms,
             "timestampType": "CREATE_TIME", **({"key": key} if key is not None else {}),
             "value": base64.b64encode(data).decode("ascii"), "headers": [],
-        } for offset, key, arrival_ms, data in _raw_records(raw_uri, channel, ranges["firstRecordOffset"],
+        } for offset, key, arrival_ms, data in _raw_records(raw, channel, ranges["firstRecordOffset"],
                                                             ranges["lastRecordOffset"])]
     event = {"eventSource": "aws:kafka", "eventSourceArn": info.get("eventSourceArn", ""),
              "bootstrapServers": info.get("bootstrapServers", ""), "records": records}
@@ -108,6 +121,7 @@ def replay_dlq(queue_url: str, function_name: str, raw_uri: str, max_messages: i
     """Reprocess every batch in the on-failure queue through the cleaner; returns what was replayed."""
     sqs, kinesis, lam = boto3.client("sqs"), boto3.client("kinesis"), boto3.client("lambda")
     region = kinesis.meta.region_name
+    raw = _RawZone(raw_uri)
     result = ReplayResult()
     while result.batches + len(result.failed) < max_messages:
         messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
@@ -116,7 +130,7 @@ def replay_dlq(queue_url: str, function_name: str, raw_uri: str, max_messages: i
             break
         for message in messages:
             try:
-                event, batch, count, source = _failed_batch(message["Body"], kinesis, raw_uri, region)
+                event, batch, count, source = _failed_batch(message["Body"], kinesis, raw, region)
                 response = lam.invoke(FunctionName=function_name, Payload=json.dumps(event).encode())
                 body = json.loads(response["Payload"].read() or b"null")
                 if "FunctionError" in response or (body or {}).get("batchItemFailures"):
@@ -137,7 +151,7 @@ def replay_dlq(queue_url: str, function_name: str, raw_uri: str, max_messages: i
     return result
 
 
-def _failed_batch(body: str, kinesis: Any, raw_uri: str, region: str) -> tuple[dict[str, Any], str, int, str]:
+def _failed_batch(body: str, kinesis: Any, raw: _RawZone, region: str) -> tuple[dict[str, Any], str, int, str]:
     """(the cleaner's event, the batch's name, its record count, "stream" or "raw") of a failure record."""
     try:
         failure = json.loads(body)
@@ -150,7 +164,7 @@ def _failed_batch(body: str, kinesis: Any, raw_uri: str, region: str) -> tuple[d
                                info["startSequenceNumber"], info["endSequenceNumber"])
         source = "stream"
         if len(records) != info["batchSize"]:
-            records = _from_raw(raw_uri, info["shardId"], info["startSequenceNumber"], info["endSequenceNumber"])
+            records = _from_raw(raw, info["shardId"], info["startSequenceNumber"], info["endSequenceNumber"])
             source = "raw"
         found = len(records)
         event = kinesis_event(records, info["shardId"], info["streamArn"], region)
@@ -159,7 +173,7 @@ def _failed_batch(body: str, kinesis: Any, raw_uri: str, region: str) -> tuple[d
         info = failure["KafkaBatchInfo"]
         batch = ", ".join(f"{channel} {r['firstRecordOffset']}..{r['lastRecordOffset']}"
                           for channel, r in sorted(info["recordsInfo"].items()))
-        event, found = _kafka_event(info, raw_uri)
+        event, found = _kafka_event(info, raw)
         source, where = "raw", "the raw zone"
     else:
         raise ReplayError(f"not an on-failure record of a Kinesis or MSK mapping (no KinesisBatchInfo or "
