@@ -16,7 +16,14 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYSPARK_PYTHON := $(CURDIR)/$(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup demo test test-fast bench synth clean
+# The locks (hashed, transitive dependencies included) are what set-up installs; `make lock` writes them
+# from the hand-edited requirements*.in. uv keeps each venv exactly its lock (extra packages removed).
+LOCK := requirements-lock.txt
+SUPERSET_LOCK := dashboards/requirements-superset-lock.txt
+UV := $(VENV)/bin/uv
+LOCK_ARGS := --generate-hashes --python-version 3.11 --custom-compile-command "make lock" --quiet
+
+.PHONY: help setup demo test test-fast bench synth lock clean
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
@@ -32,11 +39,15 @@ $(BUILD)/apt.stamp: Makefile
 	fi
 	@touch $@
 
-$(VENV)/stamp: requirements.txt pyproject.toml
+$(VENV)/stamp: $(LOCK) pyproject.toml
 	@test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
-	@echo "pip: installing requirements.txt into $(VENV) (first time about 2 min)"
-	@set -o pipefail; $(VENV)/bin/pip install -q -r requirements.txt $(PIP_QUIET)
-	@set -o pipefail; $(VENV)/bin/pip install -q --no-deps -e . $(PIP_QUIET)
+	@mkdir -p $(BUILD)
+	@# uv itself first, from its hashed lines in the lock
+	@awk '/^uv==/{p=1} p{print} p&&!/\\$$/{exit}' $(LOCK) > $(BUILD)/uv-lock.txt
+	@set -o pipefail; $(VENV)/bin/pip install -q --require-hashes -r $(BUILD)/uv-lock.txt $(PIP_QUIET)
+	@echo "uv: syncing $(VENV) with $(LOCK) (first time about 2 min)"
+	@$(UV) pip sync -q --python $(VENV)/bin/python --require-hashes $(LOCK)
+	@$(UV) pip install -q --python $(VENV)/bin/python --no-deps -e .
 	@$(VENV)/bin/python -c "import pyspark, pyiceberg, duckdb, moto, aws_cdk, lakehouse"
 	@touch $@
 
@@ -51,10 +62,10 @@ node_modules/stamp: package.json package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-$(SUPERSET_VENV)/stamp: dashboards/requirements-superset.txt
+$(SUPERSET_VENV)/stamp: $(SUPERSET_LOCK) $(VENV)/stamp
 	@test -x $(SUPERSET_VENV)/bin/python || $(PY) -m venv $(SUPERSET_VENV)
-	@echo "pip: installing Superset into $(SUPERSET_VENV) (first time about 2 min)"
-	@set -o pipefail; $(SUPERSET_VENV)/bin/pip install -q -r dashboards/requirements-superset.txt $(PIP_QUIET)
+	@echo "uv: syncing $(SUPERSET_VENV) with $(SUPERSET_LOCK) (first time about 2 min)"
+	@$(UV) pip sync -q --python $(SUPERSET_VENV)/bin/python --require-hashes $(SUPERSET_LOCK)
 	@$(SUPERSET_VENV)/bin/python -c "import superset, duckdb_engine"
 	@touch $@
 
@@ -70,6 +81,10 @@ bench: setup  ## run the benchmarks and write docs/performance.md
 synth: $(VENV)/stamp $(WHEELHOUSE) node_modules/stamp  ## synthesize every environment offline
 	npx cdk synth -c env=dev 'dev/*' -q
 	npx cdk synth -c env=local 'local/*' -q
+
+lock: $(VENV)/stamp  ## re-resolve requirements*.in into the hashed locks (ARGS="--upgrade-package botocore --upgrade-package moto"), then run make test
+	$(UV) pip compile requirements.in -o $(LOCK) $(LOCK_ARGS) $(ARGS)
+	$(UV) pip compile dashboards/requirements-superset.in -o $(SUPERSET_LOCK) $(LOCK_ARGS) $(ARGS)
 
 clean:  ## remove the local lake and build outputs (not the venvs)
 	rm -rf .lakehouse $(BUILD) cdk.out

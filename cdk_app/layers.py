@@ -3,14 +3,14 @@
 Synth must work offline, so no SSM lookup: the ARNs are spelled here. Powertools publishes one
 layer version number for all commercial regions; AWS SDK for pandas numbers differ per region,
 so that layer is a table, and a region missing from it is a clear synth error, not a guess.
-Bump these together with requirements.txt (docs/decisions/0203-lambda-packaging-without-docker.md says how to
+Bump these together with requirements.in (docs/decisions/0203-lambda-packaging-without-docker.md says how to
 check a version).
 """
 from __future__ import annotations
 
 from cdk_app.config import ConfigError
 
-POWERTOOLS_VERSION = "3.37.0"  # = the aws-lambda-powertools pin in requirements.txt (a test checks)
+POWERTOOLS_VERSION = "3.37.0"  # = the aws-lambda-powertools pin in requirements.in (a test checks)
 _POWERTOOLS_LAYER_VERSION = 41
 _POWERTOOLS_ACCOUNT = "017000801446"
 

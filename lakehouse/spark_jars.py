@@ -135,7 +135,7 @@ def _wheel_jar(package: str, jar: str) -> Path:
         raise JarsNotBuilt(f"PyPI package '{package.replace('_', '-')}' is not installed: run `make setup`")
     path = Path(next(iter(spec.submodule_search_locations))) / "jars" / jar
     if not path.is_file():
-        raise JarsNotBuilt(f"{jar} is missing from '{package}' ({path}): check its pin in requirements.txt")
+        raise JarsNotBuilt(f"{jar} is missing from '{package}' ({path}): check its pin in requirements.in")
     return path
 
 

@@ -26,7 +26,7 @@ from lakehouse.serving import export_serving
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SUPERSET_VENV = PROJECT_ROOT / ".venv-superset"
 CONFIG_FILE = PROJECT_ROOT / "dashboards" / "superset_config.py"
-REQUIREMENTS = PROJECT_ROOT / "dashboards" / "requirements-superset.txt"
+REQUIREMENTS = PROJECT_ROOT / "dashboards" / "requirements-superset-lock.txt"
 # Obviously fake, machine-local credentials: this Superset listens on 127.0.0.1 only.
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "local-only-admin"

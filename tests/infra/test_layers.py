@@ -1,4 +1,4 @@
-"""The public layers' pins follow requirements.txt; a region without a pinned layer is a clear error;
+"""The public layers' pins follow the lock; a region without a pinned layer is a clear error;
 every function's imports are met by the runtime, its layers or its bundle."""
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from cdk_app.wheelhouse import pinned
 
 
 def test_powertools_layer_is_the_tested_version() -> None:
-    # bumping aws-lambda-powertools in requirements.txt must revisit the layer version
+    # bumping aws-lambda-powertools in requirements.in must revisit the layer version
     assert pinned("aws-lambda-powertools") == f"aws-lambda-powertools=={POWERTOOLS_VERSION}"
 
 
@@ -50,7 +50,7 @@ def _imported_modules(sources: Sequence[str]) -> dict[str, str]:
 
 def _bundled_modules(distributions: Sequence[str]) -> set[str]:
     """Modules of the bundled distributions and of everything they require (as installed here: the
-    wheelhouse is constrained to this venv's versions)."""
+    venv and the wheelhouse are both the lock)."""
     wanted, todo = set(), [canonicalize_name(d) for d in distributions]
     while todo:
         name = todo.pop()
@@ -73,4 +73,4 @@ def test_every_function_can_import_what_its_code_imports(synthesized) -> None:
                    if module not in sys.stdlib_module_names and module != "__future__" and module not in available}
         if missing:
             unresolved[function.node.path] = missing
-    assert unresolved == {}, f"bundle these (cdk_app) and pin them (requirements.txt): {unresolved}"
+    assert unresolved == {}, f"bundle these (cdk_app) and pin them (requirements.in, then make lock): {unresolved}"
