@@ -36,7 +36,7 @@ def _drift(installed: dict[str, str], lock_path: Path, own: set[str]) -> dict[st
 def _installed(python: str | None = None) -> dict[str, str]:
     code = ("import json; from importlib import metadata; "
             "print(json.dumps({d.metadata['Name']: d.version for d in metadata.distributions()}))")
-    found = json.loads(subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout) \
+    found = json.loads(subprocess.run([python, "-I", "-c", code], capture_output=True, text=True, check=True).stdout) \
         if python else {d.metadata["Name"]: d.version for d in metadata.distributions()}
     return {canonicalize_name(name): version for name, version in found.items()}
 
