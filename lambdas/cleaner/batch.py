@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any, Callable
 
@@ -73,6 +73,13 @@ class CleanedBatch:
     @property
     def quarantined_by_reason(self) -> dict[str, int]:
         return dict(sorted(Counter(rejected.reason for _, rejected in self.quarantined).items()))
+
+
+def judged_at(delivery: Delivery, clock: datetime) -> datetime:
+    """The time a delivery's timestamps are judged against: its last record's arrival, so a retry, a replay
+    or a backlog gives every record the verdict and bytes of the first attempt (decision 0400). Never later
+    than `clock`: a Kafka producer's own record timestamps (CreateTime) must not widen the window."""
+    return min(datetime.fromtimestamp(max(delivery.arrivals_ms) / 1000, timezone.utc), clock)
 
 
 def clean_batch(delivery: Delivery, source: Source, *, now: datetime, masker: IpMasker) -> CleanedBatch:

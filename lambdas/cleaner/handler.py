@@ -25,7 +25,7 @@ from typing import Any, Iterator
 from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
-from lambdas.cleaner.batch import SOURCES, CleanedBatch, Source, clean_batch
+from lambdas.cleaner.batch import SOURCES, CleanedBatch, Source, clean_batch, judged_at
 from lambdas.cleaner.events import Delivery, parse_event
 from lambdas.cleaner.pii import LOCAL_KEY, IpMasker, load_key, masker
 from lambdas.cleaner.writer import write_batch
@@ -114,7 +114,8 @@ def _clean_and_write(delivery: Delivery, settings: Settings) -> bool:
     """Clean and write one delivery; False when a write failed (the batch is to be retried)."""
     started = time.perf_counter()
     logger.set_correlation_id(delivery.batch_id)
-    batch = clean_batch(delivery, settings.source, now=datetime.now(timezone.utc), masker=settings.masker)
+    batch = clean_batch(delivery, settings.source, now=judged_at(delivery, datetime.now(timezone.utc)),
+                        masker=settings.masker)
     metrics = Metrics(namespace=settings.metrics_namespace, service=SERVICE)
     metrics.add_dimension(name="source", value=settings.source.name)
     try:

@@ -3,7 +3,7 @@
 After a contract fix, or when staging was lost, the raw zone (every record as it arrived) is the
 source of truth. A batch is replayed when its first record arrived in [from, to): whole batches
 only, so a batch's staging files and manifest are replaced as a unit. Each is re-cleaned by the
-cleaner's own code under its original batch id, judged against its own arrival time (so an
+cleaner's own code under its original batch id, judged against its own arrival time as the cleaner judged it (so an
 unchanged contract gives byte-identical staging and silver_merge finds nothing new), and its raw
 file is left as it is. silver_merge then merges what changed without duplicates (event_id / the
 orders key; ops.quarantine rows are replaced per batch).
@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow.fs as pafs
 from aws_lambda_powertools import Logger
 
-from lambdas.cleaner.batch import SOURCES, clean_batch
+from lambdas.cleaner.batch import SOURCES, clean_batch, judged_at
 from lambdas.cleaner.handler import Settings
 from lambdas.cleaner.raw import RawFileError, read_delivery
 from lambdas.cleaner.writer import write_batch
@@ -105,8 +105,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if not start <= first < end:
             continue
         source = SOURCES[_source_of(uri, settings.locations.raw_uri)]
-        batch = clean_batch(delivery, source, masker=settings.masker,
-                            now=datetime.fromtimestamp(max(delivery.arrivals_ms) / 1000, timezone.utc))
+        batch = clean_batch(delivery, source, masker=settings.masker, now=judged_at(delivery, datetime.now(timezone.utc)))
         manifest = write_batch(batch, settings.locations, write_raw=False)
         totals["batches"] += 1
         for key, value in (("records", manifest["received"]), ("clean", manifest["clean"]),

@@ -24,7 +24,7 @@ from lakehouse.generator import Generated, generate
 from lambdas.cleaner.handler import handler
 from lambdas.cleaner.pii import LOCAL_KEY
 from lambdas.contracts import clickstream as contract
-from tests.fixtures.kinesis_events import kinesis_event, raw_file_records, sequence_number
+from tests.fixtures.kinesis_events import ARRIVAL, kinesis_event, raw_file_records, sequence_number
 from tests.pii_checks import assert_masked
 
 pytestmark = pytest.mark.usefixtures("local_cloud")
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.usefixtures("local_cloud")
 
 @pytest.fixture(scope="module")
 def generated() -> Generated:
-    return generate(3_000, seed=31, now=datetime.now(timezone.utc))
+    return generate(3_000, seed=31, now=ARRIVAL)
 
 
 @pytest.fixture
@@ -139,7 +139,7 @@ def _clean_ips(staging_bucket: str) -> list[str | None]:
 
 
 def _one_visit(sequence: int) -> dict[str, Any]:
-    doc = {"event_id": f"e-{sequence}", "event_type": "page_view", "event_time": datetime.now(timezone.utc).isoformat(),
+    doc = {"event_id": f"e-{sequence}", "event_type": "page_view", "event_time": ARRIVAL.isoformat(),
            "user_id": "u-1", "session_id": "s-1", "country": "DE", "ip": "203.0.113.77"}
     return kinesis_event([json.dumps(doc).encode()], first_sequence=sequence)
 

@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 
 from lakehouse.generator import generate, generate_orders
 from lambdas.cleaner.handler import handler
-from tests.fixtures.kinesis_events import kinesis_event, msk_event, raw_file_records
+from tests.fixtures.kinesis_events import ARRIVAL, kinesis_event, msk_event, raw_file_records
 
-VALID = generate(60, seed=3, defect_rate=0.0, now=datetime.now(timezone.utc)).records
-VALID_ORDERS = generate_orders(40, seed=3, defect_rate=0.0, now=datetime.now(timezone.utc)).records
+VALID = generate(60, seed=3, defect_rate=0.0, now=ARRIVAL).records
+VALID_ORDERS = generate_orders(40, seed=3, defect_rate=0.0, now=ARRIVAL).records
 MEGABYTE = b'{"event_id": "' + b"x" * 1_000_000 + b'"}'
 
 _nested = st.integers(1, 3_000).map(lambda n: b'{"a": ' + b"[" * n + b"]" * n + b"}")

@@ -5,7 +5,7 @@ import gzip
 import io
 import json
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,8 @@ from lakehouse.generator import LABEL_CLEAN, Generated, generate
 from lambdas.cleaner.handler import ConfigurationError, handler, logger
 from lambdas.cleaner.pii import LOCAL_KEY
 from lambdas.cleaner.writer import CLEAN_SCHEMA, QUARANTINE_SCHEMA
-from lambdas.contracts.clickstream import Reason
-from tests.fixtures.kinesis_events import ARRIVAL, kinesis_event, raw_file_records, sequence_number
+from lambdas.contracts.clickstream import MAX_AGE_DAYS, MAX_FUTURE_SECONDS, Reason
+from tests.fixtures.kinesis_events import ARRIVAL, kinesis_event, msk_event, raw_file_records, sequence_number
 from tests.fixtures.kinesis_events import cleaner_lake as lake  # noqa: F401 (a fixture)
 from tests.pii_checks import assert_masked
 
@@ -26,8 +26,8 @@ OK = {"batchItemFailures": []}
 
 @pytest.fixture(scope="module")
 def generated() -> Generated:
-    # The handler checks event times against the wall clock; the generator's defaults stay inside its window.
-    return generate(10_000, seed=23, now=datetime.now(timezone.utc))
+    # The handler judges event times against the batch's arrival (kinesis_event's ARRIVAL).
+    return generate(10_000, seed=23, now=ARRIVAL)
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_a_retried_batch_rewrites_the_same_files_with_the_same_bytes(lake: Path,
 
 def test_a_failed_write_asks_lambda_to_retry_the_batch_and_the_retry_completes(lake: Path,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    records = generate(200, seed=4, now=datetime.now(timezone.utc)).records
+    records = generate(200, seed=4, now=ARRIVAL).records
     event = kinesis_event(records, first_sequence=7_000)
     blocker = lake / "blocked-staging"
     blocker.write_text("a file where the staging zone's folder should be")
@@ -137,7 +137,7 @@ def test_a_failed_write_asks_lambda_to_retry_the_batch_and_the_retry_completes(l
 
 
 def test_in_batch_duplicates_keep_the_first_and_are_counted(lake: Path) -> None:
-    now = datetime.now(timezone.utc)
+    now = ARRIVAL
     base = {"event_type": "page_view", "event_time": now.isoformat(), "user_id": "u1", "session_id": "s1",
             "country": "fr"}
     first = json.dumps({**base, "event_id": "e1", "page_url": "https://x.example/a"}).encode()
@@ -151,7 +151,7 @@ def test_in_batch_duplicates_keep_the_first_and_are_counted(lake: Path) -> None:
 
 
 def test_a_batch_without_bad_records_writes_no_quarantine_file(lake: Path) -> None:
-    doc = {"event_id": "e1", "event_type": "checkout_started", "event_time": datetime.now(timezone.utc).isoformat(),
+    doc = {"event_id": "e1", "event_type": "checkout_started", "event_time": ARRIVAL.isoformat(),
            "user_id": "u1", "session_id": "s1", "country": "NL"}
     assert handler(kinesis_event([json.dumps(doc).encode()]), None) == OK
     manifest = only_manifest(lake)
@@ -160,7 +160,7 @@ def test_a_batch_without_bad_records_writes_no_quarantine_file(lake: Path) -> No
 
 
 def test_metrics_are_emitted_as_emf(lake: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    now = datetime.now(timezone.utc).isoformat()
+    now = ARRIVAL.isoformat()
     good = json.dumps({"event_id": "e1", "event_type": "page_view", "event_time": now, "user_id": "u",
                        "session_id": "s", "country": "US"}).encode()
     assert handler(kinesis_event([good, good, b"[]", b"{", b"{}"]), None) == OK
@@ -261,3 +261,29 @@ def test_raw_lines_escape_line_breakers_and_keep_every_byte(lake: Path) -> None:
     assert [r["payload"] for r in records] == payloads
     assert [("data" in r, "data_base64" in r) for r in records] == [(True, False), (False, True), (True, False)]
     assert records[0]["partition_key"] == "key\u2028"
+
+
+def _click(event_id: str, event_time: datetime) -> bytes:
+    return json.dumps({"event_id": event_id, "event_type": "page_view", "event_time": event_time.isoformat(),
+                       "user_id": "u1", "session_id": "s1", "country": "DE"}).encode()
+
+
+def test_timestamps_are_judged_against_the_batch_arrival_not_the_clock(lake: Path) -> None:
+    """The clock has moved on since ARRIVAL (a backlog, a retry, a replay): the verdicts stay those at arrival."""
+    limit = timedelta(seconds=MAX_FUTURE_SECONDS)
+    inside = _click("inside", ARRIVAL + limit - timedelta(seconds=30))
+    beyond = _click("beyond", ARRIVAL + limit + timedelta(minutes=1))
+    too_old = _click("too-old", ARRIVAL - timedelta(days=MAX_AGE_DAYS, minutes=1))
+    assert handler(kinesis_event([inside, beyond, too_old]), None) == OK
+    manifest = only_manifest(lake)
+    assert (manifest["clean"], manifest["quarantined_by_reason"]) == (1, {"BAD_TIMESTAMP": 2})
+    assert pq.read_table(local(manifest["files"]["clean"])).column("event_id").to_pylist() == ["inside"]
+
+
+def test_producer_timestamps_in_the_future_do_not_widen_the_window(lake: Path) -> None:
+    """A Kafka record's timestamp may be the producer's (CreateTime): a batch stamped an hour ahead is judged
+    against the clock, so its events from 'the future' are still refused."""
+    ahead = datetime.now(timezone.utc) + timedelta(hours=1)
+    record = _click("from-the-future", ahead)
+    assert handler(msk_event({("clickstream", 0): [record]}, arrival=ahead), None) == OK
+    assert only_manifest(lake)["quarantined_by_reason"] == {"BAD_TIMESTAMP": 1}

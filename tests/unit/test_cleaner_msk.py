@@ -20,7 +20,7 @@ from tests.fixtures.kinesis_events import cleaner_lake as lake  # noqa: F401 (a 
 
 @pytest.fixture(scope="module")
 def generated() -> Generated:
-    return generate(2_000, seed=29, now=datetime.now(timezone.utc))
+    return generate(2_000, seed=29, now=ARRIVAL)
 
 
 def manifests(lake: Path) -> list[dict[str, Any]]:

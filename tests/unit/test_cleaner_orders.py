@@ -20,7 +20,7 @@ from lambdas.cleaner.rules import Rejected
 from lambdas.cleaner.schemas import CLEAN_SCHEMAS
 from lambdas.contracts import orders as contract
 from lambdas.contracts.orders import Reason
-from tests.fixtures.kinesis_events import kinesis_event
+from tests.fixtures.kinesis_events import ARRIVAL, kinesis_event
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 
@@ -119,7 +119,7 @@ def test_amounts_are_exact_decimals_never_floats() -> None:
 
 @pytest.fixture(scope="module")
 def generated() -> GeneratedOrders:
-    return generate_orders(4_000, seed=13, now=datetime.now(timezone.utc))
+    return generate_orders(4_000, seed=13, now=ARRIVAL)
 
 
 def test_the_handler_cleans_orders_into_their_own_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
