@@ -56,7 +56,7 @@ $(BUILD)/jars/stamp: $(VENV)/stamp $(BUILD)/apt.stamp lakehouse/spark_jars.py
 	@touch $@
 
 $(WHEELHOUSE): $(VENV)/stamp cdk_app/wheelhouse.py
-	@$(VENV)/bin/python -m cdk_app.wheelhouse
+	@set -o pipefail; $(VENV)/bin/python -m cdk_app.wheelhouse $(PIP_QUIET)
 
 node_modules/stamp: package.json package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error

@@ -4,7 +4,7 @@
 add_to_cart -> checkout_started, with drop-off at each step. `generate_orders`: orders placed, mostly
 paid, some cancelled or refunded, each event carrying the order's items and exact total. Producers are
 imperfect the way real ones are: codes in any case and padded, local times with their UTC offset,
-e-mail addresses in URLs, late arrivals. A `defect_rate` share of the records is broken on purpose,
+e-mail addresses in URLs, personal data in the wrong field, late arrivals. A `defect_rate` share of the records is broken on purpose,
 one defect each (one kind per reason code of the contract; `defects=` limits the kinds), or is an exact
 re-send of an earlier record.
 
@@ -443,7 +443,7 @@ def _wrong_type(rng: random.Random, event: ClickEvent, now: datetime) -> tuple[b
 
 def _unknown_event_type(rng: random.Random, event: ClickEvent, now: datetime) -> tuple[bytes, str]:
     wire = _wire(rng, event)
-    wire["event_type"] = rng.choice(("purchase", "PageView", "page-view", "click", "PAGE_VIEW"))
+    wire["event_type"] = _or_personal(rng, ("purchase", "PageView", "page-view", "click", "PAGE_VIEW"))
     return _dump(wire), Reason.UNKNOWN_EVENT_TYPE
 
 
@@ -468,11 +468,22 @@ def _bad_timestamp(rng: random.Random, event: ClickEvent, now: datetime) -> tupl
 
 # Names, 3-letter codes, user-assigned and reserved codes (UK is not GB: decision 0415).
 _BAD_COUNTRIES = ("Germany", "USA", "D1", "U.S.", "X", "ÖS", "XX", "UK")
+_PERSONAL_SHARE = 0.25  # of the bad values of a field that a message quotes: personal data in the wrong field
+
+
+def _or_personal(rng: random.Random, bad_values: Sequence[str]) -> str:
+    """One of `bad_values`, or at times personal data that a form or a mapping put in the wrong field (an IP
+    or an e-mail address): the message naming the bad value must not carry it into the lake."""
+    if rng.random() >= _PERSONAL_SHARE:
+        return rng.choice(bad_values)
+    if rng.random() < 0.5:
+        return f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    return f"{rng.choice(_FIRST_NAMES)}.{rng.choice(_LAST_NAMES)}@{rng.choice(_EMAIL_DOMAINS)}"
 
 
 def _bad_country(rng: random.Random, event: ClickEvent, now: datetime) -> tuple[bytes, str]:
     wire = _wire(rng, event)
-    wire["country"] = rng.choice(_BAD_COUNTRIES)
+    wire["country"] = _or_personal(rng, _BAD_COUNTRIES)
     return _dump(wire), Reason.BAD_COUNTRY
 
 
@@ -666,7 +677,7 @@ def _order_wrong_type(rng: random.Random, event: OrderEvent, now: datetime) -> t
 
 def _order_unknown_type(rng: random.Random, event: OrderEvent, now: datetime) -> tuple[bytes, str]:
     wire = _order_wire(rng, event)
-    wire["event_type"] = rng.choice(("order_shipped", "OrderPlaced", "placed", "ORDER_PAID"))
+    wire["event_type"] = _or_personal(rng, ("order_shipped", "OrderPlaced", "placed", "ORDER_PAID"))
     return _dump(wire), OrderReason.UNKNOWN_EVENT_TYPE
 
 
@@ -683,13 +694,13 @@ def _order_bad_timestamp(rng: random.Random, event: OrderEvent, now: datetime) -
 
 def _order_bad_country(rng: random.Random, event: OrderEvent, now: datetime) -> tuple[bytes, str]:
     wire = _order_wire(rng, event)
-    wire["country"] = rng.choice(_BAD_COUNTRIES)
+    wire["country"] = _or_personal(rng, _BAD_COUNTRIES)
     return _dump(wire), OrderReason.BAD_COUNTRY
 
 
 def _order_unknown_currency(rng: random.Random, event: OrderEvent, now: datetime) -> tuple[bytes, str]:
     wire = _order_wire(rng, event)
-    wire["currency"] = rng.choice(("EURO", "US$", "XAU", "BTC", "EU", "usdd"))
+    wire["currency"] = _or_personal(rng, ("EURO", "US$", "XAU", "BTC", "EU", "usdd"))
     return _dump(wire), OrderReason.UNKNOWN_CURRENCY
 
 

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from lambdas.cleaner import clickstream, orders
 from lambdas.cleaner.events import Delivery
-from lambdas.cleaner.pii import IpMasker, masked_payload
+from lambdas.cleaner.pii import IpMasker, masked_payload, masked_text
 from lambdas.cleaner.rules import Rejected
 from lambdas.cleaner.schemas import CLEAN_SCHEMAS, TIMESTAMP
 from lambdas.contracts import clickstream as clickstream_contract
@@ -100,8 +100,8 @@ def clean_batch(delivery: Delivery, source: Source, *, now: datetime, masker: Ip
     quarantined: list[tuple[int, Rejected]] = []
     for i in np.flatnonzero(slow).tolist():
         result = source.clean_record(payloads[i], now=now, masker=masker)
-        if isinstance(result, Rejected):
-            quarantined.append((i, result))
+        if isinstance(result, Rejected):  # the message may quote the bad value: personal data, at times
+            quarantined.append((i, Rejected(result.reason, masked_text(result.message, masker))))
         else:
             clean_rows.append({**result, _INDEX: i})
     if clean_rows:

@@ -5,8 +5,9 @@ Manager (or SSM Parameter Store) in AWS and is read once per container; offline,
 obviously fake key stands in. Masking works on distinct values: a batch's addresses repeat per
 visitor, so each distinct one is masked once and the results are spread back by index.
 
-A rejected record goes to staging's quarantine masked the same way (`masked_payload`); its exact
-bytes stay only in the raw zone, behind that zone's own access policy.
+A rejected record goes to staging's quarantine masked the same way (`masked_payload`), and so does the
+message saying why (`masked_text`), which may quote the bad value; its exact bytes stay only in the raw
+zone, behind that zone's own access policy.
 """
 from __future__ import annotations
 
@@ -118,9 +119,15 @@ def masked_payload(payload: bytes, ip_masker: IpMasker) -> bytes:
     IP addresses keyed-hashed or truncated, e-mail addresses redacted."""
     text = payload.decode("latin-1")
     text = _IP_FIELD.sub(lambda m: m[1] + (ip_masker.mask(m[2]) or IP_REDACTION) + m[3], text)
+    return masked_text(text, ip_masker).encode("latin-1")
+
+
+def masked_text(text: str, ip_masker: IpMasker) -> str:
+    """`text` with every IP address in it masked and every e-mail address redacted: for a rejected record's
+    bytes (read as Latin-1) and for the message saying why, which may quote the bad value."""
     text = _IPV6.sub(lambda m: _masked_within(m[0], ip_masker), text)
     text = _masked_quads(text, ip_masker)
-    return redact_emails(text, contract.EMAIL_REDACTION).encode("latin-1")
+    return redact_emails(text, contract.EMAIL_REDACTION)
 
 
 def _masked_within(run: str, ip_masker: IpMasker) -> str:

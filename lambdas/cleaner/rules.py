@@ -24,6 +24,9 @@ from lambdas.contracts.countries import ISO_3166_ALPHA2
 # most 64 characters (RFC 5321's limit): that keeps the search linear in the text's length (unbounded,
 # a long run without an address is quadratic), and a longer run only keeps its head.
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]{1,64}(?:@|%40)[A-Za-z0-9.\-]+\.[A-Za-z]{2,}", re.IGNORECASE | re.ASCII)
+# Characters of an IP or e-mail address (an IPv6 zone and a percent-encoded "@" included).
+_ADDRESS_CHARACTER = re.compile(r"[A-Za-z0-9._%+\-@:\[\]]", re.ASCII)
+_ADDRESS_TAIL = re.compile(r"[A-Za-z0-9._%+\-@:\[\]]+\Z", re.ASCII)
 # RFC 3339 (the ISO-8601 profile with a mandatory offset); re.ASCII keeps \d to 0-9.
 TIMESTAMP_PATTERN = r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
 _TIMESTAMP = re.compile(TIMESTAMP_PATTERN, re.ASCII)
@@ -196,7 +199,13 @@ def redact_emails(url: str, replacement: str) -> str:
 
 
 def show(value: str | None, limit: int = 40) -> str:
-    """A value quoted for a message, cut short so a message stays readable."""
+    """A value quoted for a message, cut short so a message stays readable. Never cut inside a word that may
+    be an IP or e-mail address: the message is masked later (pii.masked_text), which must see it whole."""
     if value is None:
         return "null"
-    return repr(value if len(value) <= limit else value[:limit] + "...")
+    if len(value) <= limit:
+        return repr(value)
+    cut = value[:limit]
+    if _ADDRESS_CHARACTER.match(value[limit]):
+        cut = _ADDRESS_TAIL.sub("", cut)
+    return repr(cut + "...")

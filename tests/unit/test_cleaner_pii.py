@@ -5,13 +5,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import json
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lambdas.cleaner.batch import SOURCES, clean_batch, judged_at
+from lambdas.cleaner.events import parse_event
 from lambdas.cleaner.pii import LOCAL_KEY, IpMasker, masked_payload
-from tests.pii_checks import addresses
+from lambdas.cleaner.rules import show
+from tests.fixtures.kinesis_events import ARRIVAL, kinesis_event
+from tests.pii_checks import EMAIL, addresses
 
 HASH, TRUNCATE = IpMasker("hash", LOCAL_KEY), IpMasker("truncate", b"")
 
@@ -120,3 +125,56 @@ def test_a_long_ip_value_is_redacted_and_never_cached() -> None:
 def test_only_an_ascii_digit_before_a_quad_makes_it_part_of_a_longer_number() -> None:
     assert masked_payload(b"\xb21.2.3.4 and 1234.5.6.7", HASH) == \
         b"\xb2" + reference("1.2.3.4", "hash").encode() + b" and 1234.5.6.7"
+
+
+# --- the messages of quarantined records quote bad values: personal data in the field that is bad -------
+
+def _quarantined(source: str, documents: list[dict[str, object]]) -> list[tuple[str, str]]:
+    """(reason, message) of each record of a one-batch delivery, through the cleaner's batch."""
+    payloads = [json.dumps(d).encode() for d in documents]
+    delivery = parse_event(kinesis_event(payloads))[0]
+    batch = clean_batch(delivery, SOURCES[source], now=judged_at(delivery, ARRIVAL), masker=HASH)
+    assert batch.clean.num_rows == 0, "every record here breaks its contract"
+    return [(rejected.reason, rejected.message) for _, rejected in batch.quarantined]
+
+
+_LONG_EMAIL = "someone.with.a.rather.long.name@mail.example.org"  # crosses a quoted value's 40-character cut
+_PERSONAL = ["203.0.113.77", "2001:db8::7", "jane.doe@example.com", "jane.doe%40example.com", _LONG_EMAIL,
+             "x" * 30 + " 198.51.100.200"]
+
+
+@pytest.mark.parametrize("value", _PERSONAL)
+def test_a_clickstream_message_never_quotes_personal_data(value: str) -> None:
+    click = {"event_id": "e1", "event_type": "page_view", "event_time": ARRIVAL.isoformat(), "user_id": "u1",
+             "session_id": "s1", "country": "DE"}
+    got = _quarantined("clickstream", [{**click, "country": value}, {**click, "event_type": value},
+                                       {**click, "event_time": value}])
+    assert [reason for reason, _ in got] == ["BAD_COUNTRY", "UNKNOWN_EVENT_TYPE", "BAD_TIMESTAMP"]
+    for _, message in got:
+        assert not addresses(message.encode()) and not EMAIL.search(message.encode()), message
+
+
+@pytest.mark.parametrize("value", _PERSONAL)
+def test_an_orders_message_never_quotes_personal_data(value: str) -> None:
+    order = {"order_id": "o1", "event_type": "order_placed", "event_time": ARRIVAL.isoformat(), "user_id": "u1",
+             "country": "DE", "currency": "EUR", "total": 10, "items": [{"product_id": "p1", "qty": 1, "unit_price": 10}]}
+    got = _quarantined("orders", [{**order, "currency": value}, {**order, "country": value},
+                                  {**order, "event_type": value}])
+    assert [reason for reason, _ in got] == ["UNKNOWN_CURRENCY", "BAD_COUNTRY", "UNKNOWN_EVENT_TYPE"]
+    for _, message in got:
+        assert not addresses(message.encode()) and not EMAIL.search(message.encode()), message
+
+
+def test_a_masked_message_still_names_the_value_it_can() -> None:
+    (_, hashed), (_, plain) = _quarantined("clickstream", [
+        {"event_id": "e1", "event_type": "page_view", "event_time": ARRIVAL.isoformat(), "user_id": "u1",
+         "session_id": "s1", "country": country} for country in ("203.0.113.77", "Germany")])
+    assert hashed == f"country '{HASH.mask('203.0.113.77')}' is not an ISO 3166-1 alpha-2 code"
+    assert plain == "country 'Germany' is not an ISO 3166-1 alpha-2 code"
+
+
+def test_a_quoted_value_is_never_cut_inside_an_address() -> None:
+    assert show("x" * 30 + " " + _LONG_EMAIL) == repr("x" * 30 + " ...")
+    assert show("y" * 38 + " 203.0.113.77") == repr("y" * 38 + " ...")
+    assert show("z" * 45) == repr("...")  # one long word: nothing of it is shown
+    assert show("a b " * 20) == repr(("a b " * 20)[:40] + "...")
