@@ -177,18 +177,22 @@ def up(port: Annotated[int, typer.Option(help="Local cloud port on 127.0.0.1 (0:
     import signal
     import threading
 
-    from lakehouse.pipeline import LocalPipeline
+    from lakehouse.pipeline import LocalPipeline, PollerStopped
 
     lake = LocalLake.default()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):  # set explicitly: background jobs start with SIGINT ignored
         signal.signal(signum, lambda *_: stop.set())
-    with LocalPipeline(lake, port=port, progress=console.print) as pipeline:
-        assert pipeline.cloud is not None
-        console.print(f"[bold green]local cloud up[/] at {pipeline.cloud.endpoint} (lake: {lake.root}); "
-                      "Ctrl-C stops it. In another shell:")
-        console.print("  lakehouse ingest --generate 1000   then   lakehouse run batch")
-        pipeline.serve(stop)
+    try:
+        with LocalPipeline(lake, port=port, progress=console.print) as pipeline:
+            assert pipeline.cloud is not None
+            console.print(f"[bold green]local cloud up[/] at {pipeline.cloud.endpoint} (lake: {lake.root}); "
+                          "Ctrl-C stops it. In another shell:")
+            console.print("  lakehouse ingest --generate 1000   then   lakehouse run batch")
+            pipeline.serve(stop)
+    except PollerStopped as error:
+        console.print(f"[red]{error}; local cloud stopped")
+        raise typer.Exit(1) from None
     console.print("local cloud stopped")
 
 

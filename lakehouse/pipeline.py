@@ -30,6 +30,10 @@ class NoLocalCloud(RuntimeError):
     """No local cloud to talk to: no running `lakehouse up` for this lake."""
 
 
+class PollerStopped(RuntimeError):
+    """A source's poller could not go on, so `serve` stopped; the message names the stream and the error."""
+
+
 @dataclass(frozen=True)
 class CloudInfo:
     """What `lakehouse up` publishes for other commands: where the cloud is and what it holds."""
@@ -86,12 +90,16 @@ class LocalPipeline:
         return self.poller(source).drain()
 
     def serve(self, stop: threading.Event) -> None:
-        """Publish cloud.json and poll continuously until `stop` is set."""
+        """Publish cloud.json and poll continuously until `stop` is set.
+
+        A poller retries its own errors; one that cannot go on at all stops every poller, and `serve`
+        raises PollerStopped: a local cloud that went on without one source would lose it unseen.
+        """
         assert self.cloud is not None and self.resources is not None, "start() first"
         info = CloudInfo(self.cloud.endpoint, os.getpid(), self.resources)
         path = self.lake.root / CLOUD_FILE
         path.write_text(json.dumps(asdict(info), indent=2) + "\n")
-        others = [threading.Thread(target=self.poller(source).run_until, args=(stop,), daemon=True,
+        others = [threading.Thread(target=_poll_on_thread, args=(self.poller(source), stop), daemon=True,
                                    name=f"poller-{source}") for source in self.resources.kinesis_sources
                   if source != "clickstream"]
         for thread in others:
@@ -99,9 +107,14 @@ class LocalPipeline:
         try:
             self.poller("clickstream").run_until(stop)
         finally:
+            stop.set()  # whatever ended this poller ends the others, or the joins below would wait forever
             for thread in others:
                 thread.join()
             path.unlink(missing_ok=True)
+        for source, poller in self._pollers.items():
+            if poller.stopped_by is not None:
+                raise PollerStopped(f"the {source} poller (stream {poller.stream_name}) stopped: "
+                                    f"{type(poller.stopped_by).__name__}: {poller.stopped_by}") from poller.stopped_by
 
     def stop(self) -> None:
         if self.fx_api is not None:
@@ -117,6 +130,13 @@ class LocalPipeline:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def _poll_on_thread(poller: KinesisPoller, stop: threading.Event) -> None:
+    try:
+        poller.run_until(stop)
+    except BaseException:  # noqa: BLE001 - run_until logged it and kept it in stopped_by; serve raises it
+        stop.set()
 
 
 def connect_to_local_cloud(lake: LocalLake) -> CloudInfo:

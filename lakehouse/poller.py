@@ -5,8 +5,10 @@ shards itself, over the Kinesis API, and invokes the function through the Lambda
 pollers do: a batch goes out when it holds BatchSize records, when the next record would take the
 invocation payload past Lambda's 6 MB limit, or when MaximumBatchingWindowInSeconds has passed;
 then per-shard ordering, ReportBatchItemFailures checkpointing, BisectBatchOnFunctionError,
-MaximumRetryAttempts, and an on-failure SQS destination that carries the shard and sequence range
-of a batch given up on. Decision 0002 says how this follows Lambda's documented batching.
+MaximumRetryAttempts with a bounded exponential backoff, and an on-failure SQS destination that
+carries the shard and sequence range of a batch given up on. An error while polling is logged and
+polled past after the same backoff, as Lambda's pollers retry. Decision 0002 says how this follows
+Lambda's documented behaviour.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 import boto3
 
@@ -38,6 +40,15 @@ class MappingSettings:
     bisect_on_error: bool = True
     report_batch_item_failures: bool = True
     on_failure_queue_url: str | None = None
+    # Local only (AWS sets its own): the wait before a failed batch's first retry, doubled per retry
+    # up to the bound. Short, so a local retry costs little; the same waits pace polls that fail.
+    retry_backoff_seconds: float = 0.1
+    max_retry_backoff_seconds: float = 2.0
+
+    def retry_delay(self, retry: int) -> float:
+        """The wait before the `retry`-th retry (1, 2, ...) of the same batch or poll."""
+        doublings = min(retry - 1, 32)  # past the bound anyway; an unbounded power would overflow a float
+        return min(self.max_retry_backoff_seconds, self.retry_backoff_seconds * 2.0 ** doublings)
 
 
 @dataclass
@@ -77,6 +88,32 @@ def kinesis_event(records: list[dict[str, Any]], shard_id: str, stream_arn: str,
 EMPTY_EVENT_BYTES = len(json.dumps({"Records": []})) - len(", ")
 
 
+class InvalidItemFailures(ValueError):
+    """A ReportBatchItemFailures response Lambda cannot checkpoint from; the message names the bad part."""
+
+
+def retry_index(failures: Any, sequence_numbers: list[str]) -> int | None:
+    """Where a batch's retry starts, from the batchItemFailures a function returned; None: all succeeded.
+
+    Lambda checkpoints before the lowest reported sequence number. An entry whose itemIdentifier is
+    null, empty, misnamed or no sequence number of this batch makes the whole response unusable
+    (Lambda: a complete failure): raises InvalidItemFailures, so no record is checkpointed on a guess.
+    """
+    if failures is None or failures == []:
+        return None
+    if not isinstance(failures, list):
+        raise InvalidItemFailures(f"batchItemFailures {json.dumps(failures)} is not a list")
+    index = {sequence: i for i, sequence in enumerate(sequence_numbers)}
+    found: list[int] = []
+    for entry in failures:
+        identifier = entry.get("itemIdentifier") if isinstance(entry, dict) else None
+        if not isinstance(identifier, str) or identifier not in index:
+            raise InvalidItemFailures(f"batchItemFailures entry {json.dumps(entry)} names no sequence number "
+                                      f"of the batch ({sequence_numbers[0]} to {sequence_numbers[-1]})")
+        found.append(index[identifier])
+    return min(found)
+
+
 class RecordSizer:
     """The bytes one record adds to the invoke payload json.dumps(kinesis_event(...)), exactly.
 
@@ -110,8 +147,11 @@ class KinesisPoller:
     """Reads every shard of a stream and invokes a function with batches of its records."""
 
     def __init__(self, stream_name: str, function_name: str, settings: MappingSettings, *,
-                 kinesis: Any = None) -> None:
+                 kinesis: Any = None, sleep: Callable[[float], object] = time.sleep) -> None:
         self.stream_name, self.function_name, self.settings = stream_name, function_name, settings
+        self.last_error: str | None = None            # the latest failed poll's error, until a poll succeeds
+        self.stopped_by: BaseException | None = None  # what ended run_until, when it was not `stop`
+        self._sleep = sleep  # the backoff between retries of a batch (tests record it instead)
         self._kinesis = kinesis or boto3.client("kinesis")
         self._lambda = boto3.client("lambda")
         self._sqs = boto3.client("sqs")
@@ -121,15 +161,42 @@ class KinesisPoller:
         self._iterators: dict[str, str] = {}
 
     def run_until(self, stop: threading.Event) -> PollStats:
-        """Poll continuously, as Lambda's pollers do, until `stop` is set (for `lakehouse up`)."""
+        """Poll continuously, as Lambda's pollers do, until `stop` is set (for `lakehouse up`).
+
+        A poll that fails is logged and tried again after a backoff, from the last checkpoint: Lambda
+        retries whatever keeps it from invoking until the records expire, and so does this. Only what
+        is no Exception (SystemExit, KeyboardInterrupt...) ends it: recorded in `stopped_by`, re-raised.
+        """
         stats = PollStats()
-        while not stop.is_set():
-            delivered = self.drain()
-            for name in ("records", "invocations", "retries", "failed_batches", "failed_records"):
-                setattr(stats, name, getattr(stats, name) + getattr(delivered, name))
-            if not delivered.records:
-                stop.wait(IDLE_POLL_SECONDS)
+        errors = 0  # failed polls in a row
+        try:
+            while not stop.is_set():
+                try:
+                    delivered = self.drain()
+                except Exception as error:
+                    errors += 1
+                    self._poll_failed(error, errors)
+                    stop.wait(self.settings.retry_delay(errors))
+                    continue
+                if errors:
+                    log.warning("stream %s: polling again after %s failed polls", self.stream_name, errors)
+                    errors, self.last_error = 0, None
+                for name in ("records", "invocations", "retries", "failed_batches", "failed_records"):
+                    setattr(stats, name, getattr(stats, name) + getattr(delivered, name))
+                if not delivered.records:
+                    stop.wait(IDLE_POLL_SECONDS)
+        except BaseException as error:
+            self.stopped_by = error
+            log.critical("stream %s: polling stopped on %r; its records no longer reach %s", self.stream_name,
+                         error, self.function_name)
+            raise
         return stats
+
+    def _poll_failed(self, error: Exception, in_a_row: int) -> None:
+        self.last_error = f"{type(error).__name__}: {error}"
+        # The traceback once per run of failures; a stuck stream then logs one line per retry.
+        log.error("stream %s: poll %s in a row failed, retrying in %.1f s: %s", self.stream_name, in_a_row,
+                  self.settings.retry_delay(in_a_row), self.last_error, exc_info=in_a_row == 1)
 
     def drain(self) -> PollStats:
         """Deliver every record now in the stream, shard by shard, then return (records stay checkpointed)."""
@@ -195,18 +262,18 @@ class KinesisPoller:
                 continue
             key = records[0]["SequenceNumber"] + ":" + records[-1]["SequenceNumber"]
             stats.invocations += 1
-            ok, failed_from = self._invoke(records, shard_id)
-            if ok and failed_from is None:
+            ok, retry_from = self._invoke(records, shard_id)
+            if ok and retry_from is None:
                 continue
             attempts[key] = attempts.get(key, 0) + 1
             if attempts[key] > self.settings.max_retry_attempts:
                 self._give_up(records, shard_id, stats)
                 continue
             stats.retries += 1
-            if failed_from is not None:
+            self._sleep(self.settings.retry_delay(attempts[key]))
+            if retry_from is not None:
                 # ReportBatchItemFailures: everything before the failed item is checkpointed.
-                retry = [r for r in records if int(r["SequenceNumber"]) >= int(failed_from)]
-                pending.insert(0, retry)
+                pending.insert(0, records[retry_from:])
             elif self.settings.bisect_on_error and len(records) > 1:
                 half = len(records) // 2
                 pending[:0] = [records[:half], records[half:]]
@@ -224,8 +291,8 @@ class KinesisPoller:
             (expired if record["ApproximateArrivalTimestamp"].timestamp() < oldest else young).append(record)
         return young, expired
 
-    def _invoke(self, records: list[dict[str, Any]], shard_id: str) -> tuple[bool, str | None]:
-        """(function succeeded, sequence number to retry from when it reported item failures)."""
+    def _invoke(self, records: list[dict[str, Any]], shard_id: str) -> tuple[bool, int | None]:
+        """(function succeeded, index of the record to retry from when its response failed some)."""
         event = kinesis_event(records, shard_id, self._stream_arn, self._region)
         response = self._lambda.invoke(FunctionName=self.function_name, Payload=json.dumps(event).encode())
         body = json.loads(response["Payload"].read() or b"null")
@@ -233,10 +300,14 @@ class KinesisPoller:
             log.warning("function %s failed on %s records of %s: %s", self.function_name, len(records),
                         shard_id, (body or {}).get("errorMessage"))
             return False, None
-        failures = (body or {}).get("batchItemFailures") if self.settings.report_batch_item_failures else None
-        if failures:
-            return True, min((f["itemIdentifier"] for f in failures), key=int)
-        return True, None
+        if not self.settings.report_batch_item_failures:
+            return True, None
+        try:
+            return True, retry_index((body or {}).get("batchItemFailures"), [r["SequenceNumber"] for r in records])
+        except InvalidItemFailures as error:
+            log.warning("function %s, %s records of %s: %s; as Lambda does, the whole batch counts as failed",
+                        self.function_name, len(records), shard_id, error)
+            return True, 0
 
     def _give_up(self, records: list[dict[str, Any]], shard_id: str, stats: PollStats,
                  condition: str = "RetryAttemptsExhausted") -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import random
+import threading
 import time
 import uuid
 from datetime import datetime, timezone
@@ -16,9 +18,12 @@ from typing import Any
 import boto3
 import pytest
 
+from lakehouse.layout import LocalLake
+from lakehouse.local_cloud import LocalCloud
 from lakehouse.poller import (EMPTY_EVENT_BYTES, MAX_PAYLOAD_BYTES, KinesisPoller, MappingSettings, RecordSizer,
                               kinesis_event)
 from lakehouse.producer import put_records
+from lakehouse.provision import Provisioned
 from tests.fixtures.local_cloud import create_stream as _stream
 from tests.fixtures.local_cloud import register_function as _function
 
@@ -240,3 +245,151 @@ def test_batches_stop_short_of_lambdas_6_mb_payload_and_keep_order() -> None:
     assert max(sent) < MAX_PAYLOAD_BYTES
     for event, following in zip(events, events[1:]):
         assert len(json.dumps({"Records": event["Records"] + following["Records"][:1]}).encode()) >= MAX_PAYLOAD_BYTES
+
+
+@pytest.mark.parametrize("bad_entry", [
+    lambda seqs: {"itemIdentifier": None},
+    lambda seqs: {"itemIdentifier": ""},
+    lambda seqs: {"itemIdentifier": "not-a-sequence-number"},
+    lambda seqs: {"itemIdentifier": str(int(seqs[-1]) + 1)},   # checkpointing past it would skip records
+    lambda seqs: {"itemIdentifier": str(int(seqs[0]) - 1)},    # before the batch: already checkpointed
+    lambda seqs: {"itemIdentifer": seqs[3]},                   # a misspelt key: no itemIdentifier at all
+    lambda seqs: seqs[3],                                      # not an object
+], ids=["null", "empty", "not-a-number", "past-the-batch", "before-the-batch", "bad-key", "bare-string"])
+def test_a_bad_item_identifier_fails_the_whole_batch_which_is_retried(
+        bad_entry: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Lambda treats a response it cannot checkpoint from as a complete failure of the batch (even beside a
+    valid entry): the whole batch again, no record skipped, and the log names the entry."""
+    stream = _stream()
+    calls: list[list[int]] = []
+    reported: list[Any] = []
+    _put(stream, list(range(6)))
+
+    def handler(event: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        calls.append(_payloads(event))
+        if len(calls) > 1:
+            return {"batchItemFailures": []}
+        seqs = [r["kinesis"]["sequenceNumber"] for r in event["Records"]]
+        reported.append(bad_entry(seqs))
+        return {"batchItemFailures": [{"itemIdentifier": seqs[4]}, reported[0]]}
+
+    with caplog.at_level(logging.WARNING, logger="lakehouse.poller"):
+        stats = KinesisPoller(stream, _function(handler), MappingSettings(batch_size=10)).drain()
+
+    assert calls == [list(range(6)), list(range(6))]
+    assert stats.retries == 1 and stats.failed_records == 0
+    assert any(json.dumps(reported[0]) in r.getMessage() for r in caplog.records), caplog.text
+
+
+def test_a_batch_whose_item_identifiers_stay_bad_goes_to_the_on_failure_destination() -> None:
+    stream = _stream()
+    queue = boto3.client("sqs").create_queue(QueueName=f"dlq-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    fn = _function(lambda event, ctx: {"batchItemFailures": [{"itemIdentifier": None}]})
+    _put(stream, list(range(5)))
+
+    settings = MappingSettings(batch_size=10, max_retry_attempts=2, on_failure_queue_url=queue)
+    stats = KinesisPoller(stream, fn, settings).drain()
+
+    assert stats.invocations == 3 and stats.failed_batches == 1 and stats.failed_records == 5
+    message = json.loads(boto3.client("sqs").receive_message(QueueUrl=queue)["Messages"][0]["Body"])
+    assert message["KinesisBatchInfo"]["batchSize"] == 5
+
+
+def test_retries_of_a_batch_back_off_exponentially_up_to_a_bound() -> None:
+    stream = _stream()
+    calls: list[list[int]] = []
+
+    def handler(event: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        calls.append(_payloads(event))
+        if len(calls) <= 4:
+            raise RuntimeError("not yet")
+        return {"batchItemFailures": []}
+
+    _put(stream, [1, 2, 3])
+    waits: list[float] = []  # recorded, not slept: what the poller would wait before each retry
+    settings = MappingSettings(batch_size=10, max_retry_attempts=5, bisect_on_error=False,
+                               retry_backoff_seconds=1.0, max_retry_backoff_seconds=3.0)
+    stats = KinesisPoller(stream, _function(handler), settings, sleep=waits.append).drain()
+
+    assert calls == [[1, 2, 3]] * 5 and stats.retries == 4
+    assert waits == [1.0, 2.0, 3.0, 3.0]
+
+
+def _failing_list_shards(times: int) -> Any:
+    """A Kinesis client whose first `times` ListShards calls raise, as an unexpected error in a poll would."""
+    kinesis = boto3.client("kinesis")
+    left = [times]
+
+    def fail(**_: Any) -> None:
+        if left[0] > 0:
+            left[0] -= 1
+            raise RuntimeError("the stream went away for a moment")
+
+    kinesis.meta.events.register("before-call.kinesis.ListShards", fail)
+    return kinesis
+
+
+def test_an_error_in_a_polling_thread_is_logged_and_polling_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    stream = _stream()
+    seen: list[int] = []
+    settled = threading.Event()  # set by the first delivery, or by the polling thread ending
+
+    def handler(event: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        seen.extend(_payloads(event))
+        settled.set()
+        return {"batchItemFailures": []}
+
+    _put(stream, [1, 2, 3])
+    poller = KinesisPoller(stream, _function(handler), MappingSettings(batch_size=10), kinesis=_failing_list_shards(2))
+    stop = threading.Event()
+
+    def poll() -> None:
+        try:
+            poller.run_until(stop)
+        finally:
+            settled.set()
+
+    thread = threading.Thread(target=poll, name="poller-under-test")
+    with caplog.at_level(logging.WARNING, logger="lakehouse.poller"):
+        thread.start()
+        settled.wait(120)
+        stop.set()
+        thread.join(120)
+
+    assert seen == [1, 2, 3]
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 2 and all(stream in e and "the stream went away for a moment" in e for e in errors)
+    assert poller.last_error is None and poller.stopped_by is None  # it recovered
+
+
+def test_a_poller_that_cannot_go_on_stops_serve_and_names_its_stream(
+        pipeline: tuple[LocalLake, Provisioned], local_cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The orders poller runs on its own thread in `lakehouse up`; if it cannot go on, `serve` must not
+    carry on without it: every poller stops and `serve` raises, naming the stream and the error."""
+    from lakehouse.pipeline import LocalPipeline, PollerStopped
+
+    lake, resources = pipeline
+    local = LocalPipeline(lake)
+    local.cloud, local.resources = local_cloud, resources  # the session's cloud, already provisioned
+
+    class Unrecoverable(BaseException):
+        """Not an Exception: what run_until does not retry."""
+
+    def drain() -> None:
+        raise Unrecoverable("the orders poller cannot go on")
+
+    orders = local.poller("orders")
+    monkeypatch.setattr(orders, "drain", drain)
+    stop = threading.Event()
+    safety = threading.Timer(120, stop.set)  # only so that a serve that never ends cannot hang the run
+    safety.start()
+    try:
+        with pytest.raises(PollerStopped) as raised:
+            local.serve(stop)
+    finally:
+        safety.cancel()
+
+    assert resources.kinesis_sources["orders"]["stream"] in str(raised.value)
+    assert "the orders poller cannot go on" in str(raised.value)
+    assert isinstance(orders.stopped_by, Unrecoverable)
+    assert not (lake.root / "cloud.json").exists()
