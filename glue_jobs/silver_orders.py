@@ -1,8 +1,9 @@
 """silver.order_events, silver.order_lines and silver.orders from the orders' batches.
 
 - order_events: an insert-only merge on the contract's DEDUPLICATION_KEY (glue_jobs/first_copies);
-- order_lines: the items of every event silver.order_events holds from these batches, one row per line,
-  inserted where missing (so a retry adds the lines an interrupted attempt did not write);
+- order_lines: the items of every event silver.order_events holds from these batches, taken from the copy
+  it holds (its owner batch's), one row per line, inserted where missing (so a retry adds the lines an
+  interrupted attempt did not write, even when another copy of the key arrived meanwhile);
 - orders: the state of every order_id the batches carry, recomputed from ALL its events in silver: the
   latest by (event_time, status rank), so a late or out-of-order event never regresses a newer state.
 Each write is idempotent (docs/decisions/0120-silver-orders-products-fx.md).
@@ -51,7 +52,9 @@ def merge(spark: SparkSession, staged: DataFrame, batches: list[Batch]) -> dict[
     try:
         clean = clean_counts(events, chosen, KEY)
         insert_unseen(spark, SILVER_ORDER_EVENTS, chosen)
-        insert_lines(spark, chosen.where(F.col(OWNER) == F.col(BATCH_ID)))
+        # The lines of the copy silver holds: the owner's own staged copy, not the staged dedupe's winner,
+        # which after a crash may be another batch's copy of the same key (then the held one had no lines).
+        insert_lines(spark, events.join(chosen.select(*KEY, OWNER), list(KEY)).where(F.col(OWNER) == F.col(BATCH_ID)))
         update_orders(spark, chosen.select("order_id").distinct())
     finally:
         chosen.unpersist()

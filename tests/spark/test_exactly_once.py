@@ -146,3 +146,27 @@ def test_running_the_same_batches_again_changes_no_table(spark: SparkSession, st
     assert set(rerun) == {"silver_merge", "gold_build"}
     assert rerun["silver_merge"][3:8] == (0, 0, 0, 0, 0)  # received, clean, quarantined, duplicates, rows
     assert rerun["gold_build"][7] == 0  # rows_written
+
+
+def test_a_copy_arriving_between_a_crash_and_its_retry_leaves_the_owners_lines(
+        spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The crash lands after silver.order_events took ob1's copy of an order event, before its lines; before the
+    retry, ob2 brings another copy of the same key that wins the staged dedupe (it was ingested earlier). The
+    lines must still come from the copy silver holds (ob1's), or the order event keeps no lines for good."""
+    empty_tables(spark)
+    root = tmp_path / "staging"
+    held = order_event("o7", "placed", T0, items=[("P-00001", 2, "10.00"), ("P-00002", 1, "30.00")])
+    write_order_batch(root, "ob1", [held])
+    with monkeypatch.context() as patch:
+        crash_after(patch, silver_orders, "insert_unseen")
+        with pytest.raises(InjectedCrash):
+            silver_merge.run(spark, job_args(root, "run-1"))
+    write_order_batch(root, "ob2", [order_event("o7", "placed", T0, ingested_after=timedelta(seconds=1),
+                                                items=[("P-00003", 1, "5.00")])])
+    silver_merge.run(spark, job_args(root, "run-1"))
+
+    events = spark.table(common.SILVER_ORDER_EVENTS).select("order_id", "batch_id", "item_count").collect()
+    assert [tuple(e) for e in events] == [("o7", "ob1", 2)]
+    lines = spark.table(common.SILVER_ORDER_LINES).orderBy("line_number").select(
+        "line_number", "product_id", "qty", "batch_id").collect()
+    assert [tuple(line) for line in lines] == [(1, "P-00001", 2, "ob1"), (2, "P-00002", 1, "ob1")]
