@@ -8,12 +8,15 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Callable
 from urllib.parse import urlparse
 
 import pyarrow.parquet as pq
 import pytest
+from moto.core.exceptions import JsonRESTError
 
 from cdk_app import config
+from cdk_app.config import PROJECT_ROOT
 from lakehouse import moto_patches, workflows
 from lakehouse.alerts import take_alerts
 from lakehouse.generator import generate
@@ -22,7 +25,9 @@ from lakehouse.poller import KinesisPoller, MappingSettings
 from lakehouse.producer import put_records
 from lakehouse.provision import Provisioned, render_asl
 from lambdas.data_quality.checks import all_checks
-from tests.fixtures.kinesis_events import msk_event
+from tests.fixtures.batch_runs import (LOCK_TABLE, WAIT_SECONDS, Gate, expire_lease, in_background, lock_item,
+                                      stand_in_jobs)
+from tests.fixtures.kinesis_events import ARRIVAL, msk_event
 
 ENV = config.load("local")
 
@@ -65,8 +70,8 @@ def test_the_batch_asl_fails_through_its_catch_and_records_the_failed_run(
     assert execution.cause.startswith("A batch step failed: States.TaskFailed: ")
     assert "RuntimeError: staging bucket unreachable" in execution.cause
     assert attempts == ["failing-run"] * 3  # the first try and the ASL's two retries
-    assert [s.name for s in execution.steps] == ["TakeRunLock", "SilverMerge", "PublishAlert", "RecordFailure",
-                                                 "ReleaseRunLockAfterFailure", "FailureKind", "Failed"]
+    assert [s.name for s in execution.steps] == ["RunLimits", "RunLease", "TakeRunLock", "SilverMerge", "PublishAlert",
+                                                 "RecordFailure", "ReleaseRunLockAfterFailure", "FailureKind", "Failed"]
     [alert] = take_alerts(resources.alert_queue_url)
     assert alert.subject == "Batch pipeline run failed"
     assert alert.message.startswith(f"{ENV.state_machine_name} run failing-run failed. States.TaskFailed: ")
@@ -188,7 +193,7 @@ def test_replay_rebuilds_a_failed_msk_batch_from_the_raw_zone_and_keeps_what_it_
     lake, resources = pipeline
     name = resources.cleaner_function
     broken = _break_staging(name)
-    generated = generate(60, seed=21, defect_rate=0.1)
+    generated = generate(60, seed=21, defect_rate=0.1, now=ARRIVAL)
     event = msk_event({("shop-events", 3): generated.records}, first_offset=500)
     response = boto3.client("lambda").invoke(FunctionName=name, Payload=json.dumps(event).encode())
     assert "FunctionError" in response  # MSK: the whole invocation fails, the raw zone already holds it
@@ -212,37 +217,148 @@ def test_replay_rebuilds_a_failed_msk_batch_from_the_raw_zone_and_keeps_what_it_
         (counts.clean + counts.duplicates, sum(counts.quarantined_by_reason.values()))
 
 
-def test_a_second_execution_started_during_a_run_does_not_run(pipeline: tuple[LocalLake, Provisioned]) -> None:
-    """The run lock (a conditional DynamoDB put in the ASL): the second execution fails at once and
-    runs no job; after the first ends, the lock is free again."""
-    import threading
+def test_a_run_started_while_another_holds_the_lock_is_skipped_quietly_and_recorded(
+        pipeline: tuple[LocalLake, Provisioned], gates: Callable[..., Gate]) -> None:
+    """The run lock: a second execution (a schedule tick during a long run) runs no job, publishes no alert and
+    succeeds as skipped, with its SKIPPED row in ops.pipeline_runs; after the first ends, the lock is free again."""
     lake, resources = pipeline
-    started, release = threading.Event(), threading.Event()
-    runs: list[str] = []
-
-    def slow_job(args: dict[str, str]) -> None:
-        runs.append(args["run_id"])
-        started.set()
-        release.wait(60)
-
-    moto_patches.GLUE_JOBS[ENV.glue_job_name("silver_merge")] = slow_job
-    moto_patches.GLUE_JOBS[ENV.glue_job_name("gold_build")] = lambda args: None
-    # the jobs write nothing, so the real checks would fail the run: this test is about the lock only
-    moto_patches.LAMBDA_HANDLERS[ENV.function_name("data_quality")] = lambda event, context: {
-        "passed": True, "checks": 0, "failed": [], "summary": "not checked"}
-    first: list[workflows.Execution] = []
-    thread = threading.Thread(target=lambda: first.append(workflows.run(resources.state_machine_arn, name="first")))
-    thread.start()
-    assert started.wait(60)
+    gate = gates("first")
+    stand_in_jobs(silver=gate.job)
+    first = in_background(resources.state_machine_arn, "first")
+    assert gate.reached.wait(WAIT_SECONDS)
     second = workflows.run(resources.state_machine_arn, name="second")
-    release.set()
-    thread.join(120)
+    gate.open()
 
-    assert second.status == "FAILED" and second.error == "BatchAlreadyRunning"
-    assert [s.name for s in second.steps] == ["TakeRunLock", "AlreadyRunning"]
-    assert first[0].status == "SUCCEEDED" and runs == ["first"]
+    assert second.status == "SUCCEEDED", second.cause
+    assert [s.name for s in second.steps][-3:] == ["TakeRunLock", "RecordSkipped", "Skipped"]
+    assert "skipped" in second.output and "silver_merge" not in second.output
+    assert first.result(WAIT_SECONDS).status == "SUCCEEDED" and gate.ran == ["first"]
+    assert take_alerts(resources.alert_queue_url) == []
+    assert _rows(lake, "SELECT step, status FROM ops.pipeline_runs WHERE run_id = 'second'") == [("run", "SKIPPED")]
     third = workflows.run(resources.state_machine_arn, name="third")  # the lock was released
-    assert third.status == "SUCCEEDED" and runs == ["first", "third"]
+    assert third.status == "SUCCEEDED" and gate.ran == ["first", "third"]
+
+
+def _lease_seconds() -> int:
+    """The lease the lock must carry: the machine's timeout, and a job's own timeout for a job it started last."""
+    asl = json.loads((PROJECT_ROOT / "step_functions" / "batch_pipeline.asl.json").read_text())
+    return asl["TimeoutSeconds"] + ENV.glue_timeout_minutes * 60
+
+
+def test_a_lock_left_by_a_stopped_run_holds_until_its_lease_runs_out(
+        pipeline: tuple[LocalLake, Provisioned], gates: Callable[..., Gate]) -> None:
+    """StopExecution skips the last states, so the stopped run's lock stays. It carries a lease from the run's
+    start; until the lease runs out later runs are skipped, then the next run takes the lock over."""
+    import boto3
+    _, resources = pipeline
+    gate = gates("stopped")
+    stand_in_jobs(silver=gate.job)
+    sfn = boto3.client("stepfunctions")
+    stopped = sfn.start_execution(stateMachineArn=resources.state_machine_arn, name="stopped")["executionArn"]
+    assert gate.reached.wait(WAIT_SECONDS)
+    sfn.stop_execution(executionArn=stopped)
+    gate.open()  # Glue would stop the job run too; moto's job thread runs on
+    assert gate.left.wait(WAIT_SECONDS)
+
+    started = int(sfn.describe_execution(executionArn=stopped)["startDate"].timestamp())
+    left = lock_item()
+    assert left is not None and (left["run_id"], left["execution"]) == ("stopped", stopped)
+    assert (int(left["started_at"]), int(left["expires_at"])) == (started, started + _lease_seconds())
+    during = workflows.run(resources.state_machine_arn, name="during-the-lease")
+    assert during.status == "SUCCEEDED" and during.steps[-1].name == "Skipped" and gate.ran == ["stopped"]
+
+    expire_lease()
+    after = workflows.run(resources.state_machine_arn, name="after-the-lease")
+    assert after.status == "SUCCEEDED", after.cause
+    assert after.steps[-1].name == "ReleaseRunLock" and gate.ran == ["stopped", "after-the-lease"]
+    assert lock_item() is None
+
+
+class _ReplyLost(JsonRESTError):
+    """DynamoDB's 500 after the write was applied (its documentation: the request may or may not have
+    succeeded). Named as Step Functions names it (the SDK's exception class); moto would use the wire code."""
+    code = 500
+
+    def __init__(self) -> None:
+        super().__init__("InternalServerErrorException", "Internal server error (the put was applied)")
+
+
+def test_a_take_of_the_lock_retried_after_a_lost_reply_finds_its_own_lock_and_runs(
+        pipeline: tuple[LocalLake, Provisioned], monkeypatch: pytest.MonkeyPatch) -> None:
+    """TakeRunLock's put is applied but its reply is an error, so its Retry puts again: the lock it meets is its
+    own (same run id), and the run goes on instead of refusing itself."""
+    from moto.dynamodb.models import DynamoDBBackend
+    _, resources = pipeline
+    ran: list[str] = []
+    stand_in_jobs(silver=lambda args: ran.append(args["run_id"]))
+    put_item, lost = DynamoDBBackend.put_item, []
+
+    def applied_then_lost(self: DynamoDBBackend, table_name: str, item: dict, *args: Any, **kwargs: Any) -> Any:
+        result = put_item(self, table_name, item, *args, **kwargs)
+        if table_name == LOCK_TABLE and not lost:
+            lost.append(item["run_id"]["S"])
+            raise _ReplyLost()
+        return result
+
+    monkeypatch.setattr(DynamoDBBackend, "put_item", applied_then_lost)
+    execution = workflows.run(resources.state_machine_arn, name="retried")
+
+    assert lost == ["retried"]
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert ran == ["retried"] and lock_item() is None
+
+
+def test_a_run_that_outlived_its_lease_cannot_release_the_lock_of_the_run_that_took_it_over(
+        pipeline: tuple[LocalLake, Provisioned], gates: Callable[..., Gate]) -> None:
+    """Its release deletes the lock only if it is still this run's: the later run keeps its lock until its end."""
+    _, resources = pipeline
+    late, taker = gates("late"), gates("taker")
+    stand_in_jobs(silver=taker.job, gold=late.job)  # different jobs: Glue runs one of each at a time
+    late_run = in_background(resources.state_machine_arn, "late")
+    assert late.reached.wait(WAIT_SECONDS)
+    expire_lease()
+    taker_run = in_background(resources.state_machine_arn, "taker")
+    assert taker.reached.wait(WAIT_SECONDS)
+    assert lock_item()["run_id"] == "taker"
+
+    late.open()
+    ended = late_run.result(WAIT_SECONDS)
+    assert ended.status == "FAILED" and ended.error == "DynamoDB.ConditionalCheckFailedException"
+    assert ended.steps[-1].name == "ReleaseRunLock" and lock_item()["run_id"] == "taker"
+    taker.open()
+    assert taker_run.result(WAIT_SECONDS).status == "SUCCEEDED" and lock_item() is None
+
+
+def _with_job_timeout(state_machine_arn: str, seconds: int) -> str:
+    """A copy of the batch state machine whose Glue tasks time out after `seconds` (the environment's jobs
+    take minutes to time out); returns its ARN."""
+    import boto3
+    sfn = boto3.client("stepfunctions")
+    described = sfn.describe_state_machine(stateMachineArn=state_machine_arn)
+    definition = json.loads(described["definition"])
+    [limits] = [s for s in definition["States"].values() if s.get("ResultPath") == "$.limits"]
+    limits["Parameters"]["job_timeout_seconds.$"] = f"States.StringToJson('{seconds}')"
+    return sfn.create_state_machine(name=f"{described['name']}-short-jobs", definition=json.dumps(definition),
+                                    roleArn=described["roleArn"])["stateMachineArn"]
+
+
+def test_a_glue_job_over_its_timeout_fails_the_run_without_a_retry(
+        pipeline: tuple[LocalLake, Provisioned], gates: Callable[..., Gate]) -> None:
+    """States.Timeout is not retried (the job would time out again while the run holds the lock): the run
+    alerts, records its failure and releases the lock at once."""
+    lake, resources = pipeline
+    gate = gates()
+    stand_in_jobs(silver=gate.job)
+    execution = workflows.run(_with_job_timeout(resources.state_machine_arn, seconds=1), name="too-slow")
+
+    assert execution.status == "FAILED" and execution.cause.startswith("A batch step failed: States.Timeout")
+    assert gate.ran == ["too-slow"]
+    assert [s.name for s in execution.steps][-6:] == ["SilverMerge", "PublishAlert", "RecordFailure",
+                                                     "ReleaseRunLockAfterFailure", "FailureKind", "Failed"]
+    [alert] = take_alerts(resources.alert_queue_url)
+    assert "run too-slow failed. States.Timeout" in alert.message
+    assert _rows(lake, "SELECT status FROM ops.pipeline_runs WHERE run_id = 'too-slow'") == [("FAILED",)]
+    assert lock_item() is None
 
 
 def test_a_duplicated_key_in_silver_fails_the_quality_step_and_alerts(pipeline: tuple[LocalLake, Provisioned]) -> None:
@@ -278,8 +394,8 @@ def test_a_duplicated_key_in_silver_fails_the_quality_step_and_alerts(pipeline: 
     assert broken.cause.startswith(f"Data-quality checks of run broken-run failed: 1 of {checks} checks failed: "
                                    "unique_keys(silver.events): 1 duplicated (event_id) keys in ")
     assert [s.name for s in broken.steps] == [
-        "TakeRunLock", "SilverMerge", "GoldBuild", "Quality", "QualityPassed", "QualityFailed", "PublishAlert",
-        "RecordFailure", "ReleaseRunLockAfterFailure", "FailureKind", "QualityCheckFailed"]
+        "RunLimits", "RunLease", "TakeRunLock", "SilverMerge", "GoldBuild", "Quality", "QualityPassed", "QualityFailed",
+        "PublishAlert", "RecordFailure", "ReleaseRunLockAfterFailure", "FailureKind", "QualityCheckFailed"]
     [alert] = take_alerts(resources.alert_queue_url)
     assert alert.message == f"{ENV.state_machine_name} run broken-run failed. QualityCheckFailed: {broken.cause}"
     assert _rows(lake, "SELECT check_name, table_name, observed FROM ops.quality_results "
