@@ -14,6 +14,11 @@ merges the others only, in four steps that are each harmless to repeat
 
 A crash before step 3 leaves the batches pending, and the retry merges nothing twice and counts the
 same numbers. Per batch: received = clean + quarantined + duplicates.
+
+Sources are isolated: staging that breaks its writer's contract (a bad manifest, files that disagree with
+it) refuses that source's batches before anything of them is written; they stay pending, the other sources
+merge, and the refusal is recorded as a FAILED `silver_merge:<source>` row of ops.pipeline_runs naming the
+batch, which the run's quality step turns into a failed check and an alert.
 """
 from __future__ import annotations
 
@@ -27,9 +32,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from glue_jobs import silver_events, silver_fx_rates, silver_orders, silver_products
-from glue_jobs.batches import (BATCH_ID, CLEAN, MANIFEST_COUNTS, QUARANTINE_FILES, Batch, Source, check_batch_rows,
-                               pending_batches, read_batch_files)
-from glue_jobs.common import MERGED_BATCHES, QUARANTINE, SUCCEEDED, glue_main, record_step, require_args, utc_now
+from glue_jobs.batches import (BATCH_ID, CLEAN, MANIFEST_COUNTS, QUARANTINE_FILES, Batch, Source, StagingError,
+                               check_batch_rows, pending_batches, read_batch_files)
+from glue_jobs.common import (FAILED, MERGED_BATCHES, PIPELINE_RUNS, QUARANTINE, SUCCEEDED, glue_main, record_step,
+                              require_args, utc_now)
 from lambdas.contracts.lake_layout import manifest_argument
 
 JOB = "silver_merge"
@@ -38,14 +44,16 @@ SOURCES: tuple[Source, ...] = (silver_events.SOURCE, silver_orders.SOURCE, silve
 ARGS = ("run_id", *(manifest_argument(source.name) for source in SOURCES))
 
 
-def merge_source(spark: SparkSession, source: Source, batches: list[Batch]) -> dict[str, int]:
-    """Check the batches' clean rows against their manifests and merge them into silver; per batch id, its
-    clean count."""
+def merge_source(spark: SparkSession, source: Source, batches: list[Batch]) -> tuple[dict[str, int], DataFrame]:
+    """Check the batches' clean and quarantine rows against their manifests, then merge the clean ones into
+    silver; per batch id, its clean count, and the quarantine rows to load. A StagingError comes before any
+    write."""
     schema = source.clean_schema(spark)
+    quarantined = _quarantine_rows(spark, source, batches)
     staged = read_batch_files(spark, batches, CLEAN, schema).cache()
     try:
         check_batch_rows(staged, batches, CLEAN, [f.name for f in schema.fields if not f.nullable])
-        return source.merge(spark, staged, batches)
+        return source.merge(spark, staged, batches), quarantined
     finally:
         staged.unpersist()
 
@@ -71,12 +79,10 @@ def _quarantine_rows(spark: SparkSession, source: Source, batches: list[Batch]) 
     return rows
 
 
-def load_quarantine(spark: SparkSession, pending: list[tuple[Source, list[Batch]]]) -> None:
-    """The batches' rejected records replace whatever ops.quarantine holds of the same batches (rows of an
-    interrupted attempt, or of an earlier version of a re-cleaned batch)."""
-    batches = [batch for _, source_batches in pending for batch in source_batches]
-    rows = reduce(DataFrame.unionByName, [_quarantine_rows(spark, source, source_batches)
-                                          for source, source_batches in pending])
+def load_quarantine(spark: SparkSession, batches: list[Batch], quarantined: list[DataFrame]) -> None:
+    """The batches' rejected records (`quarantined`: merge_source's, per source) replace whatever ops.quarantine
+    holds of the same batches (rows of an interrupted attempt, or of an earlier version of a re-cleaned batch)."""
+    rows = reduce(DataFrame.unionByName, quarantined)
     condition = _batches_condition(batches)
     if spark.table(QUARANTINE).where(condition).take(1):
         spark.sql(f"DELETE FROM {QUARANTINE} WHERE {condition}")
@@ -117,33 +123,72 @@ def run_ledger(spark: SparkSession, run_id: str) -> dict[str, Any]:
                                        for source in SOURCES}}
 
 
-def run(spark: SparkSession, args: dict[str, str]) -> dict[str, Any]:
-    """Merge every source's pending staging batches and record them; returns the run's ledger."""
-    a = require_args(JOB, args, ARGS)
-    started_at = utc_now()
+def refused_step(source: str) -> str:
+    """The ops.pipeline_runs step of a source whose staging silver_merge refused."""
+    return f"{JOB}:{source}"
+
+
+def _clear_refusals(spark: SparkSession, run_id: str, sources: list[str]) -> None:
+    """Delete this run's refusal rows of `sources`: an earlier attempt refused them, this one merged them."""
+    steps = [refused_step(name) for name in sources]
+    if spark.table(PIPELINE_RUNS).where((F.col("run_id") == run_id) & F.col("step").isin(steps)).take(1):
+        spark.sql(f"DELETE FROM {PIPELINE_RUNS} WHERE run_id = :run_id AND step IN ({', '.join(map(repr, steps))})",
+                  args={"run_id": run_id})
+
+
+def _merge_pending(spark: SparkSession, a: dict[str, str]) -> dict[str, str]:
+    """Merge each source's pending batches and record them; a source whose staging breaks its contract is
+    refused whole (nothing of it written, its batches left pending): {source: why} of those."""
     merged = spark.table(MERGED_BATCHES).select("manifest_sha256").cache()
+    done: list[Batch] = []
+    clean: dict[tuple[str, str], int] = {}
+    quarantined: list[DataFrame] = []
+    refused: dict[str, str] = {}
     try:
-        found = [(source, pending_batches(spark, a[manifest_argument(source.name)], source, merged))
-                 for source in SOURCES]
+        for source in SOURCES:
+            try:
+                batches = pending_batches(spark, a[manifest_argument(source.name)], source, merged)
+                if not batches:
+                    continue
+                counts, rows = merge_source(spark, source, batches)
+            except StagingError as error:
+                refused[source.name] = str(error)
+                continue
+            done += batches
+            clean.update({(source.name, batch_id): count for batch_id, count in counts.items()})
+            quarantined.append(rows)
     finally:
         merged.unpersist()
-    pending = [(source, batches) for source, batches in found if batches]
-    if pending:
-        clean = {(source.name, batch_id): count for source, batches in pending
-                 for batch_id, count in merge_source(spark, source, batches).items()}
-        load_quarantine(spark, pending)
-        record_batches(spark, [b for _, batches in pending for b in batches], clean, a["run_id"], utc_now())
+    if done:
+        load_quarantine(spark, done, quarantined)
+        record_batches(spark, done, clean, a["run_id"], utc_now())
+    return refused
+
+
+def run(spark: SparkSession, args: dict[str, str]) -> dict[str, Any]:
+    """Merge every source's pending staging batches and record them; returns the run's ledger and `refused`,
+    {source: why} of the sources whose staging broke its contract (recorded as FAILED steps, never raised)."""
+    a = require_args(JOB, args, ARGS)
+    started_at = utc_now()
+    refused = _merge_pending(spark, a)
+    _clear_refusals(spark, a["run_id"], [s.name for s in SOURCES if s.name not in refused])
+    for name, why in refused.items():
+        record_step(spark, {"run_id": a["run_id"], "step": refused_step(name), "status": FAILED,
+                            "started_at": started_at, "finished_at": utc_now(),
+                            "message": f"{name} staging refused, its batches left pending: {why}"})
     ledger = run_ledger(spark, a["run_id"])
     per_source = ", ".join(f"{name} {s['batches']} ({s['clean']} clean)" for name, s in ledger["sources"].items())
     message = (f"{ledger['batches']} batches merged: {per_source}; "
-               f"{ledger['quarantined']} rows in {QUARANTINE}")
+               f"{ledger['quarantined']} rows in {QUARANTINE}"
+               + "".join(f"; {name} REFUSED: {why}" for name, why in refused.items()))
     record_step(spark, {
         "run_id": a["run_id"], "step": JOB, "status": SUCCEEDED, "started_at": started_at,
         "finished_at": utc_now(), "rows_written": ledger["clean"], "message": message,
         **{key: ledger[key] for key in MANIFEST_COUNTS},
         "quarantined_by_reason": json.dumps(ledger["quarantined_by_reason"]),
     })
-    return {"run_id": a["run_id"], "step": JOB, **ledger, "rows_written": ledger["clean"], "message": message}
+    return {"run_id": a["run_id"], "step": JOB, **ledger, "rows_written": ledger["clean"], "message": message,
+            "refused": refused}
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """silver_merge on real PySpark + Iceberg: dedupe within and across batches, only the batches not merged yet,
-the quarantine, the ledgers, and clear failures on broken staging."""
+the quarantine, the ledgers, and broken staging refused per source, named."""
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,11 +14,10 @@ from pyiceberg.expressions import EqualTo
 from pyspark.sql import SparkSession
 
 from glue_jobs import silver_merge
-from glue_jobs.batches import StagingError
 from glue_jobs.common import JobArgumentError
 from tests.fixtures.spark import SparkLake
-from tests.spark.staging import (CLEAN_SCHEMA, expected_silver, job_args, make_events, manifest_file, quarantine_rows,
-                                 resend, rows_by_event_id, write_batch)
+from tests.spark.staging import (CLEAN_SCHEMA, T0, expected_silver, job_args, make_events, manifest_file, order_event,
+                                 quarantine_rows, resend, rows_by_event_id, write_batch, write_order_batch)
 
 pytestmark = pytest.mark.slow
 LEDGER = ("received", "clean", "quarantined", "duplicates")
@@ -54,6 +54,39 @@ def quarantine(lake: SparkLake) -> list[tuple]:
 def expected_quarantine(*batches: tuple[str, dict[str, int]]) -> list[tuple]:
     return sorted((batch_id, r["sequence_number"], r["reason"], r["raw_payload"])
                   for batch_id, by_reason in batches for r in quarantine_rows(batch_id, by_reason))
+
+
+def refusal(spark: SparkSession, lake: SparkLake, staging: Path, run_id: str) -> str:
+    """Run silver_merge on `staging`, whose clickstream staging is broken: the job does not fail, it refuses the
+    source and records why in a FAILED step row; returns why."""
+    result = silver_merge.run(spark, job_args(staging, run_id))
+    why = result["refused"]["clickstream"]
+    rows = {r["step"]: r for r in step_rows(lake, run_id)}
+    assert rows["silver_merge:clickstream"]["status"] == "FAILED" and why in rows["silver_merge:clickstream"]["message"]
+    assert rows["silver_merge"]["status"] == "SUCCEEDED" and "clickstream REFUSED" in rows["silver_merge"]["message"]
+    return why
+
+
+def test_a_broken_source_is_refused_alone_and_merges_once_mended(
+        spark: SparkSession, lake: SparkLake, tmp_path: Path) -> None:
+    """One bad clickstream manifest: its source waits, named; orders merge in the same run. Mended, the same run's
+    retry merges clickstream and its refusal row is gone."""
+    write_batch(tmp_path, "b1", make_events(range(0, 3), seed=11))
+    write_batch(tmp_path, "b2", make_events(range(3, 6), seed=11))
+    write_order_batch(tmp_path, "ob1", [order_event("o1", "placed", T0)])
+    path = manifest_file(tmp_path, "b2")
+    good = path.read_text()
+    path.write_text("{not json")
+
+    assert "b2.json: not JSON" in refusal(spark, lake, tmp_path, "run-1")
+    assert set(ledger_rows(lake)) == {"ob1"} and silver_rows(lake) == []
+    assert lake.catalog.load_table("silver.order_events").scan().to_arrow().num_rows == 1
+
+    path.write_text(good)
+    again = silver_merge.run(spark, job_args(tmp_path, "run-1"))
+    assert again["refused"] == {} and set(ledger_rows(lake)) == {"ob1", "b1", "b2"}
+    assert sorted(r["step"] for r in step_rows(lake, "run-1")) == ["silver_merge"]
+    assert len(silver_rows(lake)) == 6
 
 
 def test_dedupes_within_and_across_batches_and_a_rerun_changes_nothing(
@@ -186,8 +219,7 @@ def test_a_broken_manifest_is_named_and_nothing_is_written(
     path = manifest_file(tmp_path, "b1")
     path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
 
-    with pytest.raises(StagingError, match=error):
-        silver_merge.run(spark, job_args(tmp_path, "run-bad"))
+    assert re.search(error, refusal(spark, lake, tmp_path, "run-bad"))
     assert silver_rows(lake) == [] and quarantine(lake) == [] and ledger_rows(lake) == {}
 
 
@@ -201,10 +233,9 @@ def test_staged_files_that_disagree_with_their_manifest_fail_loudly(
     path = manifest_file(tmp_path, "b2")
     path.write_text(json.dumps({**json.loads(path.read_text()), "clean": 4, "received": 4}))
 
-    with pytest.raises(StagingError) as raised:
-        silver_merge.run(spark, job_args(tmp_path, "run-null"))
-    assert "b1.parquet has nulls in required columns: {'user_id': 1}" in str(raised.value)
-    assert "b2.json counts 4 clean rows, its file holds 3" in str(raised.value)
+    why = refusal(spark, lake, tmp_path, "run-null")
+    assert "b1.parquet has nulls in required columns: {'user_id': 1}" in why
+    assert "b2.json counts 4 clean rows, its file holds 3" in why
     assert silver_rows(lake) == []
 
 
@@ -212,8 +243,8 @@ def test_a_missing_staged_file_is_named(spark: SparkSession, lake: SparkLake, tm
     manifest = write_batch(tmp_path, "b1", make_events(range(0, 3), seed=9))
     Path(manifest["files"]["clean"].removeprefix("file://")).unlink()
 
-    with pytest.raises(StagingError, match=r"clean file\(s\) missing: .*b1\.parquet \(named by .*b1\.json\)"):
-        silver_merge.run(spark, job_args(tmp_path, "run-gone"))
+    assert re.search(r"clean file\(s\) missing: .*b1\.parquet \(named by .*b1\.json\)",
+                     refusal(spark, lake, tmp_path, "run-gone"))
 
 
 def test_missing_argument_is_named(spark: SparkSession) -> None:
