@@ -1,6 +1,6 @@
-"""Processing stack: the batch pipeline (Step Functions over the Glue Spark jobs, the data_quality and
-record_run functions; its alert topic and schedule), and the daily table maintenance (its job, state
-machine and schedule: cdk_app/maintenance.py)."""
+"""Processing stack: the batch pipeline (Step Functions over the Glue Spark jobs, the data_quality,
+record_run and run_lease functions; its run lock, alert topic and schedule), and the daily table
+maintenance (its job, state machine and schedule: cdk_app/maintenance.py)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -15,8 +15,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from cdk_app.config import PROJECT_ROOT, EnvConfig
-from cdk_app import maintenance
+from cdk_app.config import EnvConfig
+from cdk_app import maintenance, run_limits
 from cdk_app.alarms import PERIOD, alarm, encrypted_topic
 from cdk_app.schedules import StateMachineSchedule
 from cdk_app.state_machines import logged_state_machine
@@ -29,7 +29,7 @@ from iceberg_tables.catalogs import ENV_WAREHOUSE_URI
 from lambdas.contracts.lake_layout import (BATCH_SOURCES, clean_prefix, glue_job_inputs, manifest_prefix,
                                           quarantine_prefix)
 
-ASL_FILE = PROJECT_ROOT / "step_functions" / "batch_pipeline.asl.json"
+ASL_FILE = run_limits.BATCH_PIPELINE_ASL
 BATCH_JOBS = ("silver_merge", "gold_build")  # the batch pipeline's; maintenance has its own machine
 OPS_DATABASE = "ops"
 
@@ -74,8 +74,11 @@ class ProcessingStack(Stack):
                               "the ops tables' folder.")
         allow_key(role, key)
 
-        # The batch pipeline's run lock: one item, put on condition by the ASL's first state, deleted by
-        # its last; so two runs never overlap (a guard, not luck).
+        # The batch pipeline's run lock: one item, put on condition by the ASL's TakeRunLock, deleted by its
+        # last states; so two runs never overlap (a guard, not luck). Its lease (run_lease) ends a stale one.
+        # with_pyarrow: the lambdas/common it ships with holds storage.py (run_lease needs the stdlib only).
+        self.run_lease = PythonFunction(self, "RunLease", env=env, folder="run_lease", key=key, environment={},
+                                        with_pyarrow=True, timeout=Duration.seconds(10), memory_mb=128)
         self.run_lock = dynamodb.Table(
             self, "RunLock", table_name=env.resource_name("run-lock"),
             partition_key=dynamodb.Attribute(name="lock", type=dynamodb.AttributeType.STRING),
@@ -90,9 +93,12 @@ class ProcessingStack(Stack):
         self.alerts = encrypted_topic(self, "PipelineAlerts", env=env, name=env.alert_topic_name, key=key)
         self.state_machine = self._state_machine(
             env, key, ids=("BatchPipeline", "PipelineRole", "PipelineLogs"), name=env.state_machine_name,
-            asl_file=ASL_FILE, jobs=BATCH_JOBS, functions=[self.record_run.function, self.quality.function.function],
+            asl_file=ASL_FILE, jobs=BATCH_JOBS,
+            functions=[self.record_run.function, self.quality.function.function, self.run_lease.function],
             substitutions={
                 "RunLockTableName": self.run_lock.table_name,
+                "RunLeaseFunctionArn": self.run_lease.function.function_arn,
+                **run_limits.substitutions(env),
                 "SilverMergeJobName": env.glue_job_name("silver_merge"),
                 "GoldBuildJobName": env.glue_job_name("gold_build"),
                 "DataQualityFunctionArn": self.quality.function.function.function_arn,
@@ -106,8 +112,8 @@ class ProcessingStack(Stack):
             actions=["sns:Publish"], resources=[self.alerts.topic_arn]))
         pipeline_role.add_to_principal_policy(iam.PolicyStatement(  # the topic is SSE-KMS
             actions=list(ENCRYPT_DECRYPT), resources=[key.key_arn]))
-        # Runs the ASL cannot alert for itself: stopped by hand, timed out, or refused by a run lock that a
-        # stopped run left behind (every later run would fail at TakeRunLock, silently).
+        # Runs the ASL cannot alert for itself: stopped by hand, timed out, ended by States.Runtime. A run
+        # refused by the run lock succeeds as skipped (recorded, no alert), so it is not counted.
         self.failed_runs = alarm(
             self, "FailedRuns", name=env.resource_name("batch-pipeline-failed-runs"), topic=self.alerts, threshold=1,
             description="a batch pipeline run ended FAILED, ABORTED or TIMED_OUT: docs/runbooks/failed-batch-run.md",

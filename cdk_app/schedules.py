@@ -3,8 +3,8 @@ its own scheduler role, a retry policy, and a dead-letter queue for starts that 
 
 The batch pipeline runs on the environment's `batch_schedule` (cdk.json), maintenance daily
 (cdk_app/maintenance.py). A start that fails (throttling, a missing machine) is retried for an hour,
-then the event waits in the queue; a batch start that lands while a run holds the run lock fails at
-once by design (BatchAlreadyRunning) and the next tick merges what is left.
+then the event waits in the queue; a batch start that lands while a run holds the run lock is skipped
+at once by design (recorded SKIPPED, no alert: decision 0113) and the next tick merges what is left.
 """
 from __future__ import annotations
 

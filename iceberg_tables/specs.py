@@ -318,7 +318,8 @@ OPS_PIPELINE_RUNS = TableSpec(
     columns=(
         Column("run_id", StringType(), True, "Step Functions execution name."),
         Column("step", StringType(), True, "silver_merge, gold_build, maintenance, or run for the whole run."),
-        Column("status", StringType(), True, "SUCCEEDED or FAILED."),
+        Column("status", StringType(), True,
+               "SUCCEEDED, FAILED, or SKIPPED (a batch run refused by the run lock: nothing ran)."),
         Column("started_at", TimestamptzType(), True, "Start of the step (UTC)."),
         Column("finished_at", TimestamptzType(), False, "End of the step (UTC)."),
         Column("received", LongType(), False, "Records the cleaner received."),

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import boto3
 
+from cdk_app import run_limits
 from cdk_app.config import KINESIS_SOURCES, PROJECT, PROJECT_ROOT, EnvConfig
 from iceberg_tables.catalogs import ENV_CATALOG_DB, ENV_WAREHOUSE
 from lakehouse import landing, moto_patches
@@ -141,6 +142,7 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
         "data_quality": {**local_catalog, ENV_ENGINE: DUCKDB, ENV_THRESHOLDS: env.quality.to_json()},
         "api_connector": environment.api_connector(fx_api_base_url, fx_secret, lake.raw_uri, lake.staging_uri),
         "file_loader": landing.function_environment(lake),
+        "run_lease": {},
     }
     arns = {function: _create_function(role, function, env.function_name(function), variables)
             for function, variables in function_env.items()}
@@ -169,6 +171,8 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
         "DataQualityFunctionArn": arns["data_quality"],
         "AlertTopicArn": alert_topic,
         "RecordRunFunctionArn": arns["record_run"],
+        "RunLeaseFunctionArn": arns["run_lease"],
+        **run_limits.substitutions(env),
     })
     state_machine = sfn.create_state_machine(name=env.state_machine_name, definition=definition,
                                              roleArn=role)["stateMachineArn"]

@@ -1,10 +1,10 @@
 """The record_run Lambda: the batch run's own row in ops.pipeline_runs (step "run").
 
-The state machine calls it last, on success and on failure, with
-{run_id, status, started_at (the execution's start, ISO-8601), steps (the state: each step's
-result, and `error` after a Catch)}. The row copies the conservation ledger from the run's
-silver_merge row, which covers exactly the staging batches this run merged (a re-run records
-zeros), so one row per run tells what the run did.
+The state machine calls it last, on success and on failure (and for a run skipped because another
+held the run lock), with {run_id, status, started_at (the execution's start, ISO-8601), steps (the
+state: each step's result, and `error` after a Catch)}. The row copies the conservation ledger from
+the run's silver_merge row, which covers exactly the staging batches this run merged (a re-run
+records zeros; a skipped run, nulls), so one row per run tells what the run did.
 
 Environment: LAKEHOUSE_WAREHOUSE + LAKEHOUSE_CATALOG_DB (local sqlite catalog) or WAREHOUSE_URI
 (Glue catalog in AWS); see iceberg_tables.catalogs.
@@ -24,11 +24,12 @@ from pyiceberg.table import Table
 
 from iceberg_tables.catalogs import ENV_CATALOG_DB, ENV_WAREHOUSE, ENV_WAREHOUSE_URI, catalog_from_env
 from iceberg_tables.specs import OPS_PIPELINE_RUNS
+from lambdas.common.execution import start_time
 
 logger = Logger(service="record_run")
 
 RUN_STEP = "run"
-STATUSES = ("SUCCEEDED", "FAILED")
+STATUSES = ("SUCCEEDED", "FAILED", "SKIPPED")  # SKIPPED: another run held the run lock; nothing ran
 LEDGER = ("received", "clean", "quarantined", "duplicates", "quarantined_by_reason")
 MAX_MESSAGE_CHARS = 4000
 
@@ -38,14 +39,10 @@ class BadRunEvent(ValueError):
 
 
 def _started_at(value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise BadRunEvent(f"'started_at' must be an ISO-8601 string, got {value!r}")
     try:
-        parsed = datetime.fromisoformat(value)
+        return start_time(value)
     except ValueError as err:
-        raise BadRunEvent(f"'started_at' is not ISO-8601: {value!r}") from err
-    # Step Functions' $$.Execution.StartTime is UTC; a value without an offset is taken as UTC.
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+        raise BadRunEvent(f"'started_at' {err}") from err
 
 
 def _message(status: str, steps: dict[str, Any]) -> str:

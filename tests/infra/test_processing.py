@@ -100,13 +100,18 @@ def test_state_machine_is_the_asl_file_with_real_names(processing) -> None:
     assert machine["StateMachineName"] == config.state_machine_name
     assert json.loads(machine["DefinitionString"]) == json.loads(
         (PROJECT_ROOT / "step_functions" / "batch_pipeline.asl.json").read_text())
+    job_timeout = _jobs(template)[config.glue_job_name("silver_merge")]["Timeout"] * 60
     assert machine["DefinitionSubstitutions"] == {
         "SilverMergeJobName": config.glue_job_name("silver_merge"),
         "GoldBuildJobName": config.glue_job_name("gold_build"),
         "DataQualityFunctionArn": {"Fn::GetAtt": [_function(template, config, "data_quality"), "Arn"]},
         "AlertTopicArn": {"Ref": _alert_topic(template, config)},
         "RecordRunFunctionArn": {"Fn::GetAtt": [record_run, "Arn"]},
+        "RunLeaseFunctionArn": {"Fn::GetAtt": [_function(template, config, "run_lease"), "Arn"]},
         "RunLockTableName": {"Ref": _run_lock(template, config)},
+        # the Glue tasks time out with their job; the lock's lease outlasts the run and a job it started last
+        "GlueJobTimeoutSeconds": str(job_timeout),
+        "RunLeaseSeconds": str(_asl()["TimeoutSeconds"] + job_timeout),
     }
     placeholders = {p.split("}")[0] for p in machine["DefinitionString"].split("${")[1:]}
     assert placeholders == set(machine["DefinitionSubstitutions"])
@@ -151,7 +156,7 @@ def test_state_machine_may_run_exactly_those_jobs_and_functions(processing) -> N
     prefix = f"arn:aws:glue:{config.region}:{config.account}:job"
     assert glue == {f"{prefix}/{config.glue_job_name(j)}" for j in JOBS}
     assert sorted(i["Fn::GetAtt"][0] for i in invoke) == sorted(
-        _function(template, config, f) for f in ("record_run", "data_quality"))
+        _function(template, config, f) for f in ("record_run", "data_quality", "run_lease"))
 
 
 def test_alerts_go_to_an_encrypted_topic_only_the_batch_pipeline_publishes_to(processing) -> None:
@@ -181,8 +186,22 @@ def test_alerts_go_to_an_encrypted_topic_only_the_batch_pipeline_publishes_to(pr
     assert publish == ["PublishAlert"]
 
 
+def test_a_run_ends_within_the_machines_timeout_even_if_each_job_and_function_takes_its_whole_timeout(
+        processing) -> None:
+    """The state machine's TimeoutSeconds, from which the run lock's lease is derived: every step once at its
+    limit fits, so a run times out only when retries pile up (and is then a failed run, alarmed)."""
+    env, template = processing
+    config = load(env)
+    functions = {f["Properties"]["FunctionName"]: f["Properties"].get("Timeout", 3)
+                 for f in resources(template, "AWS::Lambda::Function").values()}
+    steps = 2 * config.glue_timeout_minutes * 60 + sum(
+        functions[config.function_name(f)] for f in ("run_lease", "data_quality", "record_run"))
+    assert steps < _asl()["TimeoutSeconds"]
+
+
 def test_a_run_that_did_not_succeed_alarms_to_the_alert_topic(processing) -> None:
-    """Also the runs the ASL cannot alert for: stopped by hand, timed out, refused by a stale run lock."""
+    """Also the runs the ASL cannot alert for: stopped by hand, timed out, ended by States.Runtime. (A run refused
+    by the run lock succeeds as skipped: not counted.)"""
     env, template = processing
     config = load(env)
     machine = logical_id(template, "AWS::StepFunctions::StateMachine", StateMachineName=config.state_machine_name)
@@ -208,9 +227,75 @@ def test_every_catch_of_the_batch_pipeline_alerts_before_it_records_the_failure(
     assert {name: catches[name] for name in steps} == {name: ["PublishAlert"] for name in steps}
     assert states["QualityFailed"]["Next"] == "PublishAlert" and states["PublishAlert"]["Next"] == "RecordFailure"
     assert states["QualityCheckFailed"] == {"Type": "Fail", "Error": "QualityCheckFailed", "CausePath": "$.error.Cause"}
-    # the lock is taken first and released on every path that took it
-    assert states["TakeRunLock"]["Next"] == "SilverMerge" and states["TakeRunLock"]["Catch"][0]["Next"] == "AlreadyRunning"
     assert states["RecordFailure"]["Next"] == states["RecordFailure"]["Catch"][0]["Next"] == "ReleaseRunLockAfterFailure"
+
+
+def _asl() -> dict:
+    return json.loads((PROJECT_ROOT / "step_functions" / "batch_pipeline.asl.json").read_text())
+
+
+def _successors(state: dict) -> list[str]:
+    """The states a state can hand over to: Next, its Catch targets, a Choice's rules and Default."""
+    rules = [*state.get("Catch", []), *state.get("Choices", [])]
+    return [*([state["Next"]] if "Next" in state else []), *(r["Next"] for r in rules),
+            *([state["Default"]] if "Default" in state else [])]
+
+
+def _reachable(states: dict[str, dict], start: str, *, through_none_of: set[str] = frozenset()) -> set[str]:
+    """The states reachable from `start` (itself included) on paths that enter none of `through_none_of`."""
+    seen, todo = set(), [start]
+    while todo:
+        name = todo.pop()
+        if name not in seen and name not in through_none_of:
+            seen.add(name)
+            todo += _successors(states[name])
+    return seen
+
+
+def _ends(states: dict[str, dict], names: set[str]) -> set[str]:
+    return {n for n in names if states[n]["Type"] in ("Succeed", "Fail") or states[n].get("End")}
+
+
+def test_every_path_that_took_the_run_lock_releases_it_and_only_if_it_is_still_this_runs() -> None:
+    states = _asl()["States"]
+    releases = {n for n, s in states.items() if s.get("Resource") == "arn:aws:states:::dynamodb:deleteItem"}
+    assert releases == {"ReleaseRunLock", "ReleaseRunLockAfterFailure"}
+    held = _reachable(states, states["TakeRunLock"]["Next"], through_none_of=releases)
+    assert _ends(states, held) == set(), "a path ends while it still holds the lock"
+    assert {n for n in held if releases & set(_successors(states[n]))} == {"RecordSuccess", "RecordFailure"}
+    for name in releases:  # a late release never deletes another run's lock
+        parameters = states[name]["Parameters"]
+        assert parameters["ConditionExpression"] == "run_id = :me"
+        assert parameters["ExpressionAttributeValues"] == {":me": {"S.$": "$$.Execution.Name"}}
+
+
+def test_a_run_refused_by_the_lock_is_recorded_as_skipped_and_succeeds_without_an_alert() -> None:
+    """So a schedule tick during a long run pages nobody, and the failed-runs alarm counts only real failures."""
+    states = _asl()["States"]
+    [refused] = [c["Next"] for c in states["TakeRunLock"]["Catch"]
+                 if c["ErrorEquals"] == ["DynamoDB.ConditionalCheckFailedException"]]
+    path = _reachable(states, refused)
+    assert {states[n]["Type"] for n in _ends(states, path)} == {"Succeed"}
+    assert not any(states[n].get("Resource") == "arn:aws:states:::sns:publish" for n in path)
+    recorded = [states[n]["Parameters"]["Payload"] for n in path
+                if states[n].get("Parameters", {}).get("FunctionName") == "${RecordRunFunctionArn}"]
+    assert [(p["status"], p["steps"]["error"]["Error"]) for p in recorded] == [("SKIPPED", "BatchAlreadyRunning")]
+
+
+def test_a_glue_task_times_out_with_its_job_and_a_timeout_is_not_retried() -> None:
+    """Glue reports its own job timeout as States.TaskFailed, which the retrier matches. The task's own timeout,
+    equal to the job's, fires first (its clock starts at StartJobRun) as States.Timeout, which no retrier may
+    match: a job that timed out would time out again, holding the run lock three times as long."""
+    asl = _asl()
+    states = asl["States"]
+    glue = {n: s for n, s in states.items() if s.get("Resource") == "arn:aws:states:::glue:startJobRun.sync"}
+    assert set(glue) == {"SilverMerge", "GoldBuild"}
+    [limits] = [n for n, s in states.items() if s.get("ResultPath") == "$.limits"]  # set before any task runs
+    assert limits == asl["StartAt"] and states[limits]["Type"] == "Pass"
+    assert states[limits]["Parameters"]["job_timeout_seconds.$"] == "States.StringToJson('${GlueJobTimeoutSeconds}')"
+    for name, state in glue.items():
+        assert state["TimeoutSecondsPath"] == "$.limits.job_timeout_seconds", name
+        assert not {"States.Timeout", "States.ALL"} & {e for r in state["Retry"] for e in r["ErrorEquals"]}, name
 
 
 @pytest.mark.parametrize("workflow", ["batch-pipeline", "maintenance"])

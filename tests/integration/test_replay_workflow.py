@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -17,6 +18,7 @@ from lakehouse.layout import LocalLake
 from lakehouse.poller import KinesisPoller, MappingSettings
 from lakehouse.producer import put_records
 from lakehouse.provision import Provisioned
+from tests.fixtures.batch_runs import WAIT_SECONDS, Gate, in_background, stand_in_jobs
 from lambdas.cleaner import clickstream, rules
 from lambdas.contracts.countries import ISO_3166_ALPHA2
 
@@ -99,3 +101,22 @@ def test_a_backwards_range_fails_readably_before_anything_runs(pipeline: tuple[L
     assert backwards.error == "BadReplayRequest" and "'from' (2020-01-02T00:00:00+00:00) must be before 'to'" \
         in backwards.cause
     assert [s.name for s in backwards.steps] == ["ReCleanRawZone"]  # no batch run was started
+
+
+def test_a_replay_whose_batch_run_is_skipped_fails_and_says_so(
+        pipeline: tuple[LocalLake, Provisioned], gates: Callable[..., Gate]) -> None:
+    """A batch run holds the run lock, so the replay's child run is skipped (a success, for a schedule tick):
+    the replay fails and says why, rather than succeed having merged nothing."""
+    _, resources = pipeline
+    gate = gates("running")
+    stand_in_jobs(silver=gate.job)
+    running = in_background(resources.state_machine_arn, "running")
+    assert gate.reached.wait(WAIT_SECONDS)
+    replay = workflows.run(resources.replay_state_machine_arn, {"from": "2020-01-01T00:00:00Z",
+                                                                "to": "2020-01-02T00:00:00Z"}, name="during-a-run")
+    gate.open()
+
+    assert replay.status == "FAILED" and replay.error == "BatchAlreadyRunning"
+    assert "the next batch run merges" in replay.cause
+    assert replay.output is None and [s.name for s in replay.steps][-2:] == ["BatchRan", "BatchAlreadyRunning"]
+    assert running.result(WAIT_SECONDS).status == "SUCCEEDED" and gate.ran == ["running"]

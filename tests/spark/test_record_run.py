@@ -57,6 +57,17 @@ def test_pyiceberg_and_spark_take_turns_on_one_catalog(spark: SparkSession, lake
     assert failed["received"] is None  # the run failed before silver_merge recorded a ledger
 
 
+def test_a_skipped_run_is_recorded_with_its_reason_and_no_ledger(lake: SparkLake) -> None:
+    """A batch run that found another holding the run lock: its own row, so every start leaves a trace."""
+    handler({"run_id": "exec-3", "status": "SKIPPED", "started_at": "2026-03-02T10:00:00Z",
+             "steps": {"error": {"Error": "BatchAlreadyRunning", "Cause": "Another run holds the run lock."}}}, None)
+
+    [row] = lake.catalog.load_table("ops.pipeline_runs").scan().to_arrow().to_pylist()
+    assert (row["run_id"], row["step"], row["status"]) == ("exec-3", "run", "SKIPPED")
+    assert row["message"] == "BatchAlreadyRunning: Another run holds the run lock."
+    assert (row["received"], row["clean"], row["quarantined"], row["duplicates"]) == (None, None, None, None)
+
+
 @pytest.mark.parametrize(("event", "error"), [
     ({"status": "SUCCEEDED", "started_at": "2026-03-02T08:00:00Z"}, "event has no 'run_id'"),
     ({"run_id": "x", "status": "DONE", "started_at": "2026-03-02T08:00:00Z"}, "'status' must be one of"),
