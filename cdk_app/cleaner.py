@@ -20,12 +20,12 @@ from constructs import Construct
 
 from cdk_app.config import KINESIS_SOURCES, EnvConfig
 from cdk_app.generated_secret import generated_secret
-from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, arn, objects_arn, role_arn
+from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, allow_list, arn, objects_arn, role_arn
 from cdk_app.python_function import PythonFunction, function_role_name
 from cdk_app.raw_zone import RAW_READERS
 from cdk_app.queues import OnFailureQueue, dead_letter_queue
 from lambdas.common import environment
-from lambdas.contracts.lake_layout import clean_prefix, manifest_prefix, quarantine_prefix, raw_prefix
+from lambdas.contracts.lake_layout import clean_prefix, manifest_prefix, position_prefix, quarantine_prefix, raw_prefix
 
 PII_KEY_SECRET = "pii-hash-key"  # the secret's component name: lakehouse-<env>-pii-hash-key
 # Beyond the layers, the cleaner's package imports these (fast JSON, ISA-L gzip).
@@ -65,6 +65,12 @@ class Cleaner(Construct):
                             for prefix in (clean_prefix, quarantine_prefix, manifest_prefix)],
               wildcard_reason="The cleaner writes one object per batch under its source's clean, quarantine "
                               "and manifest prefixes; the keys are made at run time.")
+        # Redeliveries (lambdas/cleaner/redelivery.py): each shard's mark of its last staged batch is read and
+        # written, and a batch starting at a redelivery's first record is looked for among the manifests.
+        allow(role, ("s3:GetObject", *WRITE_OBJECTS), [objects_arn(self, bucket_names["staging"], position_prefix(source))],
+              wildcard_reason="The cleaner keeps one mark object per shard (or topic-partition) under its "
+                              "source's positions prefix; shard ids are known at run time only.")
+        allow_list(role, bucket_names["staging"], [manifest_prefix(source), position_prefix(source)])
         allow(role, ("sqs:SendMessage",), [arn(self, "sqs", self.dead_letters.queue_name)])
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=["secretsmanager:GetSecretValue"], resources=[self.pii_key.secret_arn]))

@@ -45,6 +45,12 @@ class Delivery:
     def __len__(self) -> int:
         return len(self.positions)
 
+    def subset(self, indices: list[int]) -> "Delivery":
+        """The records at `indices` (ascending), as a delivery of their own."""
+        pick = [list(map(values.__getitem__, indices)) for values in
+                (self.positions, self.keys, self.arrivals_ms, self.data_base64, self.payloads)]
+        return Delivery(self.stream, self.channel, *pick)
+
     @cached_property
     def texts(self) -> list[str | None]:
         """Each payload as text, or None where it is not UTF-8 (decoded once, for cleaning and raw)."""

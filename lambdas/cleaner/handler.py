@@ -28,6 +28,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from lambdas.cleaner.batch import SOURCES, CleanedBatch, Source, clean_batch, judged_at
 from lambdas.cleaner.events import Delivery, parse_event
 from lambdas.cleaner.pii import LOCAL_KEY, IpMasker, load_key, masker
+from lambdas.cleaner.redelivery import not_yet_staged, write_mark
 from lambdas.cleaner.writer import write_batch
 from lambdas.common import environment as names
 from lambdas.common.storage import Locations
@@ -111,26 +112,41 @@ def _without_cycle_collection() -> Iterator[None]:
 
 @tracer.capture_method
 def _clean_and_write(delivery: Delivery, settings: Settings) -> bool:
-    """Clean and write one delivery; False when a write failed (the batch is to be retried)."""
+    """Clean and write one delivery's records not staged yet; False when a read or write failed (the batch
+    is to be retried)."""
     started = time.perf_counter()
     logger.set_correlation_id(delivery.batch_id)
-    batch = clean_batch(delivery, settings.source, now=judged_at(delivery, datetime.now(timezone.utc)),
-                        masker=settings.masker)
     metrics = Metrics(namespace=settings.metrics_namespace, service=SERVICE)
     metrics.add_dimension(name="source", value=settings.source.name)
     try:
+        fresh = not_yet_staged(delivery, settings.locations, settings.source.name)
+    except Exception:  # noqa: BLE001 - the mark could not be read: retry the batch, never guess
+        return _failed(metrics, "reading the channel's staged positions failed")
+    if fresh is None or len(fresh) < len(delivery):
+        logger.info("a redelivery: records already staged are not written again",
+                    extra={"records": len(delivery), "already_staged": len(delivery) - len(fresh or ())})
+    if fresh is None:
+        return True
+    batch = clean_batch(fresh, settings.source, now=judged_at(fresh, datetime.now(timezone.utc)),
+                        masker=settings.masker)
+    try:
         manifest = write_batch(batch, settings.locations)
+        write_mark(settings.locations, settings.source.name, fresh)  # after the manifest: the batch is complete
     except Exception:  # noqa: BLE001 - any failed write: retry the batch, never lose it
-        logger.exception("writing the batch failed; Lambda will retry it from its first record")
-        metrics.add_metric(name="write_failures", unit=MetricUnit.Count, value=1)
-        metrics.flush_metrics()
-        return False
+        return _failed(metrics, "writing the batch failed")
     # Counted once written, so a retried batch is not counted twice.
-    oldest_ms = time.time() * 1000 - min(delivery.arrivals_ms)
+    oldest_ms = time.time() * 1000 - min(fresh.arrivals_ms)
     _count(metrics, batch, settings, manifest["payload_bytes"], time.perf_counter() - started, oldest_ms)
     logger.info("batch cleaned", extra={k: manifest[k] for k in (
         "received", "clean", "quarantined", "quarantined_by_reason", "duplicates", "files")})
     return True
+
+
+def _failed(metrics: Metrics, what: str) -> bool:
+    logger.exception(f"{what}; Lambda will retry the batch from its first record")
+    metrics.add_metric(name="write_failures", unit=MetricUnit.Count, value=1)
+    metrics.flush_metrics()
+    return False
 
 
 def _count(metrics: Metrics, batch: CleanedBatch, settings: Settings, payload_bytes: int, seconds: float,

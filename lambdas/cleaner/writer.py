@@ -43,8 +43,7 @@ def write_batch(batch: CleanedBatch, where: Locations, *, write_raw: bool = True
     """
     source = batch.source.name
     delivery = batch.delivery
-    first = str(_iso_times(delivery.arrivals_ms[:1])[0])
-    hour = f"ingest_hour={first[:10]}-{first[11:13]}"
+    hour = ingest_hour_folder(delivery)
     name = batch.batch_id
     files: dict[str, str | None] = {
         "raw": lake_layout.join(where.raw_uri, lake_layout.raw_prefix(source), hour, f"{name}.ndjson.gz"),
@@ -64,6 +63,12 @@ def write_batch(batch: CleanedBatch, where: Locations, *, write_raw: bool = True
     manifest_uri = lake_layout.join(where.staging_uri, lake_layout.manifest_prefix(source), hour, f"{name}.json")
     write_bytes(manifest_uri, json.dumps(manifest, indent=2).encode() + b"\n")
     return manifest
+
+
+def ingest_hour_folder(delivery: Delivery) -> str:
+    """`ingest_hour=YYYY-MM-DD-HH` of the delivery's first arrival: the folder of each of its batch's files."""
+    first = str(_iso_times(delivery.arrivals_ms[:1])[0])
+    return f"ingest_hour={first[:10]}-{first[11:13]}"
 
 
 def manifest_of(batch: CleanedBatch, ingest_hour: str, files: dict[str, str | None]) -> dict[str, Any]:

@@ -31,6 +31,12 @@ def manifest_prefix(source: str) -> str:
     return f"manifests/{source}/"
 
 
+def position_prefix(source: str) -> str:
+    """Staging zone: per shard or topic-partition, the positions of its last staged batch (the cleaner's
+    redelivery mark, lambdas/cleaner/redelivery.py)."""
+    return f"positions/{source}/"
+
+
 def join(root_uri: str, *parts: str) -> str:
     """Join a zone root URI and relative parts with single slashes."""
     return "/".join([root_uri.rstrip("/"), *(p.strip("/") for p in parts if p)])

@@ -104,12 +104,18 @@ def test_cleaner_writes_only_its_raw_and_staging_prefixes(ingestion, source: str
     config = load(env)
     raw, staging = bucket_name(config, "raw"), bucket_name(config, "staging")
     write = ["s3:AbortMultipartUpload", "s3:PutObject"]
-    assert grants(role_statements(template, _cleaner(env, source)), "s3") == {
+    statements = role_statements(template, _cleaner(env, source))
+    assert grants(statements, "s3") == {
         f"arn:aws:s3:::{raw}/{source}/*": write,
         f"arn:aws:s3:::{staging}/clean/{source}/*": write,
         f"arn:aws:s3:::{staging}/quarantine/{source}/*": write,
         f"arn:aws:s3:::{staging}/manifests/{source}/*": write,
+        # its shards' redelivery marks, read and written; listing only its manifests and marks
+        f"arn:aws:s3:::{staging}/positions/{source}/*": ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
+        f"arn:aws:s3:::{staging}": ["s3:ListBucket"],
     }
+    (listing,) = [s for s in statements if "s3:ListBucket" in as_list(s["Action"])]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"manifests/{source}/*", f"positions/{source}/*"]}}
     queue = logical_id(template, "AWS::SQS::Queue", QueueName=f"{_cleaner(env, source)}-dlq")
     own_queue = repr({"Fn::GetAtt": [queue, "QueueName"]})
     assert grants(role_statements(template, _cleaner(env, source)), "sqs") == {

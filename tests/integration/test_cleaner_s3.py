@@ -73,7 +73,17 @@ def test_the_handler_writes_every_zone_to_s3(buckets: tuple[str, str], generated
         f"clean/clickstream/{hour}/{batch_id}.parquet",
         f"quarantine/clickstream/{hour}/{batch_id}.parquet",
         f"manifests/clickstream/{hour}/{batch_id}.json",
+        "positions/clickstream/shardId-000000000000.json",  # the shard's last staged batch (redeliveries)
     }  # no directory-marker objects
+    assert json.loads(staging_objects["positions/clickstream/shardId-000000000000.json"]) == {
+        "first_position": sequence_number(0), "last_position": sequence_number(2_999)}
+    # a redelivery of the batch (its first half, after a timeout) is found on S3 too and writes nothing
+    assert handler(kinesis_event(generated.records[:1_500]), None) == {"batchItemFailures": []}
+    assert objects(staging_bucket) == staging_objects
+    # and without its mark (the function died before writing it), by the manifest's name, which repairs the mark
+    boto3.client("s3").delete_object(Bucket=staging_bucket, Key="positions/clickstream/shardId-000000000000.json")
+    assert handler(kinesis_event(generated.records[:1_500]), None) == {"batchItemFailures": []}
+    assert objects(staging_bucket) == staging_objects
 
     manifest = json.loads(staging_objects[f"manifests/clickstream/{hour}/{batch_id}.json"])
     truth = generated.counts

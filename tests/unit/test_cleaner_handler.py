@@ -109,8 +109,8 @@ def test_a_retried_batch_rewrites_the_same_files_with_the_same_bytes(lake: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     assert handler(big_event, None) == OK
     first = files_of(lake)
-    assert len(first) == 4  # raw, clean, quarantine, manifest
-    assert handler(big_event, None) == OK
+    assert len(first) == 5  # raw, clean, quarantine, manifest, and the shard's mark of its last staged batch
+    assert handler(big_event, None) == OK  # a redelivery of a staged batch writes nothing
     assert files_of(lake) == first
     # A fresh lake gets the same names and bytes too: nothing depends on the wall clock or the host.
     elsewhere = tmp_path_factory.mktemp("other-lake")
@@ -125,15 +125,26 @@ def test_a_failed_write_asks_lambda_to_retry_the_batch_and_the_retry_completes(l
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     records = generate(200, seed=4, now=ARRIVAL).records
     event = kinesis_event(records, first_sequence=7_000)
+    blocker = lake / "staging" / "clean"
+    blocker.parent.mkdir(parents=True)
+    blocker.write_text("a file where the clean staging folder should be")
+    assert handler(event, None) == {"batchItemFailures": [{"itemIdentifier": "7000"}]}
+    assert list((lake / "raw").rglob("*.ndjson.gz")), "raw is written first and kept"
+    assert not list((lake / "staging").rglob("*.json")), "no manifest, no mark: the batch is not staged"
+    blocker.unlink()
+    assert handler(event, None) == OK
+    assert only_manifest(lake)["received"] == 200
+
+
+def test_an_unreadable_staging_zone_asks_lambda_to_retry_without_writing(lake: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether records are staged already is read first (the channel's mark): unreadable, nothing is written."""
     blocker = lake / "blocked-staging"
     blocker.write_text("a file where the staging zone's folder should be")
     monkeypatch.setenv("STAGING_URI", blocker.as_uri())
+    event = kinesis_event(generate(20, seed=4, now=ARRIVAL).records, first_sequence=7_000)
     assert handler(event, None) == {"batchItemFailures": [{"itemIdentifier": "7000"}]}
-    assert list((lake / "raw").rglob("*.ndjson.gz")), "raw is written first and kept"
-    blocker.unlink()
-    assert handler(event, None) == OK
-    (manifest,) = blocker.rglob("*.json")
-    assert json.loads(manifest.read_text())["received"] == 200
+    assert not (lake / "raw").exists()
 
 
 def test_in_batch_duplicates_keep_the_first_and_are_counted(lake: Path) -> None:
@@ -224,7 +235,8 @@ def test_arrival_times_decide_the_ingest_hour(lake: Path) -> None:
     later = datetime(2026, 11, 27, 23, 59, 59, 999000, tzinfo=timezone.utc)
     assert handler(kinesis_event([b"not json"], arrival=later), None) == OK
     assert only_manifest(lake)["ingest_hour"] == "2026-11-27-23"
-    assert Counter(p.parent.name for p in lake.rglob("*") if p.is_file()) == {"ingest_hour=2026-11-27-23": 3}
+    assert Counter(p.parent.name for p in lake.rglob("*") if p.is_file() and "positions" not in p.parts) == \
+        {"ingest_hour=2026-11-27-23": 3}
 
 
 def test_the_batch_log_line_carries_the_correlation_and_request_ids(lake: Path) -> None:
@@ -287,3 +299,80 @@ def test_producer_timestamps_in_the_future_do_not_widen_the_window(lake: Path) -
     record = _click("from-the-future", ahead)
     assert handler(msk_event({("clickstream", 0): [record]}, arrival=ahead), None) == OK
     assert only_manifest(lake)["quarantined_by_reason"] == {"BAD_TIMESTAMP": 1}
+
+
+# --- redeliveries: a batch Lambda delivers again after it was staged never overlaps it (issue 11) ---------
+
+def staged_positions(lake: Path) -> list[tuple[int, int, int]]:
+    """(first, last, received) of every manifest, by first position."""
+    manifests = [json.loads(p.read_text()) for p in (lake / "staging" / "manifests").rglob("*.json")]
+    return sorted((int(m["first_position"]), int(m["last_position"]), m["received"]) for m in manifests)
+
+
+def quarantined_positions(lake: Path) -> list[str]:
+    return [s for p in (lake / "staging" / "quarantine").rglob("*.parquet")
+            for s in pq.read_table(p).column("sequence_number").to_pylist()]
+
+
+def assert_each_record_staged_once(lake: Path, records: int, first: int = 0) -> None:
+    ranges = staged_positions(lake)
+    covered = [int(sequence_number(i)) for i in range(first, first + records)]
+    assert sum(received for _, _, received in ranges) == records, ranges
+    assert all(a_last < b_first for (_, a_last, _), (b_first, _, _) in zip(ranges, ranges[1:])), ranges
+    assert ranges[0][0] == covered[0] and ranges[-1][1] == covered[-1]
+    quarantined = quarantined_positions(lake)
+    assert len(quarantined) == len(set(quarantined))
+
+
+@pytest.fixture(scope="module")
+def hundred() -> list[bytes]:
+    return generate(100, seed=41, defect_rate=0.2, now=ARRIVAL).records
+
+
+def test_a_bisected_redelivery_of_a_staged_batch_writes_nothing(lake: Path, hundred: list[bytes]) -> None:
+    """The invocation failed after the manifest (a timeout): BisectBatchOnFunctionError sends the halves."""
+    assert handler(kinesis_event(hundred), None) == OK
+    assert handler(kinesis_event(hundred[:50]), None) == OK
+    assert handler(kinesis_event(hundred[50:], first_sequence=int(sequence_number(50))), None) == OK
+    assert staged_positions(lake) == [(int(sequence_number(0)), int(sequence_number(99)), 100)]
+    assert_each_record_staged_once(lake, 100)
+
+
+def test_a_grown_redelivery_stages_only_the_records_after_the_staged_batch(lake: Path, hundred: list[bytes]) -> None:
+    assert handler(kinesis_event(hundred[:60]), None) == OK
+    assert handler(kinesis_event(hundred), None) == OK
+    assert [(first, received) for first, _, received in staged_positions(lake)] == \
+        [(int(sequence_number(0)), 60), (int(sequence_number(60)), 40)]
+    assert_each_record_staged_once(lake, 100)
+
+
+def test_a_crash_between_the_manifest_and_the_mark_is_found_by_the_manifest(
+        lake: Path, hundred: list[bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mark is one batch behind: the staged batch starting at the redelivery's first record is found by its
+    manifest's name, its records dropped and the mark repaired, so the second half is dropped too."""
+    import lambdas.cleaner.handler as cleaner_handler
+
+    with monkeypatch.context() as patch:
+        def crash(*args: object) -> None:
+            raise OSError("the function died before the mark was written")
+        patch.setattr(cleaner_handler, "write_mark", crash)
+        assert handler(kinesis_event(hundred), None) == {"batchItemFailures": [{"itemIdentifier": sequence_number(0)}]}
+    assert len(staged_positions(lake)) == 1, "the manifest was written before the crash"
+    assert handler(kinesis_event(hundred[:50]), None) == OK
+    assert handler(kinesis_event(hundred[50:], first_sequence=int(sequence_number(50))), None) == OK
+    assert_each_record_staged_once(lake, 100)
+
+
+def test_records_before_the_last_staged_batch_are_cleaned_as_usual(lake: Path, hundred: list[bytes]) -> None:
+    """A batch the mapping gave up on, replayed from its dead-letter queue after later batches were staged (or a
+    topic whose offsets restarted) is no redelivery of the last batch: it is staged."""
+    assert handler(kinesis_event(hundred[50:], first_sequence=int(sequence_number(50))), None) == OK
+    assert handler(kinesis_event(hundred[:50]), None) == OK
+    assert_each_record_staged_once(lake, 100)
+
+
+def test_an_msk_redelivery_of_a_staged_partition_batch_writes_nothing(lake: Path, hundred: list[bytes]) -> None:
+    assert handler(msk_event({("clickstream", 0): hundred}), None) == OK
+    assert handler(msk_event({("clickstream", 0): hundred[:30]}), None) == OK
+    manifests = [json.loads(p.read_text()) for p in (lake / "staging" / "manifests").rglob("*.json")]
+    assert [(m["first_position"], m["last_position"], m["received"]) for m in manifests] == [("1000", "1099", 100)]
