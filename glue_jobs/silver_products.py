@@ -4,8 +4,9 @@ For every product_id a run's files carry, its history is rebuilt from the versio
 staged rows, ordered by the catalog's updated_at (valid_from):
 - one version per (product_id, valid_from): silver's, unless a staged row restates that moment with other
   attributes (the file merged last wins; among one run's files, the one ingested last);
-- consecutive versions with identical attributes collapse into the earlier one, so an unchanged row in a
-  re-dropped catalog makes no new version;
+- every distinct updated_at is a version, even one with its neighbour's attributes: the catalog's timestamps
+  win, so the history is the same whatever order the files arrive and merge in; an unchanged row restated
+  with its updated_at makes no new version;
 - valid_to = the next version's valid_from; is_current on the last.
 A file dropped late with older updated_at values so slots into the history where it belongs. The rebuilt
 histories replace the old ones in one MERGE (rows inserted, updated and deleted in one commit), and a
@@ -60,7 +61,8 @@ def _attributes() -> F.Column:
 
 def histories(candidates: DataFrame) -> DataFrame:
     """The SCD2 rows of `candidates` (silver's versions with _staged false, staged rows with _staged true and
-    their ingested_at): one version per key, identical neighbours collapsed, valid_to and is_current set."""
+    their ingested_at): one version per key, valid_to and is_current set. Identical neighbours are not merged:
+    that drops the later moment for good, and a late file's version between them would then run past it (0120)."""
     by_key = Window.partitionBy(*KEY)
     newest_staged_first = by_key.orderBy(F.col(_STAGED).desc(), F.col("ingested_at").desc_nulls_last(),
                                          F.col("file_id").desc(), F.col("line_number").desc())
@@ -72,9 +74,7 @@ def histories(candidates: DataFrame) -> DataFrame:
                 .where(_attributes() == F.col("_wanted"))
                 .withColumn("_pick", F.row_number().over(silver_first)).where("_pick = 1"))
     by_time = Window.partitionBy("product_id").orderBy("valid_from")
-    kept = (versions.withColumn("_previous", F.lag(_attributes()).over(by_time))
-            .where(F.col("_previous").isNull() | (F.col("_previous") != _attributes())))
-    return (kept.withColumn("valid_to", F.lead("valid_from").over(by_time))
+    return (versions.withColumn("valid_to", F.lead("valid_from").over(by_time))
             .withColumn("is_current", F.col("valid_to").isNull()))
 
 
