@@ -44,8 +44,9 @@ def test_every_check_runs_in_the_workgroup_and_its_row_is_read_as_numbers(local_
                                                                          workgroup: str) -> None:
     checks = all_checks("run-7", ENV.quality, NOW)
     fresh = str(NOW.timestamp() - 120)  # the newest event two minutes old
+    # volume: 70 events in the last day, 490 in the 7 before, the oldest 9 days old
     special = {"freshness": [fresh, "50"], "ledger_held": ["0", "0", "10"],
-               "ledger_matches_run": ["0", "0", "0", "0", "1", "0", "0", "0", "0"]}
+               "volume": ["70", "490", str(NOW.timestamp() - 9 * 86400)]}
     rows = [special.get(c.name, ["0", "10"]) for c in checks]
     _queue_results(local_cloud, rows)
     athena = boto3.client("athena")
@@ -59,11 +60,13 @@ def test_every_check_runs_in_the_workgroup_and_its_row_is_read_as_numbers(local_
     assert [r.passed for r in results] == [True] * len(checks)
     freshness = next(r for r in results if r.check_name == "freshness")
     assert freshness.observed == pytest.approx(120)
+    assert [r.observed for r in results if r.check_name == "volume"] == [pytest.approx(1.0)] * 2
 
 
 def test_a_null_is_read_as_none(local_cloud: LocalCloud, workgroup: str) -> None:
     _queue_results(local_cloud, [[None, "0"]])
-    [freshness] = [c for c in all_checks("run-8", ENV.quality, NOW) if c.name == "freshness"]
+    [freshness] = [c for c in all_checks("run-8", ENV.quality, NOW)
+                   if (c.name, c.table) == ("freshness", "silver.events")]
     [row] = AthenaEngine(workgroup, poll_seconds=0.01).rows(freshness.sql)
     assert row == (None, 0.0)
     assert freshness.result(row).message == "silver.events is empty: no event has ever arrived"

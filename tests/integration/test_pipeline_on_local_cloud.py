@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlparse
@@ -405,3 +405,149 @@ def test_a_duplicated_key_in_silver_fails_the_quality_step_and_alerts(pipeline: 
     assert runs == {"silver_merge": "SUCCEEDED", "gold_build": "SUCCEEDED", "quality": "FAILED", "run": "FAILED"}
     third = workflows.run(resources.state_machine_arn, name="after-broken-run")  # the lock was released
     assert third.error == "QualityCheckFailed"  # the duplicate is still there: fixing it is the runbook's job
+
+
+# Quality checks that fail on what a broken producer really sends: records generated, streamed through Kinesis
+# and the cleaner (or pulled by the FX connector, dropped as a catalog file), merged by the real jobs, judged by
+# the real checks against the local environment's limits (cdk.json).
+
+def _stream(resources: Provisioned, source: str, generated: Any) -> None:
+    """A producer's records through its Kinesis stream and cleaner."""
+    names = resources.kinesis_sources[source]
+    put_records(names["stream"], generated.records, generated.partition_keys)
+    settings = MappingSettings(batch_size=ENV.cleaner_batch_size, on_failure_queue_url=names["dlq_url"])
+    assert KinesisPoller(names["stream"], names["function"], settings).drain().failed_batches == 0
+
+
+def _drop_catalog(lake: LocalLake, resources: Provisioned) -> None:
+    """Every product the generators' orders name (P-00001 to P-01999), one clean catalog file through the loader."""
+    from lakehouse.landing import deliver_new_files, invoke_function, landing_folder
+    from lakehouse.product_catalog import write_catalog
+    folder = landing_folder(lake)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_catalog(folder / "catalog.csv", rows=1999, seed=3, defect_rate=0.0, arrived=datetime.now(timezone.utc))
+    assert [f["status"] for f in deliver_new_files(lake, invoke_function(resources.file_loader_function))] == ["loaded"]
+
+
+def _pull_fx_rates(resources: Provisioned, first: date, last: date) -> None:
+    import boto3
+    days = {"from": first.isoformat(), "to": last.isoformat()}
+    response = boto3.client("lambda").invoke(FunctionName=resources.fx_connector_function,
+                                             Payload=json.dumps(days).encode())
+    assert "FunctionError" not in response, response["Payload"].read()
+
+
+Failed = dict[str, tuple[float | None, float | None, str]]
+
+
+def _failed_checks(lake: LocalLake, run_id: str) -> Failed:
+    """The run's failed checks by label: (observed, threshold, message)."""
+    return {f"{name}({table})": (observed, threshold, message) for name, table, observed, threshold, message in _rows(
+        lake, "SELECT check_name, table_name, observed, threshold, message FROM ops.quality_results "
+              f"WHERE run_id = '{run_id}' AND status = 'FAILED'")}
+
+
+def _failed_run(lake: LocalLake, resources: Provisioned, run_id: str) -> Failed:
+    """A batch run that must end failed on its quality checks, with the alert; its failed checks."""
+    execution = workflows.run(resources.state_machine_arn, name=run_id)
+    assert (execution.status, execution.error) == ("FAILED", "QualityCheckFailed"), execution.cause
+    failed = _failed_checks(lake, run_id)
+    assert execution.cause.startswith(f"Data-quality checks of run {run_id} failed: {len(failed)} of ")
+    [alert] = take_alerts(resources.alert_queue_url)
+    assert alert.message == f"{ENV.state_machine_name} run {run_id} failed. QualityCheckFailed: {execution.cause}"
+    assert all(f"{label}: {message}" in alert.message for label, (_, _, message) in failed.items())
+    return failed
+
+
+def _passed_run(resources: Provisioned, run_id: str) -> None:
+    execution = workflows.run(resources.state_machine_arn, name=run_id)
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert take_alerts(resources.alert_queue_url) == []
+
+
+def test_producers_sending_only_bad_records_fail_the_run_on_their_quarantine_rates(
+        pipeline: tuple[LocalLake, Provisioned]) -> None:
+    """Both streams' producers break (every record rejected by the cleaner): nothing bad reaches silver, so
+    only the share of records quarantined can tell."""
+    from lakehouse.generator import generate_orders
+    lake, resources = pipeline
+    _drop_catalog(lake, resources)
+    _stream(resources, "clickstream", generate(400, seed=41, defect_rate=0.05))
+    _stream(resources, "orders", generate_orders(120, seed=42, defect_rate=0.05))
+    _passed_run(resources, "healthy-producers")
+
+    clicks, orders = generate(300, seed=43, defect_rate=1.0), generate_orders(80, seed=44, defect_rate=1.0)
+    assert clicks.counts.quarantined == 300 and orders.counts.quarantined == 80  # every record broken
+    _stream(resources, "clickstream", clicks)
+    _stream(resources, "orders", orders)
+    failed = _failed_run(lake, resources, "broken-producers")
+
+    limits = ENV.quality.max_quarantine_rate
+    assert failed == {
+        "quarantine_rate(silver.events)": (1.0, limits["clickstream"], "300 of 300 clickstream records this run "
+                                           f"merged were quarantined: rate 1.0000 (limit {limits['clickstream']:.4f})"),
+        "quarantine_rate(silver.order_events)": (1.0, limits["orders"], "80 of 80 orders records this run merged "
+                                                 f"were quarantined: rate 1.0000 (limit {limits['orders']:.4f})")}
+
+
+def test_orders_and_fx_rates_that_stopped_arriving_fail_their_freshness(
+        pipeline: tuple[LocalLake, Provisioned]) -> None:
+    """The clickstream flows, but the newest order event and FX rate day arrived are days old."""
+    from lakehouse.generator import generate_orders
+    lake, resources = pipeline
+    now = datetime.now(timezone.utc)
+    stopped = now - timedelta(days=12)  # orders and rates of 12 to 9 days ago, nothing since
+    _drop_catalog(lake, resources)
+    _stream(resources, "clickstream", generate(300, seed=45, defect_rate=0.05))
+    _stream(resources, "orders", generate_orders(120, seed=46, defect_rate=0.05, start=stopped, days=3))
+    _pull_fx_rates(resources, stopped.date(), (stopped + timedelta(days=2)).date())
+    failed = _failed_run(lake, resources, "stale-sources")
+    checked_by = datetime.now(timezone.utc)
+
+    # the local limits (cdk.json) are under those ages
+    assert ENV.quality.order_freshness_max_age_minutes < 9 * 24 * 60
+    assert ENV.quality.fx_rate_freshness_max_age_hours < 8 * 24
+    assert failed.keys() == {"freshness(silver.order_events)", "freshness(silver.fx_rates)"}
+    [(newest_order,)] = _rows(lake, "SELECT max(event_time) FROM silver.order_events")
+    orders_age, orders_limit, _ = failed["freshness(silver.order_events)"]
+    assert orders_limit == ENV.quality.order_freshness_max_age_minutes * 60
+    assert (now - newest_order).total_seconds() <= orders_age <= (checked_by - newest_order).total_seconds()
+    fx_age, fx_limit, _ = failed["freshness(silver.fx_rates)"]
+    newest_day_ended = datetime.combine(stopped.date() + timedelta(days=3), datetime.min.time(), timezone.utc)
+    assert fx_limit == ENV.quality.fx_rate_freshness_max_age_hours * 3600
+    assert (now - newest_day_ended).total_seconds() <= fx_age <= (checked_by - newest_day_ended).total_seconds()
+
+
+def test_a_day_with_a_fraction_of_the_trailing_days_events_fails_volume_until_they_come(
+        pipeline: tuple[LocalLake, Provisioned]) -> None:
+    """Events and orders at the usual rate for longer than the trailing days, then a last day with about a twentieth
+    of it: the run fails on both streams' volume. The day's missing events arrive after all (a producer's
+    backlog), and the next run passes."""
+    from lakehouse.generator import generate_orders
+    lake, resources = pipeline
+    days, now = ENV.quality.volume_trailing_days, datetime.now(timezone.utc)
+    last_day = now - timedelta(days=1)
+    history = now - timedelta(days=days + 2)  # one day more than the trailing days: the lake is old enough
+    _drop_catalog(lake, resources)
+    clicks = generate(200 * (days + 1), seed=47, defect_rate=0.05, start=history, days=days + 1)
+    orders = generate_orders(40 * (days + 1), seed=48, defect_rate=0.05, start=history, days=days + 1)
+    few_clicks = generate(10, seed=49, defect_rate=0.0, start=last_day, days=1)
+    few_orders = generate_orders(2, seed=50, defect_rate=0.0, start=last_day, days=1)
+    for source, generated in (("clickstream", clicks), ("orders", orders), ("clickstream", few_clicks),
+                              ("orders", few_orders)):
+        _stream(resources, source, generated)
+    failed = _failed_run(lake, resources, "thin-day")
+
+    assert failed.keys() == {"volume(silver.events)", "volume(silver.order_events)"}
+    trailing_from = last_day - timedelta(days=days)
+    for label, usual, thin in (("volume(silver.events)", clicks, few_clicks),
+                               ("volume(silver.order_events)", orders, few_orders)):
+        in_trailing_days = sum(trailing_from < e.event_time <= last_day for e in usual.clean_events)
+        ratio, limit, _ = failed[label]
+        assert limit == ENV.quality.min_volume_ratio
+        # the run's clock is a little later than `now`: a few minutes' events move between the windows
+        assert ratio == pytest.approx(len(thin.clean_events) / (in_trailing_days / days), rel=0.05)
+
+    _stream(resources, "clickstream", generate(200, seed=53, defect_rate=0.05, start=last_day, days=1))
+    _stream(resources, "orders", generate_orders(40, seed=52, defect_rate=0.05, start=last_day, days=1))
+    _passed_run(resources, "backlog-arrived")

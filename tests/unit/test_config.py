@@ -64,13 +64,20 @@ def test_each_environment_has_a_batch_schedule_and_quality_limits() -> None:
     assert dev.batch_schedule.startswith("cron(") and prod.batch_schedule.startswith("cron(")
     # production is held to a fresher lake and cleaner data than dev
     assert prod.quality.freshness_max_age_minutes < dev.quality.freshness_max_age_minutes
+    assert prod.quality.order_freshness_max_age_minutes < dev.quality.order_freshness_max_age_minutes
+    assert prod.quality.fx_rate_freshness_max_age_hours < dev.quality.fx_rate_freshness_max_age_hours
+    assert prod.quality.min_volume_ratio > dev.quality.min_volume_ratio
     assert prod.quality.max_null_user_agent_rate <= dev.quality.max_null_user_agent_rate
+    assert all(prod.quality.max_quarantine_rate[s] <= dev.quality.max_quarantine_rate[s]
+               for s in dev.quality.max_quarantine_rate)
 
 
 @pytest.mark.parametrize(("quality", "match"), [
     ({"max_null_user_agent_rate": 2}, r"environment 'dev': quality: invalid value 2 for 'max_null_user_agent_rate'"),
     ({"freshness_max_age_minutes": 0.5}, "invalid value 0.5 for 'freshness_max_age_minutes'"),
     ({"max_orphans": 0}, r"unknown keys \['max_orphans'\]"),
+    ({"max_quarantine_rate": {"clickstream": 0.1}},
+     r"environment 'dev': quality: max_quarantine_rate: missing keys \['fx_rates', 'orders', 'products'\]"),
 ])
 def test_bad_quality_limits_are_named(quality: dict, match: str) -> None:
     context = copy.deepcopy(_context())

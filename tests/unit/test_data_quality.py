@@ -18,14 +18,19 @@ from iceberg_tables import specs
 from iceberg_tables.catalogs import ENV_CATALOG_DB, ENV_WAREHOUSE
 from lakehouse import athena
 from lakehouse.catalog import migrated_catalog
+from lambdas.contracts.lake_layout import BATCH_SOURCES
 from lambdas.data_quality import engines
+from lambdas.data_quality.checks import SOURCE_TABLES, all_checks
 from lambdas.data_quality.handler import BadQualityEvent, handler, run_checks
 from lambdas.data_quality.thresholds import ENV_THRESHOLDS, ThresholdError, Thresholds
 
 RUN = "run-1"
 NOW = datetime(2026, 3, 5, 12, 0, tzinfo=timezone.utc)
-LIMITS = Thresholds(freshness_max_age_minutes=60, max_null_user_agent_rate=0.25, max_negative_order_total_rate=0.0,
-                    max_nonpositive_fx_rate_rate=0.0, max_unknown_product_rate=0.2)
+LIMITS = Thresholds(freshness_max_age_minutes=60, order_freshness_max_age_minutes=120,
+                    fx_rate_freshness_max_age_hours=30, volume_trailing_days=3, min_volume_ratio=0.5,
+                    max_null_user_agent_rate=0.25, max_unknown_product_rate=0.2,
+                    max_quarantine_rate={"clickstream": 0.25, "orders": 0.1, "products": 0.5, "fx_rates": 0.0})
+CHECKS = len(all_checks(RUN, LIMITS, NOW))
 
 
 @pytest.fixture
@@ -50,15 +55,17 @@ def event(event_id: str, batch: str, minutes_old: float = 10, user_agent: str | 
             "event_time_offset": "+00:00", "ingested_at": NOW}
 
 
-def batch(batch_id: str, received: int, clean: int, quarantined: int, duplicates: int, run_id: str = RUN) -> dict:
-    return {"manifest_sha256": f"sha-{batch_id}", "source": "clickstream", "batch_id": batch_id,
+def order_event(order_id: str, minutes_old: float = 10) -> dict:
+    return {"order_id": order_id, "event_type": "order_placed", "event_time": NOW - timedelta(minutes=minutes_old),
+            "user_id": "u1", "currency": "EUR", "total": Decimal("19.00"), "item_count": 1, "ingested_at": NOW,
+            "batch_id": "o"}
+
+
+def batch(batch_id: str, received: int, clean: int, quarantined: int, duplicates: int, run_id: str = RUN,
+          source: str = "clickstream") -> dict:
+    return {"manifest_sha256": f"sha-{batch_id}", "source": source, "batch_id": batch_id,
             "manifest_path": f"/m/{batch_id}.json", "run_id": run_id, "merged_at": NOW, "received": received,
             "clean": clean, "quarantined": quarantined, "duplicates": duplicates, "quarantined_by_reason": "{}"}
-
-
-def silver_merge_row(batches: list[dict], run_id: str = RUN, **override: int) -> dict:
-    sums = {key: sum(b[key] for b in batches) for key in ("received", "clean", "quarantined", "duplicates")}
-    return {"run_id": run_id, "step": "silver_merge", "status": "SUCCEEDED", "started_at": NOW, **sums, **override}
 
 
 def rejected(batch_id: str, source: str = "clickstream") -> dict:
@@ -88,10 +95,10 @@ def fx(day: date, currency: str, rate: float) -> dict:
 
 
 def healthy(catalog: Catalog) -> list[dict]:
-    """A consistent small lake: two balanced batches, fresh events, a catalog that knows every product."""
+    """A consistent small lake: two balanced batches, fresh events, a catalog that knows every product, the FX
+    rates of the days before NOW."""
     batches = [batch("b1", 5, 3, 1, 1), batch("b2", 2, 2, 0, 0)]
     append(catalog, specs.OPS_MERGED_BATCHES, batches)
-    append(catalog, specs.OPS_PIPELINE_RUNS, [silver_merge_row(batches)])
     append(catalog, specs.SILVER_EVENTS, [event("e1", "b1"), event("e2", "b1"), event("e3", "b1", user_agent=None),
                                           event("e4", "b2"), event("e5", "b2")])
     append(catalog, specs.OPS_QUARANTINE, [rejected("b1")])
@@ -100,7 +107,7 @@ def healthy(catalog: Catalog) -> list[dict]:
                                             product("P-00002", NOW - timedelta(days=1), True)])
     append(catalog, specs.SILVER_ORDER_LINES, [line("o1", 1, "P-00001"), line("o1", 2, "P-00002")])
     append(catalog, specs.SILVER_ORDERS, [order("o1", "19.00")])
-    append(catalog, specs.SILVER_FX_RATES, [fx(date(2026, 3, 4), "EUR", 1.08), fx(date(2026, 3, 5), "EUR", 1.09)])
+    append(catalog, specs.SILVER_FX_RATES, [fx(date(2026, 3, 3), "EUR", 1.08), fx(date(2026, 3, 4), "EUR", 1.09)])
     return batches
 
 
@@ -120,16 +127,27 @@ def test_a_consistent_lake_passes_every_check(lake: Catalog) -> None:
     healthy(lake)
     results = run(lake)
     assert failed(results) == set()
-    assert len(results) == 14
+    assert len(results) == CHECKS  # one label per check
     assert results["freshness(silver.events)"].observed == pytest.approx(10 * 60, abs=1)
+    assert results["freshness(silver.fx_rates)"].observed == pytest.approx(12 * 3600)  # 2026-03-04 ended at 0:00
     assert results["null_rate(silver.events)"].observed == pytest.approx(1 / 5)
+    assert results["quarantine_rate(silver.events)"].observed == pytest.approx(1 / 7)
 
 
-def test_empty_tables_pass_uniqueness_and_referential_checks_but_not_freshness(lake: Catalog) -> None:
-    append(lake, specs.OPS_PIPELINE_RUNS, [silver_merge_row([])])  # a run that found no batch
+def test_every_source_has_a_quarantine_limit_and_a_table() -> None:
+    assert [source for source, _ in SOURCE_TABLES] == list(BATCH_SOURCES) == list(LIMITS.max_quarantine_rate)
+
+
+def test_empty_tables_pass_every_check_but_the_events_freshness(lake: Catalog) -> None:
+    """A run that found no batch, on an empty lake: no event ever arriving fails; orders and FX rates, from
+    sources that may start later, are not late before their first arrival."""
     results = run(lake)
     assert failed(results) == {"freshness(silver.events)"}
     assert results["freshness(silver.events)"].message == "silver.events is empty: no event has ever arrived"
+    assert results["freshness(silver.order_events)"].message == \
+        "silver.order_events is empty: no order has arrived yet, so none is late"
+    assert results["freshness(silver.fx_rates)"].message == \
+        "silver.fx_rates is empty: the connector has not loaded a day yet"
 
 
 @pytest.mark.parametrize(("spec", "rows", "key"), [
@@ -161,18 +179,6 @@ def test_two_current_versions_of_a_product_fail(lake: Catalog) -> None:
     assert results["single_current_version(silver.products)"].observed == 1
 
 
-def test_an_unbalanced_batch_and_a_wrong_run_row_are_named(lake: Catalog) -> None:
-    batches = [batch("b1", 5, 3, 1, 0)]  # one record unaccounted for
-    append(lake, specs.OPS_MERGED_BATCHES, batches)
-    append(lake, specs.OPS_PIPELINE_RUNS, [silver_merge_row(batches, clean=4)])
-    results = run(lake)
-    assert not results["ledger_balanced(ops.merged_batches)"].passed
-    assert results["ledger_balanced(ops.merged_batches)"].observed == 1
-    mismatch = results["ledger_matches_run(ops.pipeline_runs)"]
-    assert not mismatch.passed and mismatch.observed == 1
-    assert mismatch.message == f"run {RUN}: clean 3 in ops.merged_batches vs 4 in ops.pipeline_runs"
-
-
 def test_silver_or_quarantine_rows_that_differ_from_the_ledger_fail(lake: Catalog) -> None:
     healthy(lake)
     assert run(lake)["ledger_held(ops.merged_batches)"].passed
@@ -185,11 +191,30 @@ def test_silver_or_quarantine_rows_that_differ_from_the_ledger_fail(lake: Catalo
     assert run(lake)["ledger_held(ops.merged_batches)"].observed == 2
 
 
-def test_a_run_without_its_silver_merge_row_fails_the_ledger_check(lake: Catalog) -> None:
-    append(lake, specs.OPS_MERGED_BATCHES, [batch("b1", 1, 1, 0, 0)])
-    append(lake, specs.OPS_PIPELINE_RUNS, [silver_merge_row([batch("x", 1, 1, 0, 0)], run_id="another-run")])
-    result = run(lake)["ledger_matches_run(ops.pipeline_runs)"]
-    assert not result.passed and "found 0" in result.message
+def test_a_source_whose_records_this_run_quarantined_over_its_limit_fails_its_rate_only(lake: Catalog) -> None:
+    healthy(lake)
+    # another run's batch, all quarantined: judged when it was merged, not again
+    append(lake, specs.OPS_MERGED_BATCHES, [batch("o0", 4, 0, 4, 0, run_id="run-0", source="orders")])
+    append(lake, specs.OPS_QUARANTINE, [rejected("o0", "orders")] * 4)
+    # this run: 1 of 10 order records quarantined, at the limit (0.1)
+    append(lake, specs.OPS_MERGED_BATCHES, [batch("o1", 10, 0, 1, 9, source="orders")])
+    append(lake, specs.OPS_QUARANTINE, [rejected("o1", "orders")])
+    results = run(lake)
+    assert not failed(results) and results["quarantine_rate(silver.order_events)"].observed == pytest.approx(0.1)
+    append(lake, specs.OPS_MERGED_BATCHES, [batch("o2", 2, 0, 1, 1, source="orders")])
+    append(lake, specs.OPS_QUARANTINE, [rejected("o2", "orders")])
+    results = run(lake)
+    result = results["quarantine_rate(silver.order_events)"]
+    assert failed(results) == {"quarantine_rate(silver.order_events)"}
+    assert (result.observed, result.threshold) == (pytest.approx(2 / 12), 0.1)
+    assert result.message == "2 of 12 orders records this run merged were quarantined: rate 0.1667 (limit 0.1000)"
+
+
+def test_a_source_with_no_batch_in_the_run_passes_its_rate(lake: Catalog) -> None:
+    healthy(lake)
+    results = run(lake)
+    assert results["quarantine_rate(silver.fx_rates)"].passed  # limit 0, and nothing merged
+    assert results["quarantine_rate(silver.fx_rates)"].message.startswith("0 of 0 fx_rates records")
 
 
 def test_stale_events_fail_freshness(lake: Catalog) -> None:
@@ -215,14 +240,58 @@ def test_null_rate_counts_only_the_events_this_run_merged(lake: Catalog) -> None
     assert not result.passed and result.observed == pytest.approx(rate)
 
 
-def test_out_of_range_amounts_and_rates_fail(lake: Catalog) -> None:
+def test_orders_and_fx_rates_that_stopped_fail_their_freshness(lake: Catalog) -> None:
     healthy(lake)
-    append(lake, specs.SILVER_ORDERS, [order("o7", "-5.00")])
-    append(lake, specs.SILVER_FX_RATES, [fx(date(2026, 3, 5), "GBP", 0.0)])
+    append(lake, specs.SILVER_ORDER_EVENTS, [order_event("o1", minutes_old=150), order_event("o2", minutes_old=121)])
     results = run(lake)
-    assert failed(results) == {"out_of_range(silver.orders)", "out_of_range(silver.fx_rates)"}
-    assert results["out_of_range(silver.orders)"].observed == pytest.approx(1 / 2)
-    assert results["out_of_range(silver.fx_rates)"].observed == pytest.approx(1 / 3)
+    assert failed(results) == {"freshness(silver.order_events)"}
+    assert results["freshness(silver.order_events)"].observed == pytest.approx(121 * 60)
+    assert results["freshness(silver.order_events)"].message == \
+        "newest event_time is 121.0 minutes old (limit 120 minutes)"
+    append(lake, specs.SILVER_ORDER_EVENTS, [order_event("o3", minutes_old=30)])
+    lake.load_table("silver.fx_rates").delete(EqualTo("rate_date", date(2026, 3, 4)))  # a day's pull missed
+    results = run(lake)
+    assert failed(results) == {"freshness(silver.fx_rates)"}
+    fx_rates = results["freshness(silver.fx_rates)"]
+    assert (fx_rates.observed, fx_rates.threshold) == (pytest.approx(36 * 3600), 30 * 3600)  # 2026-03-03 ended
+    assert fx_rates.message == "the end of the newest rate_date is 36.0 hours old (limit 30 hours)"
+
+
+def events_days_ago(*per_day: int, first: int = 0) -> list[dict]:
+    """`per_day[k]` events of the k-th day back from NOW (k = 0: the last 24 hours), an hour into it, merged by
+    earlier runs."""
+    return [event(f"v{k}-{i}", "earlier", minutes_old=(k * 24 + 1) * 60) for k, n in enumerate(per_day, first)
+            for i in range(n)]
+
+
+def test_a_thin_last_day_fails_volume_once_the_lake_reaches_back_past_the_trailing_days(lake: Catalog) -> None:
+    """LIMITS: the last 24 hours' events at least half the daily mean of the 3 days before."""
+    healthy(lake)  # five events in the last 24 hours
+    append(lake, specs.SILVER_EVENTS, events_days_ago(0, 12, 12, 12))
+    young = run(lake)["volume(silver.events)"]
+    assert young.passed and young.observed is None
+    assert young.message == ("not judged yet: silver.events holds 36 events of the 3 days before the last 24 hours "
+                             "and reaches 2.0 days back from them; judged once it reaches 3 (5 events in the last "
+                             "24 hours)")
+    append(lake, specs.SILVER_EVENTS, events_days_ago(30, first=4))  # older than the trailing days: not in the mean
+    results = run(lake)
+    assert failed(results) == {"volume(silver.events)"}
+    result = results["volume(silver.events)"]
+    assert (result.observed, result.threshold) == (pytest.approx(5 / 12), 0.5)
+    assert result.message == ("5 events in the last 24 hours against a daily mean of 12.0 in the 3 days before: "
+                              "ratio 0.4167 (limit 0.5000)")
+    append(lake, specs.SILVER_EVENTS, [event("late-today", "earlier", minutes_old=23 * 60)])
+    assert run(lake)["volume(silver.events)"].observed == pytest.approx(6 / 12) and not failed(run(lake))
+
+
+def test_order_events_volume_is_judged_alike(lake: Catalog) -> None:
+    healthy(lake)
+    orders = [order_event(f"o{k}-{i}", minutes_old=(k * 24 + 1) * 60) for k, n in enumerate((1, 4, 4, 4, 1))
+              for i in range(n)]
+    append(lake, specs.SILVER_ORDER_EVENTS, orders)
+    results = run(lake)
+    assert failed(results) == {"volume(silver.order_events)"}
+    assert results["volume(silver.order_events)"].observed == pytest.approx(1 / 4)
 
 
 def test_unknown_products_fail_above_their_rate_only(lake: Catalog) -> None:
@@ -238,22 +307,24 @@ def test_unknown_products_fail_above_their_rate_only(lake: Catalog) -> None:
 def test_the_handler_records_each_check_once_per_run_and_its_step(lake: Catalog,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     healthy(lake)
-    # the handler judges freshness against the wall clock: allow the fixed NOW's age
-    age_minutes = int((datetime.now(timezone.utc) - NOW).total_seconds() // 60) + 60
+    # the handler judges freshness against the wall clock: allow the fixed NOW's age (the volume finds no
+    # events in the days before the wall clock: not judged)
+    age_hours = int((datetime.now(timezone.utc) - NOW).total_seconds() // 3600) + 48
     monkeypatch.setenv(ENV_THRESHOLDS, Thresholds(**{**json.loads(LIMITS.to_json()),
-                                                     "freshness_max_age_minutes": age_minutes}).to_json())
+                                                     "freshness_max_age_minutes": age_hours * 60,
+                                                     "fx_rate_freshness_max_age_hours": age_hours}).to_json())
     append(lake, specs.SILVER_ORDERS, [order("o1", "19.00")])  # o1 twice: one failure
     first = handler({"run_id": RUN}, None)
     again = handler({"run_id": RUN}, None)  # a retried invocation replaces the first one's rows
     assert first["passed"] is False and first["failed"] == ["unique_keys(silver.orders)"]
-    assert again == first and first["checks"] == 14
-    assert first["summary"].startswith("1 of 14 checks failed: unique_keys(silver.orders): 1 duplicated")
+    assert again == first and first["checks"] == CHECKS
+    assert first["summary"].startswith(f"1 of {CHECKS} checks failed: unique_keys(silver.orders): 1 duplicated")
     _, rows = athena.query(lake, "SELECT status, count(*) FROM ops.quality_results "
                                  f"WHERE run_id = '{RUN}' GROUP BY status ORDER BY status")
-    assert rows == [("FAILED", 1), ("PASSED", 13)]
+    assert rows == [("FAILED", 1), ("PASSED", CHECKS - 1)]
     _, steps = athena.query(lake, f"SELECT status, rows_written, message, received FROM ops.pipeline_runs "
                                   f"WHERE run_id = '{RUN}' AND step = 'quality'")
-    assert steps == [("FAILED", 14, first["summary"], None)]
+    assert steps == [("FAILED", CHECKS, first["summary"], None)]
 
 
 @pytest.mark.parametrize(("event", "error", "match"), [
@@ -282,7 +353,23 @@ def test_a_bad_environment_is_named(lake: Catalog, monkeypatch: pytest.MonkeyPat
     ({"max_unknown_product_rate": 1.5}, r"invalid value 1.5 for 'max_unknown_product_rate' \(expected a rate"),
     ({"max_null_user_agent_rate": True}, "invalid value True"),
     ({"extra": 1}, r"unknown keys \['extra'\]"),
+    ({"fx_rate_freshness_max_age_hours": 1.5}, r"invalid value 1.5 for 'fx_rate_freshness_max_age_hours' \(expected "
+                                               "a whole number of hours"),
+    ({"volume_trailing_days": 0}, r"invalid value 0 for 'volume_trailing_days' \(expected a whole number of days"),
+    ({"min_volume_ratio": -0.1}, "invalid value -0.1 for 'min_volume_ratio'"),
+    ({"max_quarantine_rate": 0.2}, r"invalid value 0.2 for 'max_quarantine_rate' \(expected an object with a rate "
+                                   r"in \[0, 1\] for each source: clickstream, orders, products, fx_rates\)"),
+    ({"max_quarantine_rate": {"clickstream": 0.2, "orders": 0.2, "products": 0.2}},
+     r"quality: max_quarantine_rate: missing keys \['fx_rates'\], unknown keys \[\]"),
+    ({"max_quarantine_rate": {"clickstream": 0.2, "orders": 0.2, "products": 0.2, "fx_rates": 0.2, "crm": 0.1}},
+     r"unknown keys \['crm'\]"),
+    ({"max_quarantine_rate": {"clickstream": 0.2, "orders": "5%", "products": 0.2, "fx_rates": 0.2}},
+     r"invalid value '5%' for 'max_quarantine_rate.orders' \(expected a rate in \[0, 1\]\)"),
 ])
 def test_bad_thresholds_are_named(change: dict, match: str) -> None:
     with pytest.raises(ThresholdError, match=match):
         Thresholds.from_mapping({**json.loads(LIMITS.to_json()), **change})
+
+
+def test_thresholds_round_trip_through_their_json() -> None:
+    assert Thresholds.from_json(LIMITS.to_json()) == LIMITS
