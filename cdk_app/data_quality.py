@@ -28,7 +28,7 @@ READ_DATABASES = ("silver", "ops")  # what the checks query
 WRITTEN_TABLES = (OPS_QUALITY_RESULTS, OPS_PIPELINE_RUNS)
 ATHENA_QUERY = ("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
                 "athena:StopQueryExecution", "athena:GetWorkGroup")
-# 18 small queries (checks.all_checks), each a few seconds on Athena; the rest is headroom for a queued workgroup.
+# 19 small queries (checks.all_checks), each a few seconds on Athena; the rest is headroom for a queued workgroup.
 TIMEOUT = Duration.minutes(10)
 
 

@@ -101,6 +101,26 @@ def unique_keys(table: str, key: Sequence[str]) -> Check:
     return Check("unique_keys", table, sql, _at_most(0, f"duplicated ({columns}) keys", "rows"))
 
 
+def staging_merged(run_id: str) -> Check:
+    """silver_merge refused no source's staging this run. A refused source (a broken manifest, files that disagree
+    with it) waits whole while the others merge (glue_jobs/silver_merge.py); its FAILED `silver_merge:<source>`
+    row in ops.pipeline_runs names the batch. One column per source, so the message names the sources."""
+    sources = [source for source, _ in SOURCE_TABLES]
+    columns = ", ".join(f"count_if(step = {_literal(f'silver_merge:{source}')})" for source in sources)
+    sql = (f"SELECT {columns} FROM ops.pipeline_runs WHERE run_id = {_literal(run_id)} "
+           "AND step LIKE 'silver_merge:%' AND status = 'FAILED'")
+
+    def judge(row: Row) -> Judgement:
+        refused = [source for source, n in zip(sources, row) if _n(n)]
+        if not refused:
+            return True, 0.0, 0.0, f"run {run_id}: every source's pending staging was merged"
+        steps = ", ".join(f"'silver_merge:{source}'" for source in refused)
+        return False, float(len(refused)), 0.0, (
+            f"run {run_id}: silver_merge refused the staging of {', '.join(refused)} (its batches wait, the other "
+            f"sources merged); the batch is named in ops.pipeline_runs WHERE run_id = '{run_id}' AND step IN ({steps})")
+    return Check("staging_merged", "ops.pipeline_runs", sql, judge)
+
+
 def single_current_version() -> Check:
     sql = ("SELECT count_if(n > 1), count(*) FROM "
            "(SELECT count_if(is_current) AS n FROM silver.products GROUP BY product_id)")
@@ -230,6 +250,7 @@ def all_checks(run_id: str, thresholds: Thresholds, now: datetime) -> list[Check
     """Every check of a batch run, in the order they are reported."""
     return [
         ledger_held(run_id),
+        staging_merged(run_id),
         *(quarantine_rate(run_id, source, table, thresholds.max_quarantine_rate[source])
           for source, table in SOURCE_TABLES),
         *(unique_keys(table, key) for table, key in KEYS),

@@ -45,7 +45,7 @@ def test_every_check_runs_in_the_workgroup_and_its_row_is_read_as_numbers(local_
     checks = all_checks("run-7", ENV.quality, NOW)
     fresh = str(NOW.timestamp() - 120)  # the newest event two minutes old
     # volume: 70 events in the last day, 490 in the 7 before, the oldest 9 days old
-    special = {"freshness": [fresh, "50"], "ledger_held": ["0", "0", "10"],
+    special = {"freshness": [fresh, "50"], "ledger_held": ["0", "0", "10"], "staging_merged": ["0", "0", "0", "0"],
                "volume": ["70", "490", str(NOW.timestamp() - 9 * 86400)]}
     rows = [special.get(c.name, ["0", "10"]) for c in checks]
     _queue_results(local_cloud, rows)

@@ -210,6 +210,24 @@ def test_a_source_whose_records_this_run_quarantined_over_its_limit_fails_its_ra
     assert result.message == "2 of 12 orders records this run merged were quarantined: rate 0.1667 (limit 0.1000)"
 
 
+def test_a_source_whose_staging_silver_merge_refused_fails_naming_it(lake: Catalog) -> None:
+    healthy(lake)
+
+    def step(run_id: str, name: str, status: str) -> dict:
+        return {"run_id": run_id, "step": name, "status": status, "started_at": NOW, "finished_at": NOW,
+                "message": "orders staging refused, its batches left pending: manifest /m/o9.json: not JSON"}
+    append(lake, specs.OPS_PIPELINE_RUNS, [step(RUN, "silver_merge", "SUCCEEDED"),
+                                           step("run-0", "silver_merge:fx_rates", "FAILED")])  # another run's
+    assert run(lake)["staging_merged(ops.pipeline_runs)"].passed
+    append(lake, specs.OPS_PIPELINE_RUNS, [step(RUN, "silver_merge:orders", "FAILED")])
+    results = run(lake)
+    result = results["staging_merged(ops.pipeline_runs)"]
+    assert failed(results) == {"staging_merged(ops.pipeline_runs)"} and result.observed == 1
+    assert result.message == (
+        f"run {RUN}: silver_merge refused the staging of orders (its batches wait, the other sources merged); the "
+        f"batch is named in ops.pipeline_runs WHERE run_id = '{RUN}' AND step IN ('silver_merge:orders')")
+
+
 def test_a_source_with_no_batch_in_the_run_passes_its_rate(lake: Catalog) -> None:
     healthy(lake)
     results = run(lake)
