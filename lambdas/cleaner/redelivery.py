@@ -4,7 +4,7 @@ Lambda redelivers a batch whose invocation failed, from its first record, whatev
 When the failure came after the manifest (a timeout, a crash), the retry may be the same records, a bisected
 half of them (BisectBatchOnFunctionError) or more of them (the batch grew meanwhile); named by its own first
 and last positions, each would be a second batch overlapping the first: `received` counted twice and every
-quarantined record loaded twice (decision 0400, issue 11).
+quarantined record loaded twice (decision 0419).
 
 So each channel (shard or topic-partition) keeps a mark in staging: the positions of its last staged batch,
 written right after the manifest. A delivery's records inside that range are already staged and are dropped;
