@@ -42,6 +42,7 @@ class EnvConfig:
     glue_workers: int
     glue_timeout_minutes: int
     raw_retention_days: int
+    staging_retention_days: int  # staging's files expire by lifecycle; raw keeps them replayable (decision 0114)
     snapshot_retention_hours: int  # time travel the daily maintenance keeps on every table
     athena_bytes_scanned_cutoff: int
     removal_policy: Literal["destroy", "retain"]
@@ -101,6 +102,7 @@ _CHECKS: dict[str, tuple[type, Any]] = {
     "glue_workers": (int, lambda v: 2 <= v <= 299),
     "glue_timeout_minutes": (int, lambda v: 1 <= v <= 2880),
     "raw_retention_days": (int, lambda v: v >= 1),
+    "staging_retention_days": (int, lambda v: v >= 2),
     "snapshot_retention_hours": (int, lambda v: v >= 1),
     "athena_bytes_scanned_cutoff": (int, lambda v: v >= 10_000_000),
     "removal_policy": (str, lambda v: v in ("destroy", "retain")),
@@ -138,6 +140,10 @@ def load(env: str, context: dict[str, Any] | None = None) -> EnvConfig:
         value = raw[key]
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)) or not ok(value):
             raise ConfigError(f"environment '{env}': invalid value {value!r} for '{key}'")
+    if raw["staging_retention_days"] > raw["raw_retention_days"]:
+        raise ConfigError(f"environment '{env}': 'staging_retention_days' ({raw['staging_retention_days']}) must not "
+                          f"exceed 'raw_retention_days' ({raw['raw_retention_days']}): staging that expires before "
+                          "it is merged is replayed from raw")
     try:
         quality = Thresholds.from_mapping(raw["quality"], f"environment '{env}': quality")
     except ThresholdError as err:

@@ -39,12 +39,21 @@ def test_missing_and_unknown_keys_are_named() -> None:
 @pytest.mark.parametrize(("key", "value"), [
     ("glue_workers", 1), ("glue_workers", "2"), ("glue_worker_type", "G.3X"), ("cleaner_batch_size", 0),
     ("account", "12345"), ("removal_policy", "keep"), ("kinesis_shards", True), ("snapshot_retention_hours", 0),
+    ("staging_retention_days", 1),
 ])
 def test_invalid_values_are_named(key: str, value: object) -> None:
     context = copy.deepcopy(_context())
     context[config.CONTEXT_KEY]["prod"][key] = value
     with pytest.raises(config.ConfigError, match=f"environment 'prod': invalid value .* for '{key}'"):
         config.load("prod", context)
+
+
+def test_staging_cannot_outlive_raw() -> None:
+    """Staging that expires unmerged is replayed from raw, so raw must keep it at least as long."""
+    context = copy.deepcopy(_context())
+    context[config.CONTEXT_KEY]["dev"].update(raw_retention_days=10, staging_retention_days=11)
+    with pytest.raises(config.ConfigError, match=r"'staging_retention_days' \(11\) must not exceed 'raw_retention_days' \(10\)"):
+        config.load("dev", context)
 
 
 def test_missing_environment_table_is_explained() -> None:
