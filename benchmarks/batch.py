@@ -47,6 +47,7 @@ from glue_jobs.silver_merge import BATCH_ID
 from lakehouse.catalog import migrated_catalog
 from lakehouse.spark import get_spark
 from lambdas.cleaner.schemas import CLEAN_SCHEMAS, TIMESTAMP
+from lambdas.common.manifests import write_manifest
 from lambdas.contracts import clickstream, lake_layout
 
 # The sizes. If the large one ever takes too long here, a smaller one is said so on the page.
@@ -145,9 +146,7 @@ def write_staging(staging: Path, staged: pa.Table) -> str:
                     "quarantined_by_reason": {}, "duplicates": 0,
                     # as the cleaner spells it: "=" unquoted
                     "files": {"clean": lake_layout.join(staging.as_uri(), relative), "quarantine": None}}
-        path = staging / lake_layout.manifest_prefix(clickstream.SOURCE) / f"ingest_hour={hour}" / f"{batch_id}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(manifest))
+        write_manifest(staging.as_uri(), clickstream.SOURCE, f"ingest_hour={hour}/{batch_id}.json", manifest)
     return staging.as_uri()
 
 

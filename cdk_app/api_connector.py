@@ -22,7 +22,7 @@ from cdk_app.python_function import PythonFunction
 from cdk_app.queues import dead_letter_queue, park_failed_invocations
 from lambdas.common import environment
 from lambdas.contracts import fx_rates
-from lambdas.contracts.lake_layout import clean_prefix, manifest_prefix, quarantine_prefix, raw_prefix
+from lambdas.contracts.lake_layout import raw_prefix, staged_prefixes
 
 FOLDER = "api_connector"
 API_KEY_SECRET = "fx-api-key"  # the secret's component name: lakehouse-<env>-fx-api-key
@@ -74,7 +74,7 @@ class ApiConnector(Construct):
         allow(role, ("s3:GetObject", *WRITE_OBJECTS), [objects_arn(self, raw, raw_prefix(source))],
               wildcard_reason="The connector writes each API response once, under its source's raw prefix, "
                               "named by day, page and content hash at run time.")
-        staged = [prefix(source) for prefix in (clean_prefix, quarantine_prefix, manifest_prefix)]
+        staged = staged_prefixes(source)
         allow_list(role, staging, staged)
         allow(role, ("s3:GetObject", *WRITE_OBJECTS, "s3:DeleteObject"),
               [objects_arn(self, staging, prefix) for prefix in staged],

@@ -25,7 +25,7 @@ from cdk_app.python_function import PythonFunction, function_role_name
 from cdk_app.raw_zone import RAW_READERS
 from cdk_app.queues import OnFailureQueue, dead_letter_queue
 from lambdas.common import environment
-from lambdas.contracts.lake_layout import clean_prefix, manifest_prefix, position_prefix, quarantine_prefix, raw_prefix
+from lambdas.contracts.lake_layout import manifest_prefix, position_prefix, raw_prefix, staged_prefixes
 
 PII_KEY_SECRET = "pii-hash-key"  # the secret's component name: lakehouse-<env>-pii-hash-key
 # Beyond the layers, the cleaner's package imports these (fast JSON, ISA-L gzip).
@@ -61,10 +61,10 @@ class Cleaner(Construct):
         allow(role, WRITE_OBJECTS, [objects_arn(self, bucket_names["raw"], raw_prefix(source))],
               wildcard_reason="The cleaner writes one object per batch and ingest hour under the raw "
                               "prefix of its source; the keys are made at run time.")
-        allow(role, WRITE_OBJECTS, [objects_arn(self, bucket_names["staging"], prefix(source))
-                            for prefix in (clean_prefix, quarantine_prefix, manifest_prefix)],
-              wildcard_reason="The cleaner writes one object per batch under its source's clean, quarantine "
-                              "and manifest prefixes; the keys are made at run time.")
+        allow(role, WRITE_OBJECTS, [objects_arn(self, bucket_names["staging"], prefix)
+                            for prefix in staged_prefixes(source)],
+              wildcard_reason="The cleaner writes one object per batch under its source's staged prefixes "
+                              "(clean, quarantine, manifests, manifest index); the keys are made at run time.")
         # Redeliveries (lambdas/cleaner/redelivery.py): each shard's mark of its last staged batch is read and
         # written, and a batch starting at a redelivery's first record is looked for among the manifests.
         allow(role, ("s3:GetObject", *WRITE_OBJECTS), [objects_arn(self, bucket_names["staging"], position_prefix(source))],

@@ -22,7 +22,7 @@ from cdk_app.queues import dead_letter_queue, park_failed_invocations
 from cdk_app.secure_bucket import bucket_name, secure_bucket
 from lambdas.common import environment
 from lambdas.contracts import products
-from lambdas.contracts.lake_layout import clean_prefix, landing_prefix, manifest_prefix, quarantine_prefix, raw_prefix
+from lambdas.contracts.lake_layout import landing_prefix, manifest_prefix, raw_prefix, staged_prefixes
 
 FOLDER = "file_loader"
 SOURCE = products.SOURCE
@@ -97,10 +97,9 @@ class FileLoader(Construct):
               wildcard_reason="The loader copies each file, as read, to the raw zone under its source's prefix, "
                               "named by the file's content hash at run time.")
         staging = bucket_names["staging"]
-        allow(role, WRITE_OBJECTS, [objects_arn(self, staging, prefix(SOURCE))
-                            for prefix in (clean_prefix, quarantine_prefix, manifest_prefix)],
-              wildcard_reason="The loader stages each file under its source's clean, quarantine and manifest "
-                              "prefixes, named by the file's content hash at run time.")
+        allow(role, WRITE_OBJECTS, [objects_arn(self, staging, prefix) for prefix in staged_prefixes(SOURCE)],
+              wildcard_reason="The loader stages each file under its source's staged prefixes (clean, "
+                              "quarantine, manifests, manifest index), named by the file's content hash at run time.")
         # is this file loaded already? (its manifest exists: a HEAD, which needs s3:ListBucket to be a 404)
         allow_list(role, staging, [manifest_prefix(SOURCE)])
         allow(role, ("s3:GetObject",), [objects_arn(self, staging, manifest_prefix(SOURCE))],

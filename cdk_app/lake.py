@@ -16,6 +16,7 @@ from cdk_app.raw_zone import restrict_raw_access
 from cdk_app.secure_bucket import access_log_bucket, bucket_name, removal_policy, secure_bucket
 from cdk_app.table_migrator import TableMigrator
 from iceberg_tables.specs import ALL_TABLES
+from lambdas.contracts.lake_layout import BATCH_SOURCES, staged_prefixes
 
 # Iceberg namespaces = Glue databases, as the table specs name them.
 DATABASES: tuple[str, ...] = tuple(sorted({table.namespace for table in ALL_TABLES}))
@@ -74,7 +75,12 @@ class LakeStack(Stack):
         self.bucket_names = {zone_: bucket_name(env, zone_) for zone_ in ("raw", "staging", "warehouse", "athena-results")}
         self.raw = zone("Raw", "raw", s3.LifecycleRule(id="expire-raw", expiration=Duration.days(env.raw_retention_days)))
         restrict_raw_access(self.raw, env)
-        self.staging = zone("Staging", "staging")
+        # Staged batches expire once merged many times over; what a source could not merge in that time is replayed
+        # from raw, which keeps it longer (config). The redelivery marks (positions/) stay: one per shard.
+        self.staging = zone("Staging", "staging", *(
+            s3.LifecycleRule(id=f"expire-{prefix.rstrip('/').replace('/', '-')}", prefix=prefix,
+                             expiration=Duration.days(env.staging_retention_days))
+            for source in BATCH_SOURCES for prefix in staged_prefixes(source)))
         self.warehouse = zone("Warehouse", "warehouse")
         self.athena_results = zone("AthenaResults", "athena-results",
                                    s3.LifecycleRule(id="expire-results", expiration=Duration.days(30)))

@@ -26,8 +26,7 @@ from cdk_app.lake import warehouse_prefix
 from cdk_app.grants import ENCRYPT_DECRYPT, allow, allow_key, allow_list, arn, catalog_arns, objects_arn
 from cdk_app.python_function import PythonFunction
 from iceberg_tables.catalogs import ENV_WAREHOUSE_URI
-from lambdas.contracts.lake_layout import (BATCH_SOURCES, clean_prefix, glue_job_inputs, manifest_prefix,
-                                          quarantine_prefix)
+from lambdas.contracts.lake_layout import BATCH_SOURCES, glue_job_inputs, staged_prefixes
 
 ASL_FILE = run_limits.BATCH_PIPELINE_ASL
 BATCH_JOBS = ("silver_merge", "gold_build")  # the batch pipeline's; maintenance has its own machine
@@ -53,8 +52,7 @@ class ProcessingStack(Stack):
             self, "Jobs", env=env, key=key, bucket_names=bucket_names, databases=databases,
             job_arguments=glue_job_inputs(staging_uri, env.snapshot_retention_hours),  # maintenance's too
             # silver_merge reads every source's staging batches
-            staging_read_prefixes=[prefix(source) for source in BATCH_SOURCES
-                                   for prefix in (clean_prefix, quarantine_prefix, manifest_prefix)],
+            staging_read_prefixes=[prefix for source in BATCH_SOURCES for prefix in staged_prefixes(source)],
         )
 
         warehouse = bucket_names["warehouse"]

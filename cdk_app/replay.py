@@ -25,7 +25,7 @@ from cdk_app.python_function import PythonFunction
 from cdk_app.raw_zone import replay_role_name
 from cdk_app.state_machines import logged_state_machine
 from lambdas.common import environment
-from lambdas.contracts.lake_layout import clean_prefix, manifest_prefix, quarantine_prefix, raw_prefix
+from lambdas.contracts.lake_layout import raw_prefix, staged_prefixes
 
 STREAM_READ = ("kinesis:DescribeStream", "kinesis:DescribeStreamSummary", "kinesis:ListShards",
                "kinesis:GetShardIterator", "kinesis:GetRecords")
@@ -88,10 +88,10 @@ class ReplayWorkflow(Construct):
         allow(role, ("s3:GetObject",), [objects_arn(self, raw, prefix) for prefix in prefixes],
               wildcard_reason="Replay reads the raw batch files of a time range, named at ingest time, under "
                               "the stream sources' raw prefixes.")
-        allow(role, WRITE_OBJECTS, [objects_arn(self, staging, prefix(source)) for source in KINESIS_SOURCES
-                                    for prefix in (clean_prefix, quarantine_prefix, manifest_prefix)],
+        allow(role, WRITE_OBJECTS, [objects_arn(self, staging, prefix) for source in KINESIS_SOURCES
+                                    for prefix in staged_prefixes(source)],
               wildcard_reason="Replay rewrites each batch's staging files, named by batch, under the stream "
-                              "sources' clean, quarantine and manifest prefixes.")
+                              "sources' staged prefixes (clean, quarantine, manifests, manifest index).")
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=["secretsmanager:GetSecretValue"], resources=[pii_key.secret_arn]))
         allow_key(role, key)

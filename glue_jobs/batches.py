@@ -10,13 +10,15 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import BinaryType, StringType, StructField, StructType, TimestampType
 
-from glue_jobs.common import path_exists
+from glue_jobs.common import list_files, path_exists
+from lambdas.contracts import lake_layout
 
 MANIFEST_COUNTS = ("received", "clean", "quarantined", "duplicates")
 BATCH_ID = "batch_id"  # the lineage column silver and ops.quarantine add to the staged rows
@@ -24,6 +26,9 @@ CLEAN, QUARANTINE_FILES = "clean", "quarantine"  # the kinds of staging file a m
 # Names the job puts into SQL literals: batch ids (shardId-...-seq-seq, sha256 hex, rate_date=D), sources.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._:=+-]{1,256}")
 _SCHEME = r"^[A-Za-z][A-Za-z0-9+.-]*:/*"  # stripped from a file URI before paths are compared
+# A run lists the manifest index from an hour before the start of the last run that merged the source: an entry
+# written while that run listed, or by a writer whose clock is behind, is still listed (docs/decisions/0114).
+LISTING_OVERLAP = timedelta(hours=1)
 
 
 class StagingError(ValueError):
@@ -137,13 +142,41 @@ def parse_manifest(path: str, text: str, sha256: str, source: Source) -> Batch:
                  quarantine_file=_file(path, files, QUARANTINE_FILES, quarantined))
 
 
-def pending_batches(spark: SparkSession, manifest_uri: str, source: Source, merged: DataFrame) -> list[Batch]:
-    """The batches under `manifest_uri` whose manifest (by content) is not among `merged`'s `manifest_sha256`
-    (the ledger), by manifest path."""
-    if not path_exists(spark, manifest_uri):
+def index_folders(index_uri: str, since: datetime | None, now: datetime) -> list[str]:
+    """The index folders a run lists: each hour from `since` (the start of the last run that merged the source)
+    less LISTING_OVERLAP, to `now` plus it (a writer's clock may run ahead); the whole index when the source was
+    never merged (`since` None)."""
+    if since is None:
+        return [index_uri]
+    hour = (since - LISTING_OVERLAP).astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    folders = []
+    while hour <= now + LISTING_OVERLAP:
+        folders.append(lake_layout.join(index_uri, lake_layout.written_hour_folder(hour)))
+        hour += timedelta(hours=1)
+    return folders
+
+
+def indexed_manifests(spark: SparkSession, manifest_uri: str, folders: list[str]) -> list[str]:
+    """The manifests that the index entries in `folders` name and that exist (an entry is written just before
+    its manifest, so a writer that died between the two left an entry naming nothing)."""
+    named: dict[str, set[str]] = {}  # a manifest folder: the names in it that entries name
+    for folder in folders:
+        for entry in list_files(spark, folder, recursive=True):
+            relative = entry.split(f"/{lake_layout.WRITTEN_HOUR}=", 1)[1].split("/", 1)[1]
+            parent, _, name = lake_layout.join(manifest_uri, relative).rpartition("/")
+            named.setdefault(parent, set()).add(name)
+    return [path for parent, names in named.items() for path in list_files(spark, parent, recursive=False)
+            if path.rsplit("/", 1)[-1] in names]
+
+
+def pending_batches(spark: SparkSession, manifest_uri: str, index_uri: str, source: Source, merged: DataFrame,
+                    since: datetime | None) -> list[Batch]:
+    """The batches whose manifests the index lists since `since` (index_folders) and whose content is not among
+    `merged`'s `manifest_sha256` (the ledger), by manifest path."""
+    paths = indexed_manifests(spark, manifest_uri, index_folders(index_uri, since, datetime.now(timezone.utc)))
+    if not paths:
         return []
-    manifests = (spark.read.option("recursiveFileLookup", True).option("pathGlobFilter", "*.json")
-                 .text(manifest_uri, wholetext=True)
+    manifests = (spark.read.text(paths, wholetext=True)
                  .select(F.input_file_name().alias("path"), "value", F.sha2("value", 256).alias("sha256")))
     done = merged.select(F.col("manifest_sha256").alias("sha256"))
     batches: dict[str, Batch] = {}  # a byte-identical copy of a manifest is the same batch

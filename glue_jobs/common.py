@@ -58,11 +58,30 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _hadoop_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
+    """Hadoop's file system and path of a URI (file://, s3:// on Glue)."""
+    path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(uri)
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
+
+
 def path_exists(spark: SparkSession, uri: str) -> bool:
-    """Whether a file or prefix exists, through Hadoop's file systems (file://, s3:// on Glue)."""
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(path)
+    """Whether a file or prefix exists."""
+    fs, path = _hadoop_path(spark, uri)
+    return fs.exists(path)
+
+
+def list_files(spark: SparkSession, uri: str, *, recursive: bool) -> list[str]:
+    """The files under `uri` as Hadoop names them (none when it does not exist); hidden files (a local writer's
+    temporary `.name.tmp`) left out."""
+    fs, path = _hadoop_path(spark, uri)
+    if not fs.exists(path):
+        return []
+    found, files = fs.listFiles(path, recursive), []
+    while found.hasNext():
+        name = found.next().getPath().toString()
+        if not name.rsplit("/", 1)[-1].startswith((".", "_")):
+            files.append(name)
+    return files
 
 
 def require_utc(spark: SparkSession, job: str) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import reduce
 from typing import Any
 
@@ -36,12 +36,13 @@ from glue_jobs.batches import (BATCH_ID, CLEAN, MANIFEST_COUNTS, QUARANTINE_FILE
                                check_batch_rows, pending_batches, read_batch_files)
 from glue_jobs.common import (FAILED, MERGED_BATCHES, PIPELINE_RUNS, QUARANTINE, SUCCEEDED, glue_main, record_step,
                               require_args, utc_now)
-from lambdas.contracts.lake_layout import manifest_argument
+from lambdas.contracts.lake_layout import manifest_argument, manifest_index_argument
 
 JOB = "silver_merge"
 SOURCES: tuple[Source, ...] = (silver_events.SOURCE, silver_orders.SOURCE, silver_products.SOURCE,
                                silver_fx_rates.SOURCE)
-ARGS = ("run_id", *(manifest_argument(source.name) for source in SOURCES))
+ARGS = ("run_id", *(argument(source.name) for source in SOURCES
+                    for argument in (manifest_argument, manifest_index_argument)))
 
 
 def merge_source(spark: SparkSession, source: Source, batches: list[Batch]) -> tuple[dict[str, int], DataFrame]:
@@ -136,9 +137,23 @@ def _clear_refusals(spark: SparkSession, run_id: str, sources: list[str]) -> Non
                   args={"run_id": run_id})
 
 
+def last_merged(spark: SparkSession, sources: list[str]) -> dict[str, datetime]:
+    """Per source, the start of the last run whose silver_merge succeeded without refusing it (absent: none did).
+    Its manifest index is listed from there: a refused source's window stays open until it merges."""
+    runs = spark.table(PIPELINE_RUNS)
+    succeeded = runs.where((F.col("step") == JOB) & (F.col("status") == SUCCEEDED)).select("run_id", "started_at")
+    refused = runs.where(F.col("step").startswith(f"{JOB}:")).select(
+        "run_id", F.substring_index("step", ":", -1).alias("source"))
+    names = spark.createDataFrame([(name,) for name in sources], "source string")
+    return {row.source: datetime.fromtimestamp(row.started, timezone.utc) for row in (
+        succeeded.crossJoin(names).join(refused, ["run_id", "source"], "left_anti")
+        .groupBy("source").agg(F.max(F.unix_timestamp("started_at")).alias("started")).collect())}
+
+
 def _merge_pending(spark: SparkSession, a: dict[str, str]) -> dict[str, str]:
     """Merge each source's pending batches and record them; a source whose staging breaks its contract is
     refused whole (nothing of it written, its batches left pending): {source: why} of those."""
+    since = last_merged(spark, [source.name for source in SOURCES])
     merged = spark.table(MERGED_BATCHES).select("manifest_sha256").cache()
     done: list[Batch] = []
     clean: dict[tuple[str, str], int] = {}
@@ -147,7 +162,9 @@ def _merge_pending(spark: SparkSession, a: dict[str, str]) -> dict[str, str]:
     try:
         for source in SOURCES:
             try:
-                batches = pending_batches(spark, a[manifest_argument(source.name)], source, merged)
+                batches = pending_batches(spark, a[manifest_argument(source.name)],
+                                          a[manifest_index_argument(source.name)], source, merged,
+                                          since.get(source.name))
                 if not batches:
                     continue
                 counts, rows = merge_source(spark, source, batches)

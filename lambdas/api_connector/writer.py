@@ -13,7 +13,6 @@ after the manifest, which is written last and lists the day's files.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 import pyarrow as pa
@@ -21,6 +20,7 @@ import pyarrow.parquet as pq
 
 from lambdas.api_connector import storage
 from lambdas.api_connector.day import DayResult
+from lambdas.common import manifests
 from lambdas.common.storage import Locations
 from lambdas.contracts import fx_rates as contract
 from lambdas.contracts import lake_layout
@@ -78,8 +78,10 @@ def write_day(result: DayResult, where: Locations) -> dict[str, Any]:
         "files": {"raw": raw, "clean": clean if written[clean] else None,
                   "quarantine": quarantine if written[quarantine] else None},
     }
-    storage.put(lake_layout.join(where.staging_uri, lake_layout.manifest_prefix(source), folder, "manifest.json"),
-                json.dumps(manifest, indent=2).encode() + b"\n")
+    relative = f"{folder}/manifest.json"
+    if storage.read(manifests.manifest_uri(where.staging_uri, source, relative)) != manifests.encode(manifest):
+        # (an unchanged day writes nothing, not even an index entry: its first one still names it)
+        manifests.write_manifest(where.staging_uri, source, relative, manifest, put=storage.put)
     for uri, data in written.items():
         if data is None:
             storage.remove(uri)

@@ -7,7 +7,6 @@ presence marks the batch as complete.
 """
 from __future__ import annotations
 
-import json
 import re
 from itertools import chain, filterfalse
 from typing import Any
@@ -22,6 +21,7 @@ from isal import igzip
 from lambdas.cleaner.batch import CleanedBatch
 from lambdas.cleaner.events import Delivery
 from lambdas.cleaner.schemas import CLEAN_SCHEMAS, QUARANTINE_SCHEMA, TIMESTAMP
+from lambdas.common.manifests import write_manifest
 from lambdas.common.storage import Locations, resolve, write_bytes
 from lambdas.contracts import clickstream, lake_layout
 
@@ -60,8 +60,7 @@ def write_batch(batch: CleanedBatch, where: Locations, *, write_raw: bool = True
                                                f"{name}.parquet")
         _write_parquet(files["quarantine"], _quarantine_table(batch))
     manifest = manifest_of(batch, hour.split("=", 1)[1], files)
-    manifest_uri = lake_layout.join(where.staging_uri, lake_layout.manifest_prefix(source), hour, f"{name}.json")
-    write_bytes(manifest_uri, json.dumps(manifest, indent=2).encode() + b"\n")
+    write_manifest(where.staging_uri, source, f"{hour}/{name}.json", manifest)
     return manifest
 
 

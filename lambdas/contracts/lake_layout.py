@@ -5,6 +5,8 @@ The cleaner writes them, CDK and the local cloud pass them to the Glue jobs as a
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from lambdas.contracts import clickstream, fx_rates, orders, products
 
 # Every source whose batches the silver_merge job merges (one manifest prefix each).
@@ -31,6 +33,25 @@ def manifest_prefix(source: str) -> str:
     return f"manifests/{source}/"
 
 
+def manifest_index_prefix(source: str) -> str:
+    """Staging zone: one entry per manifest written, by the hour it was written, so silver_merge lists only the
+    hours since its last run, however long the history (docs/decisions/0114-manifest-index-by-write-hour.md)."""
+    return f"manifest-index/{source}/"
+
+
+WRITTEN_HOUR = "written_hour"
+
+
+def written_hour_folder(at: datetime) -> str:
+    """`written_hour=YYYY-MM-DD-HH` (UTC): the index folder of a manifest written at `at`."""
+    return f"{WRITTEN_HOUR}={at.astimezone(timezone.utc):%Y-%m-%d-%H}"
+
+
+def staged_prefixes(source: str) -> list[str]:
+    """Every prefix a writer stages a batch of `source` into (its grants, its lifecycle expiry)."""
+    return [clean_prefix(source), quarantine_prefix(source), manifest_prefix(source), manifest_index_prefix(source)]
+
+
 def position_prefix(source: str) -> str:
     """Staging zone: per shard or topic-partition, the positions of its last staged batch (the cleaner's
     redelivery mark, lambdas/cleaner/redelivery.py)."""
@@ -47,10 +68,17 @@ def manifest_argument(source: str) -> str:
     return f"{source}_manifest_path"
 
 
+def manifest_index_argument(source: str) -> str:
+    """silver_merge's job argument naming a source's manifest index prefix, e.g. `orders_manifest_index_path`."""
+    return f"{source}_manifest_index_path"
+
+
 def silver_merge_inputs(staging_uri: str) -> dict[str, str]:
     """silver_merge's arguments: every batch source's manifest prefix (each manifest names its batch's
-    clean and quarantine files)."""
-    return {manifest_argument(source): join(staging_uri, manifest_prefix(source)) for source in BATCH_SOURCES}
+    clean and quarantine files) and manifest index prefix."""
+    return {argument(source): join(staging_uri, prefix(source)) for source in BATCH_SOURCES
+            for argument, prefix in ((manifest_argument, manifest_prefix),
+                                     (manifest_index_argument, manifest_index_prefix))}
 
 
 def glue_job_inputs(staging_uri: str, snapshot_retention_hours: int) -> dict[str, dict[str, str]]:

@@ -19,7 +19,8 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from lambdas.common.storage import resolve, write_bytes
+from lambdas.common.manifests import write_manifest
+from lambdas.common.storage import resolve
 from lambdas.contracts import products as contract
 from lambdas.contracts.products import Reason
 from lambdas.file_loader.dedupe import FirstSeen
@@ -79,7 +80,7 @@ def load_file(source_uri: str, file_id: str, *, ingested_at: datetime, where: Lo
                             f"{digest.hexdigest()} when read again); its newer bytes get their own load")
     manifest = load.finish(size)
     # Last: from now on these bytes count as loaded.
-    write_bytes(where.manifest(file_id), json.dumps(manifest, indent=2).encode() + b"\n")
+    write_manifest(where.staging_uri, contract.SOURCE, where.manifest_name(file_id), manifest)
     return manifest
 
 

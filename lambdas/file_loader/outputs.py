@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lambdas.common import manifests
 from lambdas.common.storage import resolve
 from lambdas.contracts import lake_layout
 from lambdas.contracts import products as contract
@@ -52,9 +53,14 @@ class Locations:
         return lake_layout.join(self.staging_uri, lake_layout.quarantine_prefix(contract.SOURCE),
                                 f"{file_id}.parquet")
 
+    @staticmethod
+    def manifest_name(file_id: str) -> str:
+        """The manifest's path under the source's manifest prefix."""
+        return f"{file_id}.json"
+
     def manifest(self, file_id: str) -> str:
         """Written last: a file is loaded once its manifest exists."""
-        return lake_layout.join(self.staging_uri, lake_layout.manifest_prefix(contract.SOURCE), f"{file_id}.json")
+        return manifests.manifest_uri(self.staging_uri, contract.SOURCE, self.manifest_name(file_id))
 
 
 class ParquetSink:

@@ -99,11 +99,12 @@ def test_connector_reads_its_key_and_touches_only_its_own_prefixes(ingestion) ->
         f"arn:aws:s3:::{raw}/fx_rates/*": write,  # never a delete: raw bodies are written once
         f"arn:aws:s3:::{staging}": ["s3:ListBucket"],
         **{f"arn:aws:s3:::{staging}/{zone}/fx_rates/*": sorted([*write, "s3:DeleteObject"])
-           for zone in ("clean", "quarantine", "manifests")},
+           for zone in ("clean", "quarantine", "manifests", "manifest-index")},
     }
     lists = {json.dumps(s["Resource"]): s["Condition"]["StringLike"]["s3:prefix"]
              for s in statements if s["Action"] == "s3:ListBucket"}
-    assert sorted(lists.values()) == [["clean/fx_rates/*", "quarantine/fx_rates/*", "manifests/fx_rates/*"],
+    assert sorted(lists.values()) == [["clean/fx_rates/*", "quarantine/fx_rates/*", "manifests/fx_rates/*",
+                                          "manifest-index/fx_rates/*"],
                                       ["fx_rates/*"]]
     assert grants(statements, "secretsmanager") == {repr({"Ref": ids["secret"]}): ["secretsmanager:GetSecretValue"]}
     assert not any("*" in a for s in statements for a in as_list(s["Action"]))

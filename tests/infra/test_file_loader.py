@@ -91,6 +91,7 @@ def test_loader_reads_landing_and_writes_only_its_staging_prefixes(ingestion) ->
         f"arn:aws:s3:::{staging}/clean/products/*": write,
         f"arn:aws:s3:::{staging}/quarantine/products/*": write,
         f"arn:aws:s3:::{staging}/manifests/products/*": sorted([*write, "s3:GetObject"]),  # loaded already?
+        f"arn:aws:s3:::{staging}/manifest-index/products/*": write,
     }
     lists = sorted(s["Condition"]["StringLike"]["s3:prefix"] for s in statements if s["Action"] == "s3:ListBucket")
     assert lists == [["manifests/products/*"], ["products/*"]]

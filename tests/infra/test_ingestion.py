@@ -110,6 +110,7 @@ def test_cleaner_writes_only_its_raw_and_staging_prefixes(ingestion, source: str
         f"arn:aws:s3:::{staging}/clean/{source}/*": write,
         f"arn:aws:s3:::{staging}/quarantine/{source}/*": write,
         f"arn:aws:s3:::{staging}/manifests/{source}/*": write,
+        f"arn:aws:s3:::{staging}/manifest-index/{source}/*": write,
         # its shards' redelivery marks, read and written; listing only its manifests and marks
         f"arn:aws:s3:::{staging}/positions/{source}/*": ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
         f"arn:aws:s3:::{staging}": ["s3:ListBucket"],

@@ -6,6 +6,7 @@ from aws_cdk.assertions import Match, Template
 
 from cdk_app.config import load
 from cdk_app.secure_bucket import bucket_name
+from lambdas.contracts.lake_layout import BATCH_SOURCES
 from tests.infra.helpers import as_list, flatten_arn, only, resources
 
 DATA_BUCKETS = ("raw", "staging", "warehouse", "athena-results")
@@ -66,9 +67,20 @@ def test_raw_zone_expires_after_the_configured_retention(lake) -> None:
     rules = _buckets(template)[bucket_name(config, "raw")]["LifecycleConfiguration"]["Rules"]
     expiry = [r for r in rules if r["Id"] == "expire-raw"]
     assert expiry == [{"Id": "expire-raw", "Status": "Enabled", "ExpirationInDays": config.raw_retention_days}]
-    for purpose in ("staging", "warehouse"):  # the lake's tables are never expired by S3
-        rules = _buckets(template)[bucket_name(config, purpose)]["LifecycleConfiguration"]["Rules"]
-        assert all("ExpirationInDays" not in r for r in rules)
+    rules = _buckets(template)[bucket_name(config, "warehouse")]["LifecycleConfiguration"]["Rules"]
+    assert all("ExpirationInDays" not in r for r in rules)  # the lake's tables are never expired by S3
+
+
+def test_staged_batches_expire_after_the_configured_retention(lake) -> None:
+    """Every prefix a writer stages batches into expires (silver_merge's listing stays bounded by the manifest
+    index, not by this); the cleaners' redelivery marks do not."""
+    env, template = lake
+    config = load(env)
+    rules = _buckets(template)[bucket_name(config, "staging")]["LifecycleConfiguration"]["Rules"]
+    expiring = {r["Prefix"]: r["ExpirationInDays"] for r in rules if "ExpirationInDays" in r}
+    assert expiring == {f"{zone}/{source}/": config.staging_retention_days for source in BATCH_SOURCES
+                        for zone in ("clean", "quarantine", "manifests", "manifest-index")}
+    assert config.staging_retention_days <= config.raw_retention_days  # what expires unmerged can be replayed
 
 
 def test_removal_policy_follows_config(lake) -> None:

@@ -50,13 +50,14 @@ def test_silver_merge_reads_every_sources_staging_prefixes_and_no_more(processin
     staging = bucket_name(config, "staging")
     args = _jobs(template)[config.glue_job_name("silver_merge")]["DefaultArguments"]
     assert "--clean_path" not in args and "--manifest_path" not in args  # the manifests name their files
-    # one manifest prefix per source whose batches silver_merge merges
-    assert {k: v for k, v in args.items() if k.endswith("_manifest_path")} == {
-        f"--{source}_manifest_path": f"s3://{staging}/manifests/{source}"
-        for source in ("clickstream", "orders", "products", "fx_rates")}
+    # one manifest prefix and one manifest index prefix per source whose batches silver_merge merges
+    assert {k: v for k, v in args.items() if k.endswith(("_manifest_path", "_manifest_index_path"))} == {
+        f"--{source}_{argument}": f"s3://{staging}/{prefix}/{source}"
+        for source in ("clickstream", "orders", "products", "fx_rates")
+        for argument, prefix in (("manifest_path", "manifests"), ("manifest_index_path", "manifest-index"))}
     reads = {flatten_arn(r) for s in policy_statements(template, "JobsRole")
              if as_list(s["Action"]) == ["s3:GetObject"] for r in as_list(s["Resource"])}
-    prefixes = ("clean", "quarantine", "manifests")  # quarantine: loaded into ops.quarantine
+    prefixes = ("clean", "quarantine", "manifests", "manifest-index")  # quarantine: loaded into ops.quarantine
     staged = {r for r in reads if r.startswith(f"arn:aws:s3:::{staging}/")}
     assert staged == {f"arn:aws:s3:::{staging}/{p}/{source}/*" for p in prefixes
                       for source in ("clickstream", "orders", "products", "fx_rates")}

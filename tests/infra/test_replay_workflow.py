@@ -33,7 +33,7 @@ def test_the_function_reads_the_stream_sources_raw_and_writes_their_staging_only
         f"arn:aws:s3:::{raw}": ["s3:ListBucket"],
         **{f"arn:aws:s3:::{raw}/{source}/*": ["s3:GetObject"] for source in KINESIS_SOURCES},
         **{f"arn:aws:s3:::{staging}/{zone}/{source}/*": write
-           for source in KINESIS_SOURCES for zone in ("clean", "quarantine", "manifests")},
+           for source in KINESIS_SOURCES for zone in ("clean", "quarantine", "manifests", "manifest-index")},
     }
 
 

@@ -18,7 +18,7 @@ from lambdas.api_connector.day import DayResult
 from lambdas.api_connector.validate import Rate, Rejected
 from lambdas.api_connector.writer import write_day
 from lambdas.cleaner.schemas import CLEAN_SCHEMAS, QUARANTINE_SCHEMA
-from lambdas.common import storage
+from lambdas.common import manifests, storage
 from lambdas.contracts import clickstream, lake_layout, orders
 from lambdas.file_loader import loader, outputs
 
@@ -70,8 +70,10 @@ def quarantine_rows(batch_id: str, by_reason: dict[str, int], source: str = clic
 
 def write_batch(staging: Path, batch_id: str, rows: list[dict[str, Any]], *, duplicates_dropped: int = 0,
                 quarantined_by_reason: dict[str, int] | None = None, schema: pa.Schema = CLEAN_SCHEMA,
-                hour: str = "2026-03-01-21", source: str = clickstream.SOURCE) -> dict[str, Any]:
-    """One cleaned batch as the cleaner stages it: clean/ and quarantine/ Parquet, then its manifest."""
+                hour: str = "2026-03-01-21", source: str = clickstream.SOURCE,
+                written_at: datetime | None = None) -> dict[str, Any]:
+    """One cleaned batch as the cleaner stages it: clean/ and quarantine/ Parquet, then its manifest (indexed
+    by `written_at`, the wall clock by default)."""
     by_reason = dict(sorted((quarantined_by_reason or {}).items()))
     partition = f"ingest_hour={hour}"
     files: dict[str, str | None] = {"clean": None, "quarantine": None}
@@ -87,9 +89,7 @@ def write_batch(staging: Path, batch_id: str, rows: list[dict[str, Any]], *, dup
                 "ingest_hour": hour, "received": len(rows) + sum(by_reason.values()) + duplicates_dropped,
                 "clean": len(rows), "quarantined": sum(by_reason.values()), "quarantined_by_reason": by_reason,
                 "duplicates": duplicates_dropped, "files": files}
-    path = manifest_file(staging, batch_id, hour, source)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    manifests.write_manifest(staging.as_uri(), source, f"{partition}/{batch_id}.json", manifest, written_at=written_at)
     return manifest
 
 
@@ -98,7 +98,8 @@ def manifest_file(staging: Path, batch_id: str, hour: str = "2026-03-01-21", sou
 
 
 def job_args(staging: Path, run_id: str) -> dict[str, str]:
-    """silver_merge's arguments, every source's manifest prefix under `staging`, as CDK passes them."""
+    """silver_merge's arguments, every source's manifest and manifest index prefix under `staging`, as CDK
+    passes them."""
     return {**lake_layout.silver_merge_inputs(staging.as_uri()), "run_id": run_id}
 
 

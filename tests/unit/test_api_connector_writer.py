@@ -3,7 +3,7 @@ a manifest that balances, and a day folder that holds exactly the latest fetch."
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -13,6 +13,7 @@ from lambdas.api_connector.client import Response
 from lambdas.api_connector.day import DayResult, fetch_day
 from lambdas.api_connector.writer import CLEAN_SCHEMA, QUARANTINE_SCHEMA, write_day
 from lambdas.common.storage import Locations
+from lambdas.contracts import lake_layout
 from lambdas.contracts.fx_rates import Reason
 
 DAY = date(2026, 6, 30)
@@ -36,8 +37,13 @@ def files(root: Path) -> dict[str, bytes]:
 
 def test_a_day_is_written_to_its_deterministic_paths(tmp_path: Path, where: Locations) -> None:
     body = json.dumps(GOOD).encode()
+    before = datetime.now(timezone.utc)
     manifest = write_day(day_from(200, body), where)
+    hours = {lake_layout.written_hour_folder(at) for at in (before, datetime.now(timezone.utc))}
     written = files(tmp_path)
+    (entry,) = [name for name in written if name.startswith("staging/manifest-index/")]
+    assert {f"staging/manifest-index/fx_rates/{hour}/rate_date=2026-06-30/manifest.json" for hour in hours} & {entry}
+    written.pop(entry)
     raw_name = next(name for name in written if name.startswith("raw/"))
     assert raw_name.startswith("raw/fx_rates/rate_date=2026-06-30/page-0001-") and raw_name.endswith(".json")
     assert written[raw_name] == body  # as received

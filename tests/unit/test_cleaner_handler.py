@@ -109,7 +109,8 @@ def test_a_retried_batch_rewrites_the_same_files_with_the_same_bytes(lake: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     assert handler(big_event, None) == OK
     first = files_of(lake)
-    assert len(first) == 5  # raw, clean, quarantine, manifest, and the shard's mark of its last staged batch
+    # raw, clean, quarantine, manifest, its index entry, and the shard's mark of its last staged batch
+    assert len(first) == 6
     assert handler(big_event, None) == OK  # a redelivery of a staged batch writes nothing
     assert files_of(lake) == first
     # A fresh lake gets the same names and bytes too: nothing depends on the wall clock or the host.
@@ -235,8 +236,9 @@ def test_arrival_times_decide_the_ingest_hour(lake: Path) -> None:
     later = datetime(2026, 11, 27, 23, 59, 59, 999000, tzinfo=timezone.utc)
     assert handler(kinesis_event([b"not json"], arrival=later), None) == OK
     assert only_manifest(lake)["ingest_hour"] == "2026-11-27-23"
+    # raw, quarantine, manifest and the manifest's index entry (under the hour it was written, then its path)
     assert Counter(p.parent.name for p in lake.rglob("*") if p.is_file() and "positions" not in p.parts) == \
-        {"ingest_hour=2026-11-27-23": 3}
+        {"ingest_hour=2026-11-27-23": 4}
 
 
 def test_the_batch_log_line_carries_the_correlation_and_request_ids(lake: Path) -> None:
