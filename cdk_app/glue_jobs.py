@@ -1,8 +1,10 @@
-"""The Glue 5.0 Spark jobs of glue_jobs/: one role and one security configuration for all of them."""
+"""The Glue 5.1 Spark jobs of glue_jobs/: one role, one security configuration and one pair of log groups for
+all of them (decision 0220)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from aws_cdk import Stack
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -13,13 +15,31 @@ from cdk_app.config import PROJECT_ROOT, EnvConfig
 from cdk_app.grants import allow, allow_key, allow_list, arn, catalog_arns, object_arn, objects_arn
 from cdk_app.nag import acknowledge
 from cdk_app.packaging import package
+from cdk_app.python_function import encrypted_log_group
 from iceberg_tables.glue_conf import glue_job_arguments
 
-GLUE_VERSION = "5.0"
+# Glue 5.1: Spark 3.5.6 and Iceberg 1.10.0, the Iceberg line the local tests run (decision 0220).
+GLUE_VERSION = "5.1"
+COMPONENT = "glue-jobs"  # names the role
 # Modules the job scripts import, shipped to Glue as one --extra-py-files zip.
 JOB_LIBRARIES: tuple[str, ...] = ("glue_jobs", "lambdas/__init__.py", "lambdas/contracts")
 # Iceberg commits on Glue: read a table, swap its metadata location.
 CATALOG_ACTIONS = ("glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:UpdateTable")
+# What the security configuration's encryption asks of the role, on the lake key only: SSE-KMS writes to S3
+# (Decrypt, Encrypt, GenerateDataKey) and CSE-KMS job bookmarks (Decrypt, Encrypt). CloudWatch Logs encrypts
+# the log groups itself, under the key policy's grant to the logs service (cdk_app/lake.py).
+KEY_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
+# What Glue does to its log groups: with CloudWatch encryption on, it associates the key with each group (without
+# logs:AssociateKmsKey it turns logging off); it creates a group that is missing (here they exist, owned by CDK).
+LOG_ACTIONS = ("logs:CreateLogGroup", "logs:AssociateKmsKey", "logs:CreateLogStream", "logs:PutLogEvents")
+LOG_STREAMS = ("error", "output")  # Glue 5.x: driver, executor and Spark logs / the script's stdout and stderr
+
+
+def glue_log_group_names(security_configuration: str, role_name: str) -> dict[str, str]:
+    """{kind: log group} a Glue 5.x job writes to when its security configuration encrypts CloudWatch logs:
+    `/aws-glue/jobs/<security configuration>-role/<role name>/<error|output>` (AWS Glue developer guide,
+    "Logging for AWS Glue jobs", security configuration with CloudWatch logging)."""
+    return {kind: f"/aws-glue/jobs/{security_configuration}-role/{role_name}/{kind}" for kind in LOG_STREAMS}
 
 
 class GlueJobs(Construct):
@@ -39,10 +59,14 @@ class GlueJobs(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         warehouse, staging = bucket_names["warehouse"], bucket_names["staging"]
-        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("glue.amazonaws.com"))
+        # named: the names of Glue's log groups are made of it (glue_log_group_names)
+        self.role_name = env.resource_name(COMPONENT)
+        self.role = iam.Role(self, "Role", role_name=self.role_name,
+                             assumed_by=iam.ServicePrincipal("glue.amazonaws.com"))
+        security_configuration = env.resource_name("glue")
         self.security_configuration = glue.CfnSecurityConfiguration(
             self, "Security",
-            name=env.resource_name("glue"),
+            name=security_configuration,
             encryption_configuration=glue.CfnSecurityConfiguration.EncryptionConfigurationProperty(
                 s3_encryptions=[glue.CfnSecurityConfiguration.S3EncryptionProperty(
                     s3_encryption_mode="SSE-KMS", kms_key_arn=key.key_arn)],
@@ -52,6 +76,10 @@ class GlueJobs(Construct):
                     job_bookmarks_encryption_mode="CSE-KMS", kms_key_arn=key.key_arn),
             ),
         )
+        # Glue would create its log groups without a retention; these exist first, kept 3 months, lake key
+        log_group_names = glue_log_group_names(security_configuration, self.role_name)
+        self.log_groups = {kind: encrypted_log_group(self, f"{kind.capitalize()}Logs", env=env, key=key, name=name)
+                           for kind, name in log_group_names.items()}
         libraries = s3_assets.Asset(self, "Libraries", path=str(PROJECT_ROOT / "glue_jobs"),
                                     **package(list(JOB_LIBRARIES)).asset_options())
         self.jobs: dict[str, glue.CfnJob] = {}
@@ -72,7 +100,7 @@ class GlueJobs(Construct):
                 execution_property=glue.CfnJob.ExecutionPropertyProperty(max_concurrent_runs=1),
                 security_configuration=self.security_configuration.ref,
                 default_arguments={
-                    **glue_job_arguments(f"s3://{warehouse}"),
+                    **_job_arguments(f"s3://{warehouse}", Stack.of(self).region),
                     "--extra-py-files": libraries.s3_object_url,
                     "--job-language": "python",
                     # incremental work is tracked by the jobs themselves (manifests, Iceberg), so it
@@ -80,10 +108,12 @@ class GlueJobs(Construct):
                     "--job-bookmark-option": "job-bookmark-disable",
                     "--enable-metrics": "true",
                     "--enable-observability-metrics": "true",
-                    "--enable-continuous-cloudwatch-log": "true",
+                    # no --enable-continuous-cloudwatch-log: Glue 5.x logs every job in real time anyway
                     **{f"--{k}": v for k, v in arguments.items()},
                 },
             )
+            for log_group in self.log_groups.values():
+                self.jobs[name].node.add_dependency(log_group)
         allow(self.role, ("s3:GetObject",),
               [object_arn(self, libraries.s3_bucket_name, libraries.s3_object_key)])
 
@@ -100,17 +130,24 @@ class GlueJobs(Construct):
               [objects_arn(self, warehouse)],
               wildcard_reason="Iceberg writes data and metadata files under each table's folder of the "
                               "warehouse and deletes expired ones; file names are made at run time.")
-        allow_key(role, key)
-        glue_logs = arn(self, "logs", "log-group:/aws-glue/*")
-        allow(role, ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:AssociateKmsKey"),
-              [glue_logs], wildcard_reason="Glue names the jobs' log groups and streams under /aws-glue/ "
-                                           "(per security configuration and run).")
+        allow_key(role, key, KEY_ACTIONS)
+        allow(role, LOG_ACTIONS, [arn(self, "logs", f"log-group:{group}{suffix}")
+                                  for group in log_group_names.values() for suffix in ("", ":*")],
+              wildcard_reason="Glue names a log stream per job run (and driver or executor) in these two log "
+                              "groups; a group's ARN as IAM matches it ends in :*.")
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=["cloudwatch:PutMetricData"], resources=["*"],
             conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
         ))
         acknowledge(role, {"AwsSolutions-IAM5[Resource::*]": "cloudwatch:PutMetricData takes no resource; "
                                                              "the condition limits it to the Glue namespace."})
+
+
+def _job_arguments(warehouse_uri: str, region: str) -> dict[str, str]:
+    """iceberg_tables.glue_conf's arguments, and the region for Glue 5.1's S3A connector (which now reads
+    s3:// paths: the staging batches): unset, S3A assumes us-east-2 (Glue's 5.1 migration guide)."""
+    arguments = glue_job_arguments(warehouse_uri)
+    return {**arguments, "--conf": f"{arguments['--conf']} --conf spark.hadoop.fs.s3a.endpoint.region={region}"}
 
 
 def _camel(name: str) -> str:

@@ -1,8 +1,9 @@
-"""Processing stack: Glue 5.0 jobs per environment, their security, the state machines' wiring, the batch
-pipeline's alerts and schedule, and the daily maintenance schedule."""
+"""Processing stack: Glue 5.1 jobs per environment, their security and logs, the state machines' wiring, the
+batch pipeline's alerts and schedule, and the daily maintenance schedule."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from aws_cdk.assertions import Template
@@ -10,9 +11,13 @@ from aws_cdk.assertions import Template
 from cdk_app.config import PROJECT_ROOT, load
 from cdk_app.lake import DATABASES
 from cdk_app.secure_bucket import bucket_name
-from tests.infra.helpers import as_list, flatten_arn, logical_id, only, policy_statements, resources
+from tests.infra.helpers import as_list, flatten_arn, grants, logical_id, only, policy_statements, resources
 
 JOBS = ("silver_merge", "gold_build")  # the batch pipeline's
+# Glue's own job parameters that the jobs set, each one valid and in effect on Glue 5.x (Glue's "Using job
+# parameters in AWS Glue jobs"; every 5.0 parameter exists in 5.1). The jobs' own inputs are snake_case.
+GLUE_PARAMETERS = {"--datalake-formats", "--conf", "--extra-py-files", "--job-language", "--job-bookmark-option",
+                   "--enable-metrics", "--enable-observability-metrics"}
 
 
 @pytest.fixture(scope="module", params=["dev", "prod"])
@@ -31,7 +36,7 @@ def test_glue_jobs_follow_config(processing) -> None:
     jobs = _jobs(template)
     assert set(jobs) == {config.glue_job_name(j) for j in (*JOBS, "maintenance")}
     for name, job in jobs.items():
-        assert job["GlueVersion"] == "5.0"
+        assert job["GlueVersion"] == "5.1"  # Iceberg 1.10, as the local tests run it (decision 0220)
         assert job["WorkerType"] == config.glue_worker_type
         assert job["NumberOfWorkers"] == config.glue_workers
         assert job["Timeout"] == config.glue_timeout_minutes
@@ -41,7 +46,18 @@ def test_glue_jobs_follow_config(processing) -> None:
         conf = dict(pair.split("=", 1) for pair in args["--conf"].split(" --conf "))
         assert conf["spark.sql.catalog.lake.catalog-impl"] == "org.apache.iceberg.aws.glue.GlueCatalog"
         assert conf["spark.sql.catalog.lake.warehouse"] == f"s3://{bucket_name(config, 'warehouse')}"
+        # Glue 5.1 reads s3:// paths (the staging batches) with S3A, which assumes us-east-2 unless told
+        assert conf["spark.hadoop.fs.s3a.endpoint.region"] == config.region
         assert args["--extra-py-files"].endswith(".zip")
+
+
+def test_glue_jobs_pass_no_parameter_glue_5_ignores(processing) -> None:
+    """`--enable-continuous-cloudwatch-log` and the `--continuous-log-*` options configure Glue 4.0's continuous
+    logging; Glue 5.x logs every job in real time and takes none of them."""
+    _, template = processing
+    for name, job in _jobs(template).items():
+        glue_own = {k for k in job["DefaultArguments"] if not re.fullmatch(r"--[a-z0-9_]+", k)}
+        assert glue_own <= GLUE_PARAMETERS, (name, glue_own - GLUE_PARAMETERS)
 
 
 def test_silver_merge_reads_every_sources_staging_prefixes_and_no_more(processing) -> None:
@@ -72,6 +88,52 @@ def test_glue_security_configuration_encrypts_everything(processing) -> None:
     assert encryption["JobBookmarksEncryption"]["JobBookmarksEncryptionMode"] == "CSE-KMS"
     for job in _jobs(template).values():
         assert job["SecurityConfiguration"] == {"Ref": config_id}
+
+
+def _glue_role(template: Template) -> dict:
+    [role] = [r["Properties"] for k, r in resources(template, "AWS::IAM::Role").items() if k.startswith("JobsRole")]
+    return role
+
+
+def test_glue_role_may_use_the_lake_key_for_glues_encryption_and_no_other_key(processing) -> None:
+    """The security configuration's SSE-KMS writes to S3 need Decrypt, Encrypt and GenerateDataKey, its CSE-KMS job
+    bookmarks Decrypt and Encrypt (Glue's "Setting up encryption"): on the key it encrypts with, nothing more."""
+    _, template = processing
+    encryption = only(template, "AWS::Glue::SecurityConfiguration")["EncryptionConfiguration"]
+    keys = {json.dumps(k) for k in (encryption["S3Encryptions"][0]["KmsKeyArn"],
+                                   encryption["CloudWatchEncryption"]["KmsKeyArn"],
+                                   encryption["JobBookmarksEncryption"]["KmsKeyArn"])}
+    assert len(keys) == 1 and "Fn::ImportValue" in next(iter(keys))  # the lake key, from the lake stack
+    statements = [s for s in policy_statements(template, "JobsRole")
+                  if any(a.startswith("kms:") for a in as_list(s["Action"]))]
+    assert {json.dumps(r) for s in statements for r in as_list(s["Resource"])} == keys
+    assert sorted(a for s in statements for a in as_list(s["Action"])) == [
+        "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"]
+
+
+def test_glue_logs_go_to_log_groups_cdk_owns_with_a_retention_and_the_lake_key(processing) -> None:
+    """With CloudWatch encryption in its security configuration, a Glue 5.x job writes to
+    `/aws-glue/jobs/<security configuration>-role/<role name>/error|output` (Glue's "Logging for AWS Glue jobs").
+    Those exist before any job does (else Glue makes them, kept forever), and the role may write nowhere else."""
+    env, template = processing
+    config = load(env)
+    role = _glue_role(template)
+    security = only(template, "AWS::Glue::SecurityConfiguration")
+    prefix = f"/aws-glue/jobs/{security['Name']}-role/{role['RoleName']}"
+    groups = {r["Properties"]["LogGroupName"]: (k, r) for k, r in resources(template, "AWS::Logs::LogGroup").items()
+              if r["Properties"]["LogGroupName"].startswith("/aws-glue/")}
+    assert set(groups) == {f"{prefix}/error", f"{prefix}/output"}
+    key = security["EncryptionConfiguration"]["CloudWatchEncryption"]["KmsKeyArn"]
+    jobs = list(resources(template, "AWS::Glue::Job").values())
+    for group_id, group in groups.values():
+        assert group["Properties"]["RetentionInDays"] == 90
+        assert group["Properties"]["KmsKeyId"] == key
+        assert group["DeletionPolicy"] == ("Retain" if config.removal_policy == "retain" else "Delete")
+        assert all(group_id in job["DependsOn"] for job in jobs)
+    logs = grants(policy_statements(template, "JobsRole"), "logs")
+    arn = f"arn:aws:logs:{config.region}:{config.account}:log-group"
+    assert logs == {f"{arn}:{name}{suffix}": ["logs:AssociateKmsKey", "logs:CreateLogGroup", "logs:CreateLogStream",
+                                              "logs:PutLogEvents"] for name in groups for suffix in ("", ":*")}
 
 
 def _machine(template: Template, name: str) -> dict:
