@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Stack
+from aws_cdk import Stack, Tags
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -20,7 +20,7 @@ from iceberg_tables.glue_conf import glue_job_arguments
 
 # Glue 5.1: Spark 3.5.6 and Iceberg 1.10.0, the Iceberg line the local tests run (decision 0220).
 GLUE_VERSION = "5.1"
-COMPONENT = "glue-jobs"  # names the role
+COMPONENT = "glue-jobs"  # the `component` tag of everything here
 # Modules the job scripts import, shipped to Glue as one --extra-py-files zip.
 JOB_LIBRARIES: tuple[str, ...] = ("glue_jobs", "lambdas/__init__.py", "lambdas/contracts")
 # Iceberg commits on Glue: read a table, swap its metadata location.
@@ -58,6 +58,7 @@ class GlueJobs(Construct):
         staging_read_prefixes: Sequence[str],
     ) -> None:
         super().__init__(scope, construct_id)
+        Tags.of(self).add("component", COMPONENT)
         warehouse, staging = bucket_names["warehouse"], bucket_names["staging"]
         # named: the names of Glue's log groups are made of it (glue_log_group_names)
         self.role_name = env.resource_name(COMPONENT)

@@ -15,13 +15,15 @@ from constructs import Construct
 
 from cdk_app.config import EnvConfig
 from cdk_app.nag import acknowledge
+from cdk_app.secure_bucket import removal_policy
 
 RETENTION = Duration.days(14)  # SQS's maximum: two weeks to notice, fix and replay
 
 
 def dead_letter_queue(scope: Construct, construct_id: str, *, env: EnvConfig, component: str, key: kms.IKey,
                       holds: str) -> sqs.Queue:
-    """An encrypted, TLS-only queue `lakehouse-<env>-<component>` that `holds` what failed for good."""
+    """An encrypted, TLS-only queue `lakehouse-<env>-<component>` that `holds` what failed for good; retained
+    with the environment's data (prod): what it holds is still to be replayed."""
     queue = sqs.Queue(
         scope, construct_id,
         queue_name=env.resource_name(component),
@@ -29,6 +31,7 @@ def dead_letter_queue(scope: Construct, construct_id: str, *, env: EnvConfig, co
         encryption_master_key=key,
         enforce_ssl=True,
         retention_period=RETENTION,
+        removal_policy=removal_policy(env),
     )
     acknowledge(queue, {
         "AwsSolutions-SQS3": f"This queue is itself a dead-letter destination ({holds}); it has no consumer to fail.",

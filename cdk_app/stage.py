@@ -1,7 +1,7 @@
 """One deployable environment: the lake, ingestion, processing and analytics stacks of it."""
 from __future__ import annotations
 
-from aws_cdk import DefaultStackSynthesizer, Environment, Stage
+from aws_cdk import DefaultStackSynthesizer, Environment, Stack, Stage, Tags
 from constructs import Construct
 
 from cdk_app.config import PROJECT, EnvConfig
@@ -9,9 +9,13 @@ from cdk_app.analytics import AnalyticsStack
 from cdk_app.ingestion import IngestionStack
 from cdk_app.lake import DATABASES, LakeStack
 from cdk_app.processing import ProcessingStack
+from cdk_app.secure_bucket import removal_policy
 
 # The embedded local cloud (moto) has no CDK bootstrap SSM parameter to check.
 LOCAL_ENV = "local"
+# Tags every taggable resource carries: project and environment from the stage, component from its stack
+# (or from a construct with a role of its own below it, e.g. cdk_app/glue_jobs.py).
+PROJECT_TAG, ENVIRONMENT_TAG, COMPONENT_TAG = "project", "environment", "component"
 
 
 class LakehouseStage(Stage):
@@ -19,10 +23,14 @@ class LakehouseStage(Stage):
         super().__init__(scope, env_config.name,
                          env=Environment(account=env_config.account, region=env_config.region))
         env = env_config
+        Tags.of(self).add(PROJECT_TAG, PROJECT)
+        Tags.of(self).add(ENVIRONMENT_TAG, env.name)
 
         def stack_args(component: str) -> dict:
             args: dict = {"stack_name": env.resource_name(component),
-                          "description": f"{PROJECT} {env.name}: {component}"}
+                          "description": f"{PROJECT} {env.name}: {component}",
+                          # an environment whose data is retained (prod) can't be deleted by one command either
+                          "termination_protection": env.removal_policy == "retain"}
             if env.name == LOCAL_ENV:
                 args["synthesizer"] = DefaultStackSynthesizer(generate_bootstrap_version_rule=False)
             return args
@@ -35,6 +43,17 @@ class LakehouseStage(Stage):
         self.analytics = AnalyticsStack(self, "Analytics", env_config=env, key=self.lake.key,
                                         results_bucket=self.lake.bucket_names["athena-results"],
                                         **stack_args("analytics"))
+        for component, stack in self.stacks.items():
+            Tags.of(stack).add(COMPONENT_TAG, component)
+        # the Glue databases hold the Iceberg tables' catalog entries: kept where the data is (prod)
+        for database in self.lake.databases.values():
+            database.apply_removal_policy(removal_policy(env))
         # the buckets are named, not referenced, in other stacks' policies: order them explicitly
         for stack in (self.ingestion, self.processing, self.analytics):
             stack.add_stack_dependency(self.lake)
+
+    @property
+    def stacks(self) -> dict[str, Stack]:
+        """{component: its stack}; the component is the stack name's last part."""
+        return {"lake": self.lake, "ingestion": self.ingestion, "processing": self.processing,
+                "analytics": self.analytics}
