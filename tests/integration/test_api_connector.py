@@ -30,6 +30,7 @@ from lambdas.contracts import fx_rates as contract
 from lambdas.contracts.fx_rates import Reason
 from tests.fixtures.fx_fixture import put_api_key_secret
 from tests.fixtures.local_cloud import register_function
+from tests.index_entries import without_index_entries
 
 DAY = date(2026, 10, 14)
 PER_DAY = len(contract.CURRENCIES)
@@ -142,7 +143,7 @@ def test_a_rerun_changes_no_byte_and_no_file(lake: Path, fx_api: FxFixtureServer
     event = {"from": (DAY - timedelta(days=1)).isoformat(), "to": DAY.isoformat()}
     handler(event, None)
     before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in lake.rglob("*") if p.is_file()}
-    assert len(before) == 2 * 5 + 1  # two days of 3 raw pages + clean + manifest; one quarantine
+    assert len(before) == 2 * 6 + 1  # two days of 3 raw pages + clean + manifest + its index entry; one quarantine
     handler(event, None)
     after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in lake.rglob("*") if p.is_file()}
     assert after == before
@@ -332,7 +333,7 @@ def test_the_function_runs_on_s3_through_a_lambda_invoke(fx_api: FxFixtureServer
         [((DAY - timedelta(days=1)).isoformat(), True), (DAY.isoformat(), False)]
     first = objects()
     good = folder(DAY - timedelta(days=1))
-    assert {key.split("/", 1)[1] for key in first if key.startswith(staging)} == {
+    assert without_index_entries(key.split("/", 1)[1] for key in first if key.startswith(staging)) == {
         f"clean/fx_rates/{good}/rates.parquet", f"manifests/fx_rates/{good}/manifest.json",
         f"quarantine/fx_rates/{folder(DAY)}/rejected.parquet", f"manifests/fx_rates/{folder(DAY)}/manifest.json",
     }  # no directory markers, no temporary objects

@@ -210,7 +210,7 @@ def test_replay_rebuilds_a_failed_msk_batch_from_the_raw_zone_and_keeps_what_it_
     assert len(replayed.failed) == 1 and "neither" not in replayed.failed[0] and "KafkaBatchInfo" in replayed.failed[0]
     sqs.purge_queue(QueueUrl=resources.dlq_url)  # the unreadable message stays (as it should): not for the next test
     staging = Path(urlparse(lake.staging_uri).path)
-    manifests = [json.loads(path.read_text()) for path in staging.rglob("shop-events-3-500-559.json")]
+    manifests = [json.loads(path.read_text()) for path in (staging / "manifests").rglob("shop-events-3-500-559.json")]
     assert [(m["stream"], m["received"]) for m in manifests] == [("msk", 60)]
     counts = generated.counts
     assert (manifests[0]["clean"] + manifests[0]["duplicates"], manifests[0]["quarantined"]) == \
