@@ -16,10 +16,8 @@ from cdk_app.grants import allow, allow_key, allow_list, arn, catalog_arns, obje
 from cdk_app.nag import acknowledge
 from cdk_app.packaging import package
 from cdk_app.python_function import encrypted_log_group
-from iceberg_tables.glue_conf import glue_job_arguments
+from iceberg_tables.glue_conf import GLUE_VERSION, glue_job_arguments
 
-# Glue 5.1: Spark 3.5.6 and Iceberg 1.10.0, the Iceberg line the local tests run (decision 0220).
-GLUE_VERSION = "5.1"
 COMPONENT = "glue-jobs"  # the `component` tag of everything here
 # Modules the job scripts import, shipped to Glue as one --extra-py-files zip.
 JOB_LIBRARIES: tuple[str, ...] = ("glue_jobs", "lambdas/__init__.py", "lambdas/contracts")

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from iceberg_tables.catalogs import CATALOG_NAME
 
+# Glue 5.1: Spark 3.5.6 and Iceberg 1.10.0, the Iceberg line the local tests run (docs/decisions/0220); the CDK
+# app and the local cloud's provisioning both create their jobs with it.
+GLUE_VERSION = "5.1"
+
 
 def glue_spark_conf(warehouse_s3_uri: str) -> dict[str, str]:
-    """Spark settings for Iceberg on Glue 5.0: catalog `lake` = GlueCatalog, S3FileIO, UTC sessions."""
+    """Spark settings for Iceberg on Glue (GLUE_VERSION): catalog `lake` = GlueCatalog, S3FileIO, UTC sessions."""
     if not warehouse_s3_uri.startswith("s3://"):
         raise ValueError(f"the Glue warehouse must be an s3:// URI, got {warehouse_s3_uri!r}")
     catalog = f"spark.sql.catalog.{CATALOG_NAME}"

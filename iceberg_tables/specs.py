@@ -1,7 +1,7 @@
 """Iceberg table definitions as code: schema, partitioning, sort order, identifier fields, properties.
 
 The migrator (iceberg_tables.migrator) applies them to any catalog. Only features of Iceberg
-format version 2 that Iceberg 1.7 (Glue 5.0) knows are used: no v3 types, no default values.
+format version 2 are used (Athena reads v2 only): no v3 types, no default values.
 docs/tables.md describes every table.
 """
 from __future__ import annotations

@@ -19,6 +19,7 @@ import boto3
 from cdk_app import run_limits
 from cdk_app.config import KINESIS_SOURCES, PROJECT, PROJECT_ROOT, EnvConfig
 from iceberg_tables.catalogs import ENV_CATALOG_DB, ENV_WAREHOUSE
+from iceberg_tables.glue_conf import GLUE_VERSION
 from lakehouse import landing, moto_patches
 from lakehouse.fx_fixture import FIXTURE_API_KEY
 from lakehouse.layout import LocalLake
@@ -150,7 +151,7 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
     for job, inputs in lake_layout.glue_job_inputs(lake.staging_uri, env.snapshot_retention_hours).items():
         name = env.glue_job_name(job)
         glue.create_job(
-            Name=name, Role=role, GlueVersion="5.0", WorkerType=env.glue_worker_type,
+            Name=name, Role=role, GlueVersion=GLUE_VERSION, WorkerType=env.glue_worker_type,
             NumberOfWorkers=env.glue_workers, Timeout=env.glue_timeout_minutes,
             Command={"Name": "glueetl", "ScriptLocation": str(PROJECT_ROOT / "glue_jobs" / f"{job}.py"),
                      "PythonVersion": "3"},

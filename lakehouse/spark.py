@@ -11,6 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import SparkSession
 
 from iceberg_tables.catalogs import CATALOG_NAME, SQLITE_BUSY_TIMEOUT_SECONDS, local_catalog
@@ -74,7 +75,11 @@ def _alive(session: SparkSession) -> bool:
 def _repoint(session: SparkSession, warehouse: Path, catalog_db: Path) -> None:
     """Point catalog `lake` at other files: close its connection, then let Spark load it anew."""
     manager = session._jsparkSession.sessionState().catalogManager()
-    if manager.isCatalogRegistered(CATALOG_NAME):
+    try:
+        registered = manager.isCatalogRegistered(CATALOG_NAME)  # which loads it, if it was never used
+    except Py4JJavaError:  # never used, and its files are gone (a temporary lake): nothing is open
+        registered = False
+    if registered:
         manager.catalog(CATALOG_NAME).icebergCatalog().close()
     for key, value in local_catalog_conf(warehouse, catalog_db).items():
         session.conf.set(key, value)

@@ -13,6 +13,7 @@ from pyspark.sql import SparkSession
 
 from cdk_app.config import PROJECT_ROOT
 from glue_jobs import maintenance
+from iceberg_tables.glue_conf import GLUE_VERSION
 from lakehouse import moto_patches, workflows
 from lakehouse.local_cloud import LocalCloud
 from lakehouse.provision import render_asl
@@ -29,7 +30,7 @@ def machine(local_cloud: LocalCloud, spark: SparkSession) -> Iterator[tuple[str,
     name = f"maintenance-{uuid.uuid4().hex[:8]}"
     role = role_arn()
     boto3.client("glue").create_job(
-        Name=name, Role=role, GlueVersion="5.0", DefaultArguments=SETTINGS,
+        Name=name, Role=role, GlueVersion=GLUE_VERSION, DefaultArguments=SETTINGS,
         Command={"Name": "glueetl", "ScriptLocation": str(PROJECT_ROOT / "glue_jobs" / "maintenance.py")})
     saved = dict(moto_patches.GLUE_JOBS)
     moto_patches.GLUE_JOBS[name] = lambda args: maintenance.run(spark, args)

@@ -1,4 +1,4 @@
-"""The table specs follow the clickstream contract, use only Iceberg 1.7 / format-v2 features, and every
+"""The table specs follow the clickstream contract, use only format-v2 features (what Athena reads), and every
 copy of a name that runtime code must spell on its own (catalog, tables, event types) agrees."""
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from iceberg_tables.specs import (ALL_TABLES, GOLD_DAILY_KPIS, GOLD_KPI_COUNTS, 
 from lambdas.cleaner.schemas import QUARANTINE_SCHEMA
 from lambdas.contracts import clickstream, orders
 
-# Types of format v2 (Iceberg 1.7 on Glue 5.0 reads and writes them); v3 adds variant, timestamp_ns, geo.
+# Types of format v2 (Athena reads only v2); v3 adds variant, timestamp_ns, geo.
 V2_TYPES = (BinaryType, BooleanType, DateType, DecimalType, DoubleType, FloatType, IntegerType, LongType,
             StringType, TimestampType, TimestamptzType, UUIDType)
 
