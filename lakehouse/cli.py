@@ -262,7 +262,7 @@ def _run_workflow(arn_field: str, payload: dict[str, str] | None = None) -> None
         console.print(f"[red]{error}")
         raise typer.Exit(2) from None
     execution = workflows.run(getattr(info.resources, arn_field), payload, on_change=_step_printer())
-    console.print(f"execution {execution.arn.rsplit(':', 1)[-1]}: {execution.status}")
+    console.print(f"execution {execution.arn.rsplit(':', 1)[-1]}: {execution.outcome}")
     totals = (execution.output or {}).get("totals")
     if totals:  # the replay's re-cleaning
         console.print(f"re-cleaned {totals['batches']:,} batches, {totals['records']:,} records: {totals['clean']:,} "

@@ -32,6 +32,14 @@ class Execution:
     error: str | None = None
     cause: str | None = None
 
+    @property
+    def outcome(self) -> str:
+        """The status as a user reads it: a batch run the run lock refused succeeds, but nothing ran."""
+        if self.status == "SUCCEEDED" and (self.output or {}).get("skipped"):
+            return ("SKIPPED: another batch run holds the run lock, nothing ran (no run RUNNING? a stale lock: "
+                    "docs/runbooks/failed-batch-run.md)")
+        return self.status
+
 
 def _steps(history: list[dict[str, Any]]) -> list[Step]:
     steps: list[Step] = []

@@ -72,3 +72,11 @@ def test_steps_follow_the_events_times_not_their_listed_order() -> None:
               _event("TaskStateExited", "SilverMerge", 3), _event("TaskStateEntered", "GoldBuild", 4)]
     assert [(s.name, s.status, s.seconds) for s in workflows._steps(listed)] == [
         ("SilverMerge", "SUCCEEDED", 3.0), ("GoldBuild", "SUCCEEDED", 5.0)]
+
+
+def test_a_run_the_lock_refused_reads_as_skipped_not_succeeded() -> None:
+    arn = "arn:aws:states:us-east-1:000000000000:execution:m:run"
+    skipped = workflows.Execution(arn, "SUCCEEDED", output={"skipped": {"Error": "DynamoDB.ConditionalCheckFailedException"}})
+    assert skipped.outcome.startswith("SKIPPED: another batch run holds the run lock")
+    assert workflows.Execution(arn, "SUCCEEDED", output={"quality": {"passed": True}}).outcome == "SUCCEEDED"
+    assert workflows.Execution(arn, "FAILED").outcome == "FAILED"
