@@ -7,6 +7,7 @@ local runtime imports this module without loading the CDK.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +28,53 @@ CATALOG_NAME = "lake"
 
 class ConfigError(ValueError):
     """A bad value in cdk.json or an unknown environment: the message names it."""
+
+
+# The values only the user knows: their AWS account and their FX-rates API (docs/deploy.md, decision 0223).
+# cdk.json holds placeholders for them, so that synth works offline; a deploy must replace them.
+USER_KEYS = ("account", "fx_api_base_url")
+PLACEHOLDER_ACCOUNTS = frozenset({"123456789012", "210987654321"})
+PLACEHOLDER_DOMAIN = "example.com"  # https://fx-rates.example.com/v1 and any other host under it
+
+
+def user_env_var(env: str, key: str) -> str:
+    """The environment variable that sets `key` for `env`, e.g. LAKEHOUSE_DEV_ACCOUNT, LAKEHOUSE_PROD_FX_API_BASE_URL."""
+    return f"{PROJECT.upper()}_{env.upper()}_{key.upper()}"
+
+
+def is_placeholder(key: str, value: object) -> bool:
+    """Whether `value` of `key` (account, fx_api_base_url) is one of cdk.json's placeholders."""
+    if key == "account":
+        return value in PLACEHOLDER_ACCOUNTS
+    if key == "fx_api_base_url" and isinstance(value, str):
+        host = value.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0].lower()
+        return host == PLACEHOLDER_DOMAIN or host.endswith("." + PLACEHOLDER_DOMAIN)
+    return False
+
+
+def user_values(env: str, context: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """The user's values of USER_KEYS for `env`: CDK context (`-c account=...`, which needs `-c env=NAME`
+    since it names no environment) before the environment (LAKEHOUSE_<ENV>_ACCOUNT, ...); what neither
+    sets is left out, so cdk.json's value stays."""
+    found: dict[str, str] = {}
+    for key in USER_KEYS:
+        if context.get(key) is not None:
+            found[key] = str(context[key])
+        elif environ.get(user_env_var(env, key)):
+            found[key] = environ[user_env_var(env, key)]
+    return found
+
+
+def refuse_placeholders(config: EnvConfig) -> None:
+    """Raise ConfigError naming each key of `config` that still holds a cdk.json placeholder, and how to set it."""
+    for key in USER_KEYS:
+        value = getattr(config, key)
+        if is_placeholder(key, value):
+            raise ConfigError(
+                f"environment '{config.name}': '{key}' is the placeholder {value!r} from cdk.json, not a real value. "
+                f"Set it with `-c env={config.name} -c {key}=...` or the environment variable "
+                f"{user_env_var(config.name, key)} (docs/deploy.md); to synthesize offline with placeholders, "
+                "pass `-c offline=true`")
 
 
 @dataclass(frozen=True)
@@ -126,12 +174,20 @@ def environments(context: dict[str, Any] | None = None) -> dict[str, dict[str, A
     return envs
 
 
-def load(env: str, context: dict[str, Any] | None = None) -> EnvConfig:
-    """Validated settings of one environment; raises ConfigError naming the bad key."""
+def load(env: str, context: dict[str, Any] | None = None, overrides: Mapping[str, str] | None = None) -> EnvConfig:
+    """Validated settings of one environment; raises ConfigError naming the bad key.
+
+    `overrides` (the user's values, see `user_values`) replace cdk.json's values of USER_KEYS, and are
+    validated like them."""
     envs = environments(context)
     if env not in envs:
         raise ConfigError(f"unknown environment '{env}': cdk.json defines {', '.join(sorted(envs))}")
     raw = envs[env]
+    if overrides:
+        if not overrides.keys() <= set(USER_KEYS):
+            raise ConfigError(f"environment '{env}': only {list(USER_KEYS)} can be overridden, "
+                              f"not {sorted(overrides.keys() - set(USER_KEYS))}")
+        raw = {**raw, **overrides}
     wanted = {f.name for f in fields(EnvConfig)} - {"name"}
     missing, unknown = wanted - raw.keys(), raw.keys() - wanted
     if missing or unknown:

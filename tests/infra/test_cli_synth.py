@@ -22,7 +22,9 @@ def _cdk_synth(out: Path, env_name: str, *stacks: str) -> Path:
     assert (WHEELHOUSE / ".complete").exists(), "no Lambda wheelhouse: run `make setup` (python -m cdk_app.wheelhouse)"
     env = {k: v for k, v in os.environ.items() if k != "CDK_VALIDATION"}  # keep CDK's validation on
     env["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
-    done = subprocess.run([str(cdk), "synth", "-c", f"env={env_name}", *stacks, "-q", "-o", str(out)],
+    # offline: cdk.json's placeholder account and FX URL, which a deploy refuses (test_placeholders_stop_the_cli)
+    done = subprocess.run([str(cdk), "synth", "-c", f"env={env_name}", "-c", "offline=true", *stacks, "-q",
+                           "-o", str(out)],
                           cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     # CloudFormation's schema check only warns (a security group description EC2 refuses, say): none allowed
@@ -111,3 +113,16 @@ def test_every_function_package_leaves_room_for_its_layers(cli_synth: Path) -> N
                                               "record_run")} <= set(sizes_mb)
     over = {n: round(mb) for n, mb in sizes_mb.items() if mb > LAMBDA_UNZIPPED_LIMIT_MB - LAYERS_ESTIMATE_MB}
     assert not over, f"packages too large beside the layers: {over} MB"
+
+
+def test_placeholders_stop_the_cli_with_the_key_and_how_to_set_it() -> None:
+    """Without `-c offline=true`, `cdk synth` (and so `cdk deploy`) ends before any stack, naming the key."""
+    cdk = PROJECT_ROOT / "node_modules" / ".bin" / "cdk"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_")}
+    env["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] = "20"
+    done = subprocess.run([str(cdk), "synth", "-c", "env=dev", "dev/Lake", "-q"], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode != 0
+    assert ("lakehouse config: environment 'dev': 'account' is the placeholder '123456789012' from cdk.json"
+            in done.stderr), done.stderr
+    assert "LAKEHOUSE_DEV_ACCOUNT" in done.stderr and "Traceback" not in done.stderr

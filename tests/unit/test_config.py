@@ -100,3 +100,47 @@ def test_a_bad_batch_schedule_is_named() -> None:
     context[config.CONTEXT_KEY]["dev"]["batch_schedule"] = "hourly"
     with pytest.raises(config.ConfigError, match="invalid value 'hourly' for 'batch_schedule'"):
         config.load("dev", context)
+
+
+# The user's account and FX URL (docs/deploy.md, decision 0223): cdk.json holds placeholders for them.
+REAL_ACCOUNT, REAL_FX_URL = "111122223333", "https://fx.internal.invalid/v1"
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_a_placeholder_account_is_refused_saying_how_to_set_it(env: str) -> None:
+    with pytest.raises(config.ConfigError) as refused:
+        config.refuse_placeholders(config.load(env))
+    message = str(refused.value)
+    assert f"environment '{env}': 'account' is the placeholder" in message
+    assert f"-c env={env} -c account=..." in message and f"LAKEHOUSE_{env.upper()}_ACCOUNT" in message
+    assert "-c offline=true" in message and "docs/deploy.md" in message
+
+
+def test_a_placeholder_fx_url_is_refused_once_the_account_is_real() -> None:
+    with pytest.raises(config.ConfigError, match=r"'fx_api_base_url' is the placeholder "
+                                                 r"'https://fx-rates\.example\.com/v1'.*LAKEHOUSE_DEV_FX_API_BASE_URL"):
+        config.refuse_placeholders(config.load("dev", overrides={"account": REAL_ACCOUNT}))
+
+
+def test_the_users_values_replace_the_placeholders_context_before_environment() -> None:
+    environ = {"LAKEHOUSE_DEV_ACCOUNT": "999988887777", "LAKEHOUSE_DEV_FX_API_BASE_URL": REAL_FX_URL,
+               "LAKEHOUSE_PROD_ACCOUNT": "444455556666"}
+    values = config.user_values("dev", {"account": REAL_ACCOUNT}, environ)
+    assert values == {"account": REAL_ACCOUNT, "fx_api_base_url": REAL_FX_URL}
+    dev = config.load("dev", overrides=values)
+    assert (dev.account, dev.fx_api_base_url) == (REAL_ACCOUNT, REAL_FX_URL)
+    config.refuse_placeholders(dev)  # nothing left to refuse
+    assert config.user_values("dev", {}, {}) == {}  # neither set: cdk.json's value stays
+
+
+def test_the_users_values_are_validated_like_cdk_jsons() -> None:
+    with pytest.raises(config.ConfigError, match=r"environment 'dev': invalid value '12345' for 'account'"):
+        config.load("dev", overrides={"account": "12345"})
+    with pytest.raises(config.ConfigError, match=r"only \['account', 'fx_api_base_url'\] can be overridden"):
+        config.load("dev", overrides={"region": "us-east-2"})
+
+
+def test_the_local_environment_has_no_placeholder() -> None:
+    config.refuse_placeholders(config.load("local"))  # moto's account and the fixture server are real locally
+    assert not config.is_placeholder("fx_api_base_url", "https://example.community/v1")
+    assert config.is_placeholder("fx_api_base_url", "https://EXAMPLE.com:8443/v1")
