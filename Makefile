@@ -79,7 +79,7 @@ bench: setup  ## run the benchmarks and write docs/performance.md
 	$(VENV)/bin/python -m benchmarks $(ARGS)
 
 synth: $(VENV)/stamp $(WHEELHOUSE) node_modules/stamp  ## synthesize every environment offline
-	npx cdk synth -c env=dev 'dev/*' -q
+	npx cdk synth -c env=dev -c offline=true 'dev/*' -q
 	npx cdk synth -c env=local 'local/*' -q
 
 lock: $(VENV)/stamp  ## re-resolve requirements*.in into the hashed locks (ARGS="--upgrade-package botocore --upgrade-package moto"), then run make test
