@@ -51,7 +51,6 @@ from lakehouse.catalog import migrated_catalog
 from lakehouse.spark import get_spark
 from lambdas.cleaner.schemas import CLEAN_SCHEMAS, TIMESTAMP
 from lambdas.common import manifests
-from lambdas.common.manifests import write_manifest
 from lambdas.contracts import clickstream, lake_layout
 
 # The sizes. If the large one ever takes too long here, a smaller one is said so on the page.
@@ -150,7 +149,7 @@ def write_staging(staging: Path, staged: pa.Table) -> str:
                     "quarantined_by_reason": {}, "duplicates": 0,
                     # as the cleaner spells it: "=" unquoted
                     "files": {"clean": lake_layout.join(staging.as_uri(), relative), "quarantine": None}}
-        write_manifest(staging.as_uri(), clickstream.SOURCE, f"ingest_hour={hour}/{batch_id}.json", manifest)
+        manifests.write_manifest(staging.as_uri(), clickstream.SOURCE, f"ingest_hour={hour}/{batch_id}.json", manifest)
     return staging.as_uri()
 
 
@@ -381,8 +380,8 @@ def write_history(staging: Path, days: int, now: datetime) -> list[str]:
             manifest = {"source": clickstream.SOURCE, "contract_version": clickstream.VERSION, "batch_id": batch_id,
                         "received": 0, "clean": 0, "quarantined": 0, "duplicates": 0, "quarantined_by_reason": {},
                         "files": {"clean": None, "quarantine": None}}
-            write_manifest(staging.as_uri(), clickstream.SOURCE, f"ingest_hour={at:%Y-%m-%d-%H}/{batch_id}.json",
-                           manifest, written_at=at)
+            manifests.write_manifest(staging.as_uri(), clickstream.SOURCE,
+                                     f"ingest_hour={at:%Y-%m-%d-%H}/{batch_id}.json", manifest, written_at=at)
             if hours_ago:
                 merged.append(hashlib.sha256(manifests.encode(manifest)).hexdigest())
     return merged
