@@ -7,6 +7,7 @@ local runtime imports this module without loading the CDK.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -100,6 +101,11 @@ class EnvConfig:
     fx_schedule: str  # EventBridge Scheduler expression of the FX connector
     batch_schedule: str  # EventBridge Scheduler expression of the batch pipeline
     quality: Thresholds  # the data-quality limits (lambdas/data_quality/thresholds.py)
+    # IAM role/user ARNs (ArnLike patterns) that may assume the operators' replay role, which reads raw PII;
+    # empty: nobody can (docs/security.md, decision 0225)
+    replay_principals: tuple[str, ...] = ()
+    # CloudTrail data events (every read and write) on the raw bucket, to an encrypted private bucket (decision 0229)
+    raw_data_events_trail: bool = False
 
     def resource_name(self, component: str) -> str:
         """Physical name of a resource, e.g. `lakehouse-dev-cleaner`."""
@@ -126,6 +132,11 @@ class EnvConfig:
     def workgroup_name(self) -> str:
         """Athena workgroup of the analytics stack: queries of people, dashboards and the quality checks."""
         return self.resource_name("analytics")
+
+    @property
+    def quality_workgroup_name(self) -> str:
+        """Athena workgroup of the data_quality function alone: its own results prefix (decision 0228)."""
+        return self.resource_name("data-quality")
 
     @property
     def alert_topic_name(self) -> str:
@@ -161,7 +172,25 @@ _CHECKS: dict[str, tuple[type, Any]] = {
     "batch_schedule": (str, lambda v: v.startswith(("cron(", "rate("))),
     "account": (str, lambda v: len(v) == 12 and v.isdigit()),
     "region": (str, lambda v: bool(v)),
+    "raw_data_events_trail": (bool, lambda v: True),
 }
+
+# A role or user of some account, by ARN; `*` allowed in the path or name (ArnLike: SSO roles carry a random suffix)
+# but not as the whole name, which would trust every role of that account.
+PRINCIPAL_ARN = re.compile(r"arn:aws(?:-[a-z]+)*:iam::\d{12}:(?:role|user)/(?:[\w+=,.@-]+/)*[\w+=,.@-][\w+=,.@*-]*")
+
+
+def _principals(env: str, key: str, value: Any) -> tuple[str, ...]:
+    """`value` as a tuple of principal ARNs, or ConfigError naming the bad entry."""
+    if not isinstance(value, list):
+        raise ConfigError(f"environment '{env}': '{key}' must be a list of IAM role or user ARNs, got {value!r}")
+    for item in value:
+        if not isinstance(item, str) or not PRINCIPAL_ARN.fullmatch(item):
+            raise ConfigError(f"environment '{env}': '{key}' holds {item!r}, which is not an IAM role or user ARN "
+                              "(arn:aws:iam::<12 digits>:role/NAME or :user/NAME; `*` only inside the name)")
+    if len(set(value)) != len(value):
+        raise ConfigError(f"environment '{env}': '{key}' lists a principal twice")
+    return tuple(value)
 
 
 def environments(context: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
@@ -204,4 +233,5 @@ def load(env: str, context: dict[str, Any] | None = None, overrides: Mapping[str
         quality = Thresholds.from_mapping(raw["quality"], f"environment '{env}': quality")
     except ThresholdError as err:
         raise ConfigError(str(err)) from None
-    return EnvConfig(name=env, **{**raw, "quality": quality})
+    return EnvConfig(name=env, **{**raw, "quality": quality,
+                                  "replay_principals": _principals(env, "replay_principals", raw["replay_principals"])})

@@ -1,8 +1,8 @@
 """Replay in AWS, two ways.
 
 - `Replay.role`, the role an operator (or a tool doing what `lakehouse replay --dlq` does locally)
-  assumes in AWS: read failure records, fetch the originals, hand them to the cleaner. Who may assume
-  it is decided by the account's own IAM policies (the trust names the account, not a user). The CLI
+  assumes in AWS: read failure records, fetch the originals, hand them to the cleaner. Only the
+  principals of cdk.json's `replay_principals` may assume it (none by default: decision 0225). The CLI
   itself talks to the local cloud only.
 - `ReplayWorkflow`: a time range of the raw zone re-cleaned and merged again (`lakehouse replay --from
   --to` locally; in AWS, start its state machine with {"from": ..., "to": ...}).
@@ -20,7 +20,7 @@ from constructs import Construct
 
 from cdk_app.cleaner import CLEANER_BUNDLED, PII_KEY_SECRET, Cleaner
 from cdk_app.config import KINESIS_SOURCES, PROJECT_ROOT, EnvConfig
-from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, allow_list, arn, objects_arn
+from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, allow_list, arn, objects_arn, role_arn
 from cdk_app.python_function import PythonFunction
 from cdk_app.raw_zone import replay_role_name
 from cdk_app.state_machines import logged_state_machine
@@ -36,19 +36,40 @@ ASL_FILE = PROJECT_ROOT / "step_functions" / "replay.asl.json"
 SYNC_RULE = "StepFunctionsGetEventsForStepFunctionsExecutionRule"
 
 
+def replay_trusted(scope: Construct, env: EnvConfig) -> dict[str, list[str]]:
+    """{account: ARN patterns of its principals} that may assume the replay role, from `env.replay_principals`.
+    None configured: only the role itself, which nobody can be without assuming it first, so nobody."""
+    if not env.replay_principals:
+        return {env.account: [role_arn(scope, replay_role_name(env)).value]}
+    trusted: dict[str, list[str]] = {}
+    for principal in env.replay_principals:
+        trusted.setdefault(principal.split(":")[4], []).append(principal)
+    return trusted
+
+
+def _trusted_in(account: str, patterns: list[str]) -> iam.IPrincipal:
+    """`account`'s principals whose ARN is like one of `patterns`: a condition, not a principal ARN, since IAM
+    refuses a trust naming a role that does not exist yet and silently breaks it when the role is re-created."""
+    return iam.AccountPrincipal(account).with_conditions({"ArnLike": {"aws:PrincipalArn": patterns}})
+
+
 class Replay(Construct):
     """`role`: per cleaner it re-drives, may read the cleaner's raw records, consume its dead letters,
     re-read its stream and invoke it; nothing else."""
 
     def __init__(self, scope: Construct, construct_id: str, *, env: EnvConfig, key: kms.IKey, raw_bucket: str) -> None:
         super().__init__(scope, construct_id)
+        first, *others = replay_trusted(self, env).items()
         self.role = iam.Role(
             self, "Role",
             role_name=replay_role_name(env),
-            assumed_by=iam.AccountRootPrincipal(),
+            assumed_by=_trusted_in(*first),
             description="Replays the cleaners' failed batches; the only reader of the raw zone",
             max_session_duration=Duration.hours(4),
         )
+        for account, patterns in others:
+            self.role.assume_role_policy.add_statements(iam.PolicyStatement(
+                actions=["sts:AssumeRole"], principals=[_trusted_in(account, patterns)]))
         self._raw_bucket = raw_bucket
         allow_key(self.role, key, ("kms:Decrypt",))
 

@@ -1,10 +1,15 @@
 """The raw zone's own access policy, the roles it names, and the replay role that reads it back."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
+from aws_cdk import App, Environment, Stack
+from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
 
 from cdk_app.config import load
+from cdk_app.replay import Replay
 from cdk_app.secure_bucket import bucket_name
 from tests.infra.helpers import as_list, flatten_arn, grants, logical_id, resources, role_statements
 
@@ -63,7 +68,9 @@ def test_replay_role_reads_raw_consumes_dead_letters_and_invokes_the_cleaners(st
     config = load(env)
     role = logical_id(ingestion, "AWS::IAM::Role", RoleName=config.resource_name("raw-replay"))
     trust = ingestion.to_json()["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-    assert [flatten_arn(s["Principal"]["AWS"]) for s in trust] == [f"arn:aws:iam::{config.account}:root"]
+    # cdk.json configures no replay_principals: only the role itself, so nobody (decision 0225)
+    assert [(flatten_arn(s["Principal"]["AWS"]), [flatten_arn(a) for a in s["Condition"]["ArnLike"]["aws:PrincipalArn"]])
+            for s in trust] == [(f"arn:aws:iam::{config.account}:root", [_role_arn(env, config.resource_name("raw-replay"))])]
     statements = role_statements(ingestion, config.resource_name("raw-replay"))
     raw = bucket_name(config, "raw")
     assert grants(statements, "s3") == {f"arn:aws:s3:::{raw}": ["s3:ListBucket"],
@@ -83,3 +90,20 @@ def test_replay_role_reads_raw_consumes_dead_letters_and_invokes_the_cleaners(st
                                     "lambda": {repr({"Fn::GetAtt": [c, "Arn"]}) for c in cleaners}}
     assert not any(a.endswith("*") or a.startswith(("s3:Put", "s3:Delete")) for s in statements
                    for a in as_list(s["Action"]))
+
+
+def test_replay_role_trusts_only_the_configured_principals_by_arn_in_their_accounts() -> None:
+    """`replay_principals` from two accounts: one statement per account, its principals by ArnLike on
+    aws:PrincipalArn (a condition: IAM would refuse a trust naming a role not yet created)."""
+    config = dataclasses.replace(load("dev"), replay_principals=(
+        "arn:aws:iam::111122223333:role/ops", "arn:aws:iam::444455556666:role/aws-reserved/sso.amazonaws.com/*/Ops_*",
+        "arn:aws:iam::111122223333:user/alice"))
+    stack = Stack(App(), "Replay", env=Environment(account=config.account, region=config.region))
+    replay = Replay(stack, "Replay", env=config, key=kms.Key(stack, "Key"), raw_bucket=bucket_name(config, "raw"))
+    trust = stack.resolve(replay.role.assume_role_policy.to_json())["Statement"]
+    assert [(flatten_arn(s["Principal"]["AWS"]), s["Action"], s["Condition"]) for s in trust] == [
+        ("arn:aws:iam::111122223333:root", "sts:AssumeRole", {"ArnLike": {"aws:PrincipalArn": [
+            "arn:aws:iam::111122223333:role/ops", "arn:aws:iam::111122223333:user/alice"]}}),
+        ("arn:aws:iam::444455556666:root", "sts:AssumeRole", {"ArnLike": {"aws:PrincipalArn": [
+            "arn:aws:iam::444455556666:role/aws-reserved/sso.amazonaws.com/*/Ops_*"]}}),
+    ]

@@ -144,3 +144,36 @@ def test_the_local_environment_has_no_placeholder() -> None:
     config.refuse_placeholders(config.load("local"))  # moto's account and the fixture server are real locally
     assert not config.is_placeholder("fx_api_base_url", "https://example.community/v1")
     assert config.is_placeholder("fx_api_base_url", "https://EXAMPLE.com:8443/v1")
+
+
+# Who may assume the replay role (decision 0225): IAM role or user ARNs, `*` only inside a name.
+@pytest.mark.parametrize("principals", [
+    ["arn:aws:iam::111122223333:role/lakehouse-operator"],
+    ["arn:aws:iam::111122223333:user/alice", "arn:aws-us-gov:iam::444455556666:role/ops/replayer"],
+    ["arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Ops_*"],
+])
+def test_replay_principals_are_role_or_user_arns(principals: list[str]) -> None:
+    context = copy.deepcopy(_context())
+    context[config.CONTEXT_KEY]["prod"]["replay_principals"] = principals
+    assert config.load("prod", context).replay_principals == tuple(principals)
+
+
+@pytest.mark.parametrize("principals", [
+    "arn:aws:iam::111122223333:role/ops",  # not a list
+    ["*"], ["111122223333"], ["arn:aws:iam::111122223333:root"], ["arn:aws:iam::111122223333:role/*"],
+    ["arn:aws:sts::111122223333:assumed-role/ops/me"], ["arn:aws:iam::1111:role/ops"],
+    ["arn:aws:iam::111122223333:role/ops", "arn:aws:iam::111122223333:role/ops"],
+])
+def test_a_bad_replay_principal_is_named(principals: object) -> None:
+    context = copy.deepcopy(_context())
+    context[config.CONTEXT_KEY]["prod"]["replay_principals"] = principals
+    with pytest.raises(config.ConfigError, match="environment 'prod': 'replay_principals'"):
+        config.load("prod", context)
+
+
+def test_nobody_may_replay_by_default_and_only_prod_audits_raw_reads() -> None:
+    assert {env: config.load(env).replay_principals for env in ("local", "dev", "prod")} == {
+        "local": (), "dev": (), "prod": ()}
+    assert {env: config.load(env).raw_data_events_trail for env in ("local", "dev", "prod")} == {
+        "local": False, "dev": False, "prod": True}
+    assert config.load("dev").quality_workgroup_name == "lakehouse-dev-data-quality"
