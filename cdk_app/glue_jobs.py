@@ -12,7 +12,8 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from cdk_app.config import PROJECT_ROOT, EnvConfig
-from cdk_app.grants import allow, allow_key, allow_list, arn, catalog_arns, object_arn, objects_arn
+from cdk_app.grants import (allow, allow_key, allow_list, arn, catalog_arns, object_arn, objects_arn,
+                             resourceless_reason)
 from cdk_app.nag import acknowledge
 from cdk_app.packaging import package
 from cdk_app.python_function import encrypted_log_group
@@ -138,8 +139,7 @@ class GlueJobs(Construct):
             actions=["cloudwatch:PutMetricData"], resources=["*"],
             conditions={"StringEquals": {"cloudwatch:namespace": "Glue"}},
         ))
-        acknowledge(role, {"AwsSolutions-IAM5[Resource::*]": "cloudwatch:PutMetricData takes no resource; "
-                                                             "the condition limits it to the Glue namespace."})
+        acknowledge(role, {"AwsSolutions-IAM5[Resource::*]": resourceless_reason("cloudwatch:PutMetricData")})
 
 
 def _job_arguments(warehouse_uri: str, region: str) -> dict[str, str]:

@@ -19,6 +19,36 @@ from constructs import IConstruct
 from cdk_app.nag import acknowledge
 
 ENCRYPT_DECRYPT = ("kms:Decrypt", "kms:GenerateDataKey")
+
+# The only actions an identity policy of this app may allow on Resource "*": each accepts no resource (the
+# Service Authorization Reference lists no resource type for it), so no narrower grant exists. cdk-nag's finding
+# `AwsSolutions-IAM5[Resource::*]` can only be acknowledged per role, which would let a future wildcard through;
+# tests/infra/test_wildcards.py holds every synthesized statement on "*" to this list and names the role and
+# action of anything else (decision 0230).
+_XRAY = "X-Ray takes no resource: Lambda active tracing (PutTraceSegments, PutTelemetryRecords) and Step " \
+        "Functions tracing (also the sampling reads), added by CDK with tracing on."
+_LOG_DELIVERY = "CloudWatch Logs vended delivery takes no resource: Step Functions logging to a log group, " \
+                "added by CDK (AWS documents this statement for state machine logging)."
+_ENI = "EC2 network-interface actions take no resource at creation: Lambda's event source mapping for MSK " \
+       "in a VPC reaches the cluster through ENIs it creates and deletes in the function's subnets."
+RESOURCELESS_ACTIONS: dict[str, str] = {
+    **dict.fromkeys(("xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
+                     "xray:GetSamplingTargets"), _XRAY),
+    **dict.fromkeys(("logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                     "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+                     "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"), _LOG_DELIVERY),
+    "cloudwatch:PutMetricData": "Metrics take no resource; the statement's condition limits it to one namespace.",
+    **dict.fromkeys(("ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:DescribeNetworkInterfaces",
+                     "ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"), _ENI),
+}
+
+
+def resourceless_reason(*actions: str) -> str:
+    """The acknowledgment of `AwsSolutions-IAM5[Resource::*]` for a role whose statements on "*" are `actions`:
+    their reasons from RESOURCELESS_ACTIONS (KeyError for any other, so an acknowledgment can't name it)."""
+    reasons = dict.fromkeys(RESOURCELESS_ACTIONS[action] for action in actions)
+    return f"Only {', '.join(actions)} on *, each resourceless (cdk_app/grants.py RESOURCELESS_ACTIONS, held by " \
+           f"tests/infra/test_wildcards.py): {' '.join(reasons)}"
 WRITE_OBJECTS = ("s3:PutObject", "s3:AbortMultipartUpload")  # multipart uploads too
 
 

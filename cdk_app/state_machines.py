@@ -11,8 +11,15 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from cdk_app.config import EnvConfig
+from cdk_app.grants import resourceless_reason
 from cdk_app.nag import acknowledge
 from cdk_app.python_function import encrypted_log_group
+
+# What CDK grants a state machine's role on Resource "*" for its log group and X-Ray tracing.
+LOGGING_AND_TRACING = ("logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+                       "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+                       "logs:DescribeResourcePolicies", "logs:DescribeLogGroups", "xray:PutTraceSegments",
+                       "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets")
 
 
 def logged_state_machine(scope: Construct, *, ids: tuple[str, str], env: EnvConfig, key: kms.IKey, name: str,
@@ -33,6 +40,6 @@ def logged_state_machine(scope: Construct, *, ids: tuple[str, str], env: EnvConf
         ),
         tracing_enabled=True,
     )
-    acknowledge(role, {"AwsSolutions-IAM5[Resource::*]": "Log delivery (logs:*LogDelivery) and X-Ray "
-                                                         "actions, added by CDK for logging and tracing, take no resource but *."})
+    # what CDK adds for logging and tracing (grants.RESOURCELESS_ACTIONS)
+    acknowledge(role, {"AwsSolutions-IAM5[Resource::*]": resourceless_reason(*LOGGING_AND_TRACING)})
     return machine
