@@ -20,7 +20,7 @@ from constructs import Construct
 
 from cdk_app.config import KINESIS_SOURCES, EnvConfig
 from cdk_app.generated_secret import generated_secret
-from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, allow_list, arn, objects_arn, role_arn
+from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, allow_list, arn, deploy_role_arn, objects_arn, role_arn
 from cdk_app.python_function import PythonFunction, function_role_name
 from cdk_app.raw_zone import RAW_READERS
 from cdk_app.queues import OnFailureQueue, dead_letter_queue
@@ -30,6 +30,14 @@ from lambdas.contracts.lake_layout import manifest_prefix, position_prefix, raw_
 PII_KEY_SECRET = "pii-hash-key"  # the secret's component name: lakehouse-<env>-pii-hash-key
 # Beyond the layers, the cleaner's package imports these (fast JSON, ISA-L gzip).
 CLEANER_BUNDLED: tuple[str, ...] = ("isal", "msgspec")
+# Every action that changes the PII key's value, versions, policy, replicas or existence.
+PII_KEY_WRITE_ACTIONS: tuple[str, ...] = (
+    "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecret", "secretsmanager:UpdateSecretVersionStage",
+    "secretsmanager:RotateSecret", "secretsmanager:CancelRotateSecret", "secretsmanager:DeleteSecret",
+    "secretsmanager:RestoreSecret", "secretsmanager:PutResourcePolicy", "secretsmanager:DeleteResourcePolicy",
+    "secretsmanager:ReplicateSecretToRegions", "secretsmanager:RemoveRegionsFromReplication",
+    "secretsmanager:StopReplicationToReplica",
+)
 PII_KEY_LENGTH = 64  # characters of [A-Za-z0-9]: about 380 bits, beyond any brute force of an HMAC key
 
 
@@ -97,6 +105,18 @@ class Cleaner(Construct):
         self.function.function.add_event_source(sources.KinesisEventSource(stream, **self.mapping_options()))
 
 
+def pii_key_readers(scope: Construct, env: EnvConfig) -> list[str]:
+    """ARNs of the roles that read the PII key: the cleaners, and the replay function, which re-cleans raw
+    batches with the same key. The only principals the lake key decrypts the secret for (cdk_app/lake.py)."""
+    return [*(role_arn(scope, env.cleaner_for(source)).value for source in KINESIS_SOURCES),
+            *(role_arn(scope, function_role_name(env, f)).value for f in RAW_READERS)]
+
+
+def pii_key_secret_arn_pattern(scope: Construct, env: EnvConfig) -> str:
+    """The PII key's ARN, its random suffix a wildcard (Secrets Manager appends six characters to the name)."""
+    return arn(scope, "secretsmanager", f"secret:{env.resource_name(PII_KEY_SECRET)}-??????").value
+
+
 def _pii_key(scope: Construct, env: EnvConfig, key: kms.IKey) -> secretsmanager.Secret:
     """The HMAC key of IP addresses, readable by the cleaners' and the replay function's roles only."""
     secret = generated_secret(
@@ -109,12 +129,17 @@ def _pii_key(scope: Construct, env: EnvConfig, key: kms.IKey) -> secretsmanager.
     )
     # and nobody else: the secret's own policy refuses every other principal of the account (the
     # roles by name, like the raw zone's policy: no reference to roles made after the secret)
-    # the cleaners, and the replay function, which re-cleans raw batches with the same key
-    readers = [*(role_arn(scope, env.cleaner_for(source)).value for source in KINESIS_SOURCES),
-               *(role_arn(scope, function_role_name(env, f)).value for f in RAW_READERS)]
     secret.add_to_resource_policy(iam.PolicyStatement(
         effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()], actions=["secretsmanager:GetSecretValue"],
         resources=["*"],  # in a resource policy, "*" is this secret
-        conditions={"ArnNotEquals": {"aws:PrincipalArn": readers}},
+        conditions={"ArnNotEquals": {"aws:PrincipalArn": pii_key_readers(scope, env)}},
+    ))
+    # A new value would re-key every hash silently, a new policy would let anyone read it: whatever changes the
+    # secret is CloudFormation's, deploying reviewed code (decision 0227); an admin must change this policy
+    # through a deploy first, which CloudTrail records.
+    secret.add_to_resource_policy(iam.PolicyStatement(
+        effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()], actions=list(PII_KEY_WRITE_ACTIONS),
+        resources=["*"],
+        conditions={"ArnNotEquals": {"aws:PrincipalArn": [deploy_role_arn(scope).value]}},
     ))
     return secret

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aws_cdk import Stack
+from aws_cdk import DefaultStackSynthesizer, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import IConstruct
@@ -19,6 +19,7 @@ from constructs import IConstruct
 from cdk_app.nag import acknowledge
 
 ENCRYPT_DECRYPT = ("kms:Decrypt", "kms:GenerateDataKey")
+BOOTSTRAP_QUALIFIER = "@aws-cdk/core:bootstrapQualifier"
 
 # The only actions an identity policy of this app may allow on Resource "*": each accepts no resource (the
 # Service Authorization Reference lists no resource type for it), so no narrower grant exists. cdk-nag's finding
@@ -83,6 +84,15 @@ def role_arn(scope: IConstruct, role_name: str) -> Arn:
     stack = Stack.of(scope)
     return Arn(f"arn:{stack.partition}:iam::{stack.account}:role/{role_name}",
                f"arn:<AWS::Partition>:iam::{stack.account}:role/{role_name}")
+
+
+def deploy_role_arn(scope: IConstruct) -> Arn:
+    """The role CloudFormation deploys the scope's stack with: the CDK bootstrap's execution role,
+    cdk-<qualifier>-cfn-exec-role-<account>-<region> (the qualifier from `@aws-cdk/core:bootstrapQualifier`,
+    else CDK's default, as DefaultStackSynthesizer names it)."""
+    stack = Stack.of(scope)
+    qualifier = scope.node.try_get_context(BOOTSTRAP_QUALIFIER) or DefaultStackSynthesizer.DEFAULT_QUALIFIER
+    return role_arn(scope, f"cdk-{qualifier}-cfn-exec-role-{stack.account}-{stack.region}")
 
 
 def catalog_arns(scope: IConstruct, databases: Sequence[str]) -> list[Arn]:

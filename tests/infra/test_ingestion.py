@@ -132,6 +132,25 @@ def test_cleaner_reads_only_its_stream_and_nothing_uses_wildcard_actions(ingesti
     assert not any("*" in a for s in statements for a in as_list(s["Action"]))
 
 
+def test_pii_key_is_changed_by_cloudformation_only(ingestion) -> None:
+    """A new value would re-key every hash silently, a new policy would open the reads: every write of the
+    secret is denied to all but the CDK bootstrap's CloudFormation execution role (decision 0227)."""
+    env, template = ingestion
+    config = load(env)
+    secret_id = logical_id(template, "AWS::SecretsManager::Secret", Name=config.resource_name("pii-hash-key"))
+    [policy] = [p["Properties"] for p in resources(template, "AWS::SecretsManager::ResourcePolicy").values()
+                if p["Properties"]["SecretId"] == {"Ref": secret_id}]
+    [writes] = [s for s in policy["ResourcePolicy"]["Statement"] if "secretsmanager:PutSecretValue" in s["Action"]]
+    assert (writes["Effect"], writes["Principal"], writes["Resource"]) == ("Deny", {"AWS": "*"}, "*")
+    assert set(writes["Action"]) >= {
+        "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecret", "secretsmanager:UpdateSecretVersionStage",
+        "secretsmanager:RotateSecret", "secretsmanager:DeleteSecret", "secretsmanager:PutResourcePolicy",
+        "secretsmanager:DeleteResourcePolicy", "secretsmanager:ReplicateSecretToRegions"}
+    account, region = config.account, config.region
+    assert [flatten_arn(a) for a in writes["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]] == [
+        f"arn:aws:iam::{account}:role/cdk-hnb659fds-cfn-exec-role-{account}-{region}"]
+
+
 def test_pii_key_is_generated_encrypted_and_readable_by_the_cleaners_and_replay_only(ingestion) -> None:
     env, template = ingestion
     config = load(env)
@@ -145,7 +164,7 @@ def test_pii_key_is_generated_encrypted_and_readable_by_the_cleaners_and_replay_
     roles = {logical_id(template, "AWS::IAM::Role", RoleName=name): name for name in names}
     [policy] = [p["Properties"] for p in resources(template, "AWS::SecretsManager::ResourcePolicy").values()
                 if p["Properties"]["SecretId"] == {"Ref": secret_id}]
-    [deny] = policy["ResourcePolicy"]["Statement"]
+    deny, _ = policy["ResourcePolicy"]["Statement"]  # the second: test_pii_key_is_changed_by_cloudformation_only
     assert {k: v for k, v in deny.items() if k != "Condition"} == {
         "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "secretsmanager:GetSecretValue", "Resource": "*"}
     assert [flatten_arn(a) for a in deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]] == [
