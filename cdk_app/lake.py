@@ -10,9 +10,10 @@ from constructs import Construct
 
 from cdk_app.config import EnvConfig
 from cdk_app.file_loader import LANDING, landing_bucket_name
-from cdk_app.grants import bucket_arn
+from cdk_app.cleaner import pii_key_readers, pii_key_secret_arn_pattern
+from cdk_app.grants import bucket_arn, deploy_role_arn
 from cdk_app.nag import acknowledge
-from cdk_app.raw_zone import restrict_raw_access
+from cdk_app.raw_zone import raw_readers, restrict_raw_access
 from cdk_app.secure_bucket import access_log_bucket, bucket_name, removal_policy, secure_bucket
 from cdk_app.table_migrator import TableMigrator
 from iceberg_tables.specs import ALL_TABLES
@@ -25,6 +26,33 @@ DATABASES: tuple[str, ...] = tuple(sorted({table.namespace for table in ALL_TABL
 def warehouse_prefix(database: str) -> str:
     """Folder of a database's tables in the warehouse bucket (tables default to their database's location)."""
     return f"{database}.db/"
+
+
+# What a principal does with the key to read (Decrypt) or write (the rest) data under it.
+KEY_DATA_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*")
+ENCRYPTION_CONTEXT = "kms:EncryptionContext:"
+
+
+def restrict_key_use(key: kms.Key, env: EnvConfig) -> None:
+    """One key, each use kept to its own principals by the key policy (decision 0226): data under the raw
+    bucket's encryption context only for the raw zone's roles, the PII key's plaintext only for its readers,
+    a new PII key value only from CloudFormation. A deny in the key policy holds whatever an IAM policy allows
+    (an admin's kms:* on *); every other use of the key is left to IAM, as the default key policy does."""
+    stack = Stack.of(key)
+    raw = bucket_arn(key, bucket_name(env, "raw")).value
+    uses = (
+        ("aws:s3:arn", [raw, f"{raw}/*"], KEY_DATA_ACTIONS, raw_readers(key, env)),
+        ("SecretARN", [pii_key_secret_arn_pattern(stack, env)], ("kms:Decrypt",), pii_key_readers(stack, env)),
+        ("SecretARN", [pii_key_secret_arn_pattern(stack, env)], tuple(a for a in KEY_DATA_ACTIONS if a != "kms:Decrypt"),
+         [deploy_role_arn(stack).value]),
+    )
+    for context, values, actions, allowed in uses:
+        key.add_to_resource_policy(iam.PolicyStatement(
+            effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()], actions=list(actions),
+            resources=["*"],  # in a key policy, "*" is this key
+            conditions={"StringLike": {f"{ENCRYPTION_CONTEXT}{context}": values},
+                        "ArnNotEquals": {"aws:PrincipalArn": allowed}},
+        ))
 
 
 class LakeStack(Stack):
@@ -53,6 +81,7 @@ class LakeStack(Stack):
             actions=["kms:Decrypt", "kms:GenerateDataKey*"],
             resources=["*"],
         ))
+        restrict_key_use(self.key, env)
         self.access_logs = access_log_bucket(self, "AccessLogs", env=env)
         # the landing bucket lives beside its loader in the ingestion stack (see cdk_app/file_loader.py)
         self.access_logs.add_to_resource_policy(iam.PolicyStatement(

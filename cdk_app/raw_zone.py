@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
+from constructs import IConstruct
 
 from cdk_app.config import KINESIS_SOURCES, EnvConfig
 from cdk_app.grants import role_arn
@@ -34,14 +35,24 @@ def replay_role_name(env: EnvConfig) -> str:
     return env.resource_name("raw-replay")
 
 
+def raw_writers(scope: IConstruct, env: EnvConfig) -> list[str]:
+    """ARNs of the roles that write raw records: the cleaners and RAW_WRITERS."""
+    names = [*(env.cleaner_for(s) for s in KINESIS_SOURCES), *(function_role_name(env, f) for f in RAW_WRITERS)]
+    return [role_arn(scope, name).value for name in names]
+
+
+def raw_readers(scope: IConstruct, env: EnvConfig) -> list[str]:
+    """ARNs of the roles that read raw records: the replay role, RAW_READERS and the writers. The only
+    principals the lake key decrypts raw objects for (cdk_app/lake.py)."""
+    return [role_arn(scope, replay_role_name(env)).value,
+            *(role_arn(scope, function_role_name(env, f)).value for f in RAW_READERS), *raw_writers(scope, env)]
+
+
 def restrict_raw_access(bucket: s3.Bucket, env: EnvConfig) -> None:
     """Deny writes to all but the cleaners and RAW_WRITERS, reads to all but them and the replay role,
     deletes to all."""
     objects = bucket.arn_for_objects("*")
-    writer_roles = [*(env.cleaner_for(s) for s in KINESIS_SOURCES), *(function_role_name(env, f) for f in RAW_WRITERS)]
-    writers = [role_arn(bucket, name).value for name in writer_roles]
-    readers = [role_arn(bucket, replay_role_name(env)).value,
-               *(role_arn(bucket, function_role_name(env, f)).value for f in RAW_READERS), *writers]
+    writers, readers = raw_writers(bucket, env), raw_readers(bucket, env)
     for actions, allowed in ((WRITE_ACTIONS, writers), (READ_ACTIONS, readers)):
         bucket.add_to_resource_policy(iam.PolicyStatement(
             effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()], actions=list(actions), resources=[objects],

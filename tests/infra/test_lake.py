@@ -127,3 +127,43 @@ def test_migrator_may_change_only_the_lake_databases(lake) -> None:
     for db in ("silver", "gold", "ops"):
         expected |= {f"{prefix}:database/{db}", f"{prefix}:table/{db}/*"}
     assert glue_resources == expected
+
+
+def _key_denies(template: Template) -> dict[str, dict]:
+    """The lake key policy's deny statements, by the encryption-context key each conditions on."""
+    policy = only(template, "AWS::KMS::Key")["KeyPolicy"]["Statement"]
+    return {f"{next(iter(s['Condition']['StringLike']))} {sorted(as_list(s['Action']))}": s
+            for s in policy if s["Effect"] == "Deny"}
+
+
+def test_the_key_decrypts_raw_data_and_the_pii_key_for_their_own_roles_only(lake) -> None:
+    """One key, each use kept to its roles by the key policy, which holds whatever IAM allows (decision 0226)."""
+    env, template = lake
+    config = load(env)
+    account, region = config.account, config.region
+
+    def roles(*names: str) -> list[str]:
+        return [f"arn:aws:iam::{account}:role/{name}" for name in names]
+
+    writers = roles(config.cleaner_for("clickstream"), config.cleaner_for("orders"),
+                    config.function_name("api_connector"), config.function_name("file_loader"))
+    raw_readers = [*roles(config.resource_name("raw-replay"), config.function_name("replay")), *writers]
+    pii_readers = roles(config.cleaner_for("clickstream"), config.cleaner_for("orders"), config.function_name("replay"))
+    deploy = roles(f"cdk-hnb659fds-cfn-exec-role-{account}-{region}")
+    raw, secret = f"arn:aws:s3:::{bucket_name(config, 'raw')}", \
+        f"arn:aws:secretsmanager:{region}:{account}:secret:{config.resource_name('pii-hash-key')}-??????"
+    data = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
+    expected = {
+        f"kms:EncryptionContext:aws:s3:arn {data}": ([raw, f"{raw}/*"], raw_readers),
+        "kms:EncryptionContext:SecretARN ['kms:Decrypt']": ([secret], pii_readers),
+        f"kms:EncryptionContext:SecretARN {data[1:]}": ([secret], deploy),
+    }
+    denies = _key_denies(template)
+    assert set(denies) == set(expected)
+    for name, (values, allowed) in expected.items():
+        statement = denies[name]
+        assert (statement["Principal"], statement["Resource"]) == ({"AWS": "*"}, "*")
+        [(context, patterns)] = statement["Condition"]["StringLike"].items()
+        assert [flatten_arn(v) for v in as_list(patterns)] == values, name
+        assert [flatten_arn(a) for a in statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]] == allowed, name
+
