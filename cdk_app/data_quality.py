@@ -1,9 +1,11 @@
 """The data_quality function (lambdas/data_quality): the batch pipeline's checks as Athena queries in
-the analytics workgroup, their results appended to two ops tables.
+a workgroup of its own, their results appended to two ops tables.
 
-Least privilege: queries in that one workgroup; the catalog's silver and ops databases read; the
-warehouse's silver and ops files read (Athena reads them as the caller); ops.quality_results and
-ops.pipeline_runs the only tables written; the workgroup's results prefix read and written.
+Least privilege: queries in its own workgroup (enforced settings, its own results prefix, encrypted: it
+cannot read what people and dashboards query in the analytics workgroup, decision 0228); the catalog's
+silver and ops databases read; the warehouse's silver and ops files read (Athena reads them as the
+caller); ops.quality_results and ops.pipeline_runs the only tables written; its workgroup's results
+prefix read and written.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from cdk_app.analytics import RESULTS_PREFIX
+from cdk_app.analytics import enforced_workgroup
 from cdk_app.config import EnvConfig
 from cdk_app.grants import WRITE_OBJECTS, allow, allow_key, allow_list, arn, bucket_arn, catalog_arns, objects_arn
 from cdk_app.lake import warehouse_prefix
@@ -24,6 +26,7 @@ from lambdas.data_quality.engines import ATHENA, ENV_ENGINE, ENV_WORKGROUP
 from lambdas.data_quality.thresholds import ENV_THRESHOLDS
 
 FOLDER = "data_quality"
+RESULTS_PREFIX = "data-quality/"  # of the athena-results bucket; the analytics workgroup's is athena/
 READ_DATABASES = ("silver", "ops")  # what the checks query
 WRITTEN_TABLES = (OPS_QUALITY_RESULTS, OPS_PIPELINE_RUNS)
 ATHENA_QUERY = ("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
@@ -39,18 +42,23 @@ class DataQuality(Construct):
                  bucket_names: Mapping[str, str]) -> None:
         super().__init__(scope, construct_id)
         warehouse, results = bucket_names["warehouse"], bucket_names["athena-results"]
+        # its own workgroup: the analytics one's results prefix holds every user's query results
+        self.workgroup = enforced_workgroup(
+            self, "WorkGroup", env=env, key=key, name=env.quality_workgroup_name,
+            description=f"The {env.name} lakehouse's data-quality checks alone; settings enforced",
+            output_location=f"s3://{results}/{RESULTS_PREFIX}")
         self.function = PythonFunction(
             self, "Function", env=env, folder=FOLDER, key=key,
             # pyiceberg-core computes the day() partition of the result rows it appends
             extra_sources=["iceberg_tables"], bundled=["pyiceberg", "pyiceberg-core"], with_pyarrow=True,
             timeout=TIMEOUT, memory_mb=1024,
             environment={
-                ENV_ENGINE: ATHENA, ENV_WORKGROUP: env.workgroup_name,
+                ENV_ENGINE: ATHENA, ENV_WORKGROUP: env.quality_workgroup_name,
                 ENV_THRESHOLDS: env.quality.to_json(), ENV_WAREHOUSE_URI: f"s3://{warehouse}",
             },
         )
         role = self.function.role
-        allow(role, ATHENA_QUERY, [arn(self, "athena", f"workgroup/{env.workgroup_name}")])
+        allow(role, ATHENA_QUERY, [arn(self, "athena", f"workgroup/{env.quality_workgroup_name}")])
         allow(role, ("glue:GetDatabase", "glue:GetTable"), catalog_arns(self, READ_DATABASES),
               wildcard_reason="The checks query the silver and ops tables, defined in iceberg_tables/; Athena "
                               "reads each one's metadata location from the catalog.")

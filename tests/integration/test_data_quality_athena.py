@@ -34,9 +34,9 @@ def _queue_results(cloud: LocalCloud, rows: list[list[str | None]]) -> None:
 @pytest.fixture
 def workgroup(local_cloud: LocalCloud) -> str:
     local_cloud.reset()
-    name = ENV.resource_name("analytics")
+    name = ENV.quality_workgroup_name
     boto3.client("athena").create_work_group(
-        Name=name, Configuration={"ResultConfiguration": {"OutputLocation": "s3://results/athena/"}})
+        Name=name, Configuration={"ResultConfiguration": {"OutputLocation": "s3://results/data-quality/"}})
     return name
 
 
