@@ -10,6 +10,7 @@ from constructs import Construct
 
 from cdk_app.config import EnvConfig
 from cdk_app.file_loader import LANDING, landing_bucket_name
+from cdk_app.audit_trail import RawDataEventsTrail
 from cdk_app.cleaner import pii_key_readers, pii_key_secret_arn_pattern
 from cdk_app.grants import bucket_arn, deploy_role_arn
 from cdk_app.nag import acknowledge
@@ -104,6 +105,9 @@ class LakeStack(Stack):
         self.bucket_names = {zone_: bucket_name(env, zone_) for zone_ in ("raw", "staging", "warehouse", "athena-results")}
         self.raw = zone("Raw", "raw", s3.LifecycleRule(id="expire-raw", expiration=Duration.days(env.raw_retention_days)))
         restrict_raw_access(self.raw, env)
+        if env.raw_data_events_trail:
+            self.raw_audit = RawDataEventsTrail(self, "RawAudit", env=env, key=self.key, raw=self.raw,
+                                                access_logs=self.access_logs)
         # Staged batches expire once merged many times over; what a source could not merge in that time is replayed
         # from raw, which keeps it longer (config). The redelivery marks (positions/) stay: one per shard.
         self.staging = zone("Staging", "staging", *(

@@ -7,7 +7,7 @@ from aws_cdk.assertions import Match, Template
 from cdk_app.config import load
 from cdk_app.secure_bucket import bucket_name
 from lambdas.contracts.lake_layout import BATCH_SOURCES
-from tests.infra.helpers import as_list, flatten_arn, only, resources
+from tests.infra.helpers import as_list, flatten_arn, logical_id, only, resources
 
 DATA_BUCKETS = ("raw", "staging", "warehouse", "athena-results")
 
@@ -33,8 +33,9 @@ def test_data_buckets_are_kms_encrypted_private_versioned_and_logged(lake) -> No
     config = load(env)
     buckets = _buckets(template)
     logs = bucket_name(config, "access-logs")
-    assert set(buckets) == {bucket_name(config, b) for b in DATA_BUCKETS} | {logs}
-    for purpose in DATA_BUCKETS:
+    purposes = (*DATA_BUCKETS, "raw-audit") if config.raw_data_events_trail else DATA_BUCKETS  # prod: the trail's logs
+    assert set(buckets) == {bucket_name(config, b) for b in purposes} | {logs}
+    for purpose in purposes:
         props = buckets[bucket_name(config, purpose)]
         sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
         assert sse["SSEAlgorithm"] == "aws:kms"
@@ -167,3 +168,32 @@ def test_the_key_decrypts_raw_data_and_the_pii_key_for_their_own_roles_only(lake
         assert [flatten_arn(v) for v in as_list(patterns)] == values, name
         assert [flatten_arn(a) for a in statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]] == allowed, name
 
+
+def test_only_prod_logs_the_raw_zones_data_events_to_an_encrypted_private_bucket(lake) -> None:
+    env, template = lake
+    config = load(env)
+    trails = resources(template, "AWS::CloudTrail::Trail")
+    if not config.raw_data_events_trail:
+        assert env == "dev" and trails == {}
+        return
+    [trail] = [t["Properties"] for t in trails.values()]
+    assert trail["TrailName"] == config.resource_name("raw-audit")
+    assert trail["IsLogging"] and trail["EnableLogFileValidation"]
+    assert "KMSKeyId" in trail and not trail["IsMultiRegionTrail"]
+    [selector] = trail["EventSelectors"]
+    assert (selector["IncludeManagementEvents"], selector["ReadWriteType"]) == (False, "All")
+    [data] = selector["DataResources"]
+    assert data["Type"] == "AWS::S3::Object"
+    raw = logical_id(template, "AWS::S3::Bucket", BucketName=bucket_name(config, "raw"))
+    assert raw in str(data["Values"])
+    audit = logical_id(template, "AWS::S3::Bucket", BucketName=bucket_name(config, "raw-audit"))
+    assert trail["S3BucketName"] == {"Ref": audit}
+    bucket = resources(template, "AWS::S3::Bucket")[audit]["Properties"]
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"][
+        "SSEAlgorithm"] == "aws:kms"
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    assert "LoggingConfiguration" in bucket
+    key_policy = only(template, "AWS::KMS::Key")["KeyPolicy"]["Statement"]
+    assert any(s.get("Principal") == {"Service": "cloudtrail.amazonaws.com"} and s["Effect"] == "Allow"
+               for s in key_policy)
