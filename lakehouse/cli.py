@@ -1,6 +1,7 @@
 """The `lakehouse` command line."""
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -270,6 +271,37 @@ def _run_workflow(arn_field: str, payload: dict[str, str] | None = None) -> None
     if execution.status != "SUCCEEDED":
         console.print(f"[red]{execution.error}: {execution.cause}")
         raise typer.Exit(1)
+
+
+@app.command()
+def smoke(
+    env_name: Annotated[str, typer.Option("--env", help="local (the running `lakehouse up`) or a deployed "
+                                                       "environment of cdk.json (your AWS credentials).")] = "local",
+    events: Annotated[int, typer.Option(help="How many events to put.", callback=_positive)] = 20,
+    wait_seconds: Annotated[int, typer.Option(help="How long the cleaner may take to stage them.",
+                                              callback=_positive)] = 300,
+) -> None:
+    """Check an environment end to end: put events, run the batch pipeline, find them with Athena, check the ledger."""
+    from cdk_app import config
+    from lakehouse import smoke as smoke_test
+    from lakehouse.pipeline import NoLocalCloud
+
+    try:
+        if env_name == "local":
+            target = smoke_test.local_target(LocalLake.default())
+        else:
+            env = config.load(env_name, overrides=config.user_values(env_name, {}, os.environ))
+            config.refuse_placeholders(env)
+            target = smoke_test.aws_target(env)
+    except (config.ConfigError, NoLocalCloud) as error:
+        console.print(f"[red]{error}")
+        raise typer.Exit(2) from None
+    try:
+        smoke_test.run(target, events, wait_seconds, progress=console.print)
+    except smoke_test.SmokeFailed as error:
+        console.print(f"[red]smoke test failed: {error}")
+        raise typer.Exit(1) from None
+    console.print(f"[bold green]smoke test passed[/] on {env_name}")
 
 
 def _utc_time(value: Optional[str]) -> Optional[datetime]:

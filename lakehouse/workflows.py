@@ -75,9 +75,10 @@ def _history(sfn: Any, arn: str, *, ended: bool, poll_seconds: float, tries: int
 
 
 def run(state_machine_arn: str, payload: dict[str, Any] | None = None, *, name: str | None = None,
-        on_change: Callable[[list[Step]], None] | None = None, poll_seconds: float = 0.25) -> Execution:
+        on_change: Callable[[list[Step]], None] | None = None, poll_seconds: float = 0.25,
+        sfn: Any = None) -> Execution:
     """Start an execution and wait for it to end, calling `on_change` whenever its steps change."""
-    sfn = boto3.client("stepfunctions")
+    sfn = sfn or boto3.client("stepfunctions")
     # Always named: moto leaves $$.Execution.Name empty when the name is generated, and a readable
     # name makes a good run id in ops.pipeline_runs.
     name = name or f"run-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"

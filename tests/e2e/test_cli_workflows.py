@@ -108,6 +108,12 @@ def test_up_ingest_run_batch_and_status_from_other_processes(local_cloud_process
     assert f" {generated.counts.clean} " in run_line
     assert any("maintenance" in line and "SUCCEEDED" in line for line in status.stdout.splitlines())
 
+    # `smoke`, as docs/deploy.md runs it against AWS: its own events, a batch run, Athena (here the stand-in)
+    smoke = _run(home, "smoke", "--events", "15")
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+    assert "put 15 events" in smoke.stdout and "silver.events holds all 15 events" in smoke.stdout
+    assert "smoke test passed on local" in smoke.stdout
+
     # `ingest --generate`: the CLI's own generator; what it should send is what the generator makes
     # for that N, seed and the CLI's 5% defect rate, here computed in this process.
     expected = generate(40, seed=11, defect_rate=0.05).counts
@@ -133,7 +139,7 @@ def test_up_ingest_run_batch_and_status_from_other_processes(local_cloud_process
 
 
 def test_commands_that_need_the_local_cloud_say_how_to_start_it(tmp_path: Path) -> None:
-    for argv in (["ingest", "--generate", "10"], ["run", "batch"], ["replay", "--dlq"]):
+    for argv in (["ingest", "--generate", "10"], ["run", "batch"], ["replay", "--dlq"], ["smoke"]):
         process = _run(tmp_path / "no-cloud", *argv)
         assert process.returncode == 2
         assert "start one with `lakehouse up`" in " ".join(process.stdout.split())

@@ -24,6 +24,8 @@ runner = CliRunner()
     (["replay", "--from", "2026-03-01T00:00:00Z"], "--from and --to are both needed, --from before --to"),
     (["replay", "--from", "2026-03-02T00:00:00Z", "--to", "2026-03-01T00:00:00+00:00"],
      "--from and --to are both needed, --from before --to"),
+    (["smoke", "--events", "0"], "must be a positive number, got 0"),
+    (["smoke", "--env", "staging"], "unknown environment 'staging': cdk.json defines dev, local, prod"),
 ])
 def test_bad_arguments_are_named(argv: list[str], message: str) -> None:
     result = runner.invoke(app, argv)
@@ -43,3 +45,11 @@ def test_generate_writes_one_record_per_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["generate", "300", "--out", str(out), "--seed", "3"])
     assert result.exit_code == 0, result.output
     assert len(out.read_bytes().splitlines()) == 300
+
+
+def test_smoke_against_aws_refuses_the_placeholder_account(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LAKEHOUSE_DEV_ACCOUNT", raising=False)
+    result = runner.invoke(app, ["smoke", "--env", "dev"])
+    assert result.exit_code == 2
+    assert "'account' is the placeholder '123456789012'" in " ".join(result.output.split())
+    assert "LAKEHOUSE_DEV_ACCOUNT" in " ".join(result.output.split())
