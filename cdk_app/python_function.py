@@ -1,10 +1,11 @@
 """A Python 3.12 Lambda function as this app runs them all: its own least-privilege role, an
-encrypted log group with a retention, X-Ray tracing, Powertools from the public layer."""
+encrypted log group with a retention, X-Ray tracing, Powertools from the public layer, pyarrow and
+numpy from ours (cdk_app/layers.py)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -13,7 +14,7 @@ from constructs import Construct
 
 from cdk_app.config import PROJECT, EnvConfig
 from cdk_app.packaging import lambda_code
-from cdk_app.layers import pandas_layer_arn, powertools_layer_arn, provided_modules
+from cdk_app.layers import needs_numpy, numpy_layer, powertools_layer, provided_modules, pyarrow_layer
 from cdk_app.nag import acknowledge
 from cdk_app.secure_bucket import removal_policy
 from lambdas.common import environment as names
@@ -61,25 +62,25 @@ class PythonFunction(Construct):
         self.role = iam.Role(self, "Role", role_name=name,
                              assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
         self.log_group.grant_write(self.role)
-        region = Stack.of(self).region
-        layers = [lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools_layer_arn(region))]
-        if with_pyarrow:
-            layers.append(lambda_.LayerVersion.from_layer_version_arn(self, "Pandas", pandas_layer_arn(region)))
         # what the package holds and what it can import besides (read by tests/infra/test_layers.py)
         self.sources = ("lambdas/__init__.py", "lambdas/contracts", "lambdas/common", f"lambdas/{folder}",
                         *extra_sources)
         self.bundled = tuple(bundled)
-        self.provided_modules = provided_modules(with_pyarrow)
+        # numpy only where the code imports it: it is 55 MB that pyarrow alone does not need
+        with_numpy = needs_numpy(self.sources)
+        self.provided_modules = provided_modules(with_pyarrow, with_numpy)
+        self.layers = [powertools_layer(self), *([pyarrow_layer(self)] if with_pyarrow else []),
+                       *([numpy_layer(self)] if with_numpy else [])]
         code, self.code_hash = lambda_code(self.sources, self.bundled)
         self.function = lambda_.Function(
             self,
             "Function",
             function_name=name,
             runtime=lambda_.Runtime.PYTHON_3_12,
-            architecture=lambda_.Architecture.X86_64,  # the public layers used are x86_64 builds
+            architecture=lambda_.Architecture.X86_64,  # the layers are x86_64 builds
             handler=f"lambdas.{folder}.handler.handler",
             code=code,
-            layers=layers,
+            layers=self.layers,
             role=self.role,
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,
@@ -89,6 +90,7 @@ class PythonFunction(Construct):
         )
         acknowledge(self, {
             "AwsSolutions-IAM5[Resource::*]": "X-Ray PutTraceSegments/PutTelemetryRecords accept no resource but *.",
-            "AwsSolutions-L1": "Pinned to python3.12 on purpose: the Powertools and AWSSDKPandas layers and the "
-                               "bundled wheels are built per Python minor version; a runtime bump moves them together.",
+            "AwsSolutions-L1": "Pinned to python3.12 on purpose: the Powertools layer, our pyarrow and numpy layers "
+                               "and the bundled wheels are built per Python minor version; a runtime bump moves them "
+                               "together.",
         })

@@ -1,7 +1,8 @@
-"""Wheels of the Lambda functions' bundled dependencies, kept under build/ for offline synth.
+"""Wheels of the Lambda functions' bundled dependencies and of our pyarrow and numpy layers, kept under
+build/ for offline synth.
 
-Synth installs bundled dependencies from this folder only (pip --no-index), so `cdk synth` never
-reaches a package index. Fill it once with `python -m cdk_app.wheelhouse` (`make setup` does);
+Synth installs bundled dependencies and the layers' packages from this folder only (pip --no-index),
+so `cdk synth` never reaches a package index. Fill it once with `python -m cdk_app.wheelhouse` (`make setup` does);
 it downloads manylinux wheels for Lambda's Python 3.12 from the package index.
 Every version comes from the pipeline's lock (requirements-lock.txt), and every wheel's sha256 must
 be one the lock records for that version, so the Lambdas run exactly what the tests ran.
@@ -26,8 +27,12 @@ PIP_TARGET_ARGS: tuple[str, ...] = (
     "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_28_x86_64", "--implementation", "cp",
     "--python-version", "3.12", "--only-binary=:all:",
 )
-# Everything any function bundles (the rest comes from the runtime and the public layers).
+# Everything any function bundles (the rest comes from the runtime and the layers).
 BUNDLED: tuple[str, ...] = ("pyiceberg", "pyiceberg-core", "isal", "msgspec")
+# Our own layers, one package each (cdk_app/layers.py): pyarrow for every function that reads or writes
+# Parquet; numpy for those whose code imports it (the cleaner, the file loader), since pyarrow >= 16 needs
+# it only to convert to and from numpy.
+LAYER: tuple[str, ...] = ("pyarrow", "numpy")
 
 
 def pinned(package: str) -> str:
@@ -51,10 +56,11 @@ def unlocked_wheels(wheelhouse: Path, lock: dict[str, Locked]) -> list[str]:
 
 
 def fill(wheelhouse: Path = WHEELHOUSE, lock_path: Path = PIPELINE_LOCK) -> Path:
-    """Download the bundled packages' wheels (with their dependencies, at the lock's versions) unless there."""
+    """Download the wheels of the bundled packages and of the layer's (with their dependencies, at the lock's
+    versions) unless there."""
     stamp = wheelhouse / ".complete"
-    # the stamp names the bundled pins (packaging.py checks them) and the lock they were resolved from
-    wanted = [pinned(p) for p in BUNDLED]
+    # the stamp names the pins (packaging.py checks them) and the lock they were resolved from
+    wanted = [pinned(p) for p in (*BUNDLED, *LAYER)]
     state = "\n".join([*wanted, f"lock sha256 {hashlib.sha256(lock_path.read_bytes()).hexdigest()}"])
     if stamp.exists() and stamp.read_text() == state:
         return wheelhouse
