@@ -3,8 +3,10 @@
 The cluster lives in its own VPC of private isolated subnets: no internet gateway and no NAT,
 since nothing in it talks to the internet. The cleaner's event source mapping runs in
 provisioned mode, which gives Kafka the same error handling as Kinesis (bisect, partial batch
-failures, retry and record-age limits) and invokes the function from Lambda's side, so no VPC
-endpoint is needed either (docs/decisions/0210-msk-serverless-ingestion.md).
+failures, retry and record-age limits) and invokes the function from Lambda's side. Its on-failure
+destination, the cleaner's SQS queue, is reached from the pollers' network interfaces in this VPC,
+so the VPC has an SQS interface endpoint with private DNS, which only the pollers' (the cluster's)
+group may reach, on 443 (docs/decisions/0210-msk-serverless-ingestion.md).
 
 Topics are not CloudFormation resources on MSK Serverless (nor auto-created): a client holding
 `producer_policy` creates the topic `TOPIC` once (docs/infrastructure.md shows how).
@@ -27,6 +29,7 @@ from lambdas.contracts import clickstream
 
 TOPIC = clickstream.SOURCE  # one topic per contract, named after its source
 IAM_PORT = 9098  # MSK's SASL/IAM listener; the only port the cluster opens
+HTTPS_PORT = 443  # the SQS endpoint's
 VPC_CIDR = "10.80.0.0/16"
 ZONES = 3  # MSK Serverless wants subnets in at least two availability zones; three survive the loss of one
 # Provisioned pollers: the only mode with Kafka bisect/retry/partial-failure controls. One poller
@@ -45,7 +48,8 @@ def availability_zones() -> list[str]:
 
 class MskIngestion(Construct):
     """`vpc`, `cluster` (CfnServerlessCluster, IAM auth only), `cluster_security_group`,
-    `client_security_group` (for producers), `producer_policy` (attach to producers' roles)."""
+    `client_security_group` (for producers), `sqs_endpoint` and its `endpoint_security_group`,
+    `producer_policy` (attach to producers' roles)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, env: EnvConfig, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
@@ -76,6 +80,21 @@ class MskIngestion(Construct):
         self.cluster_security_group.add_egress_rule(self.cluster_security_group, brokers, "Lambda pollers to brokers")
         self.cluster_security_group.add_ingress_rule(self.client_security_group, brokers, "producers to brokers")
         self.client_security_group.add_egress_rule(self.cluster_security_group, brokers, "producers to brokers")
+
+        # The mapping's on-failure destination is SQS, which the pollers reach from their interfaces in
+        # these isolated subnets: through an interface endpoint, whose private DNS answers sqs.<region>.
+        self.endpoint_security_group = ec2.SecurityGroup(
+            self, "SqsEndpointSecurityGroup", vpc=self.vpc, allow_all_outbound=False,
+            description="SQS interface endpoint: HTTPS from the Lambda pollers only")
+        https = ec2.Port.tcp(HTTPS_PORT)
+        self.endpoint_security_group.add_ingress_rule(self.cluster_security_group, https,
+                                                      "Lambda pollers to SQS (on-failure destination)")
+        self.cluster_security_group.add_egress_rule(self.endpoint_security_group, https,
+                                                    "Lambda pollers to SQS (on-failure destination)")
+        self.sqs_endpoint = self.vpc.add_interface_endpoint(
+            "SqsEndpoint", service=ec2.InterfaceVpcEndpointAwsService.SQS, private_dns_enabled=True,
+            subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            security_groups=[self.endpoint_security_group], open=False)  # not the whole VPC: the rule above
 
         self.cluster_name = env.resource_name("events")
         self.cluster = msk.CfnServerlessCluster(

@@ -5,10 +5,13 @@ import pytest
 from aws_cdk.assertions import Template
 
 from cdk_app.config import environments, load
-from cdk_app.msk import IAM_PORT, TOPIC
+from cdk_app.msk import HTTPS_PORT, IAM_PORT, TOPIC
 from tests.infra.helpers import as_list, cleaner_mapping_settings, flatten_arn, logical_id, only, resources, role_statements
 
-MSK_TYPES = ("AWS::MSK::ServerlessCluster", "AWS::EC2::VPC", "AWS::EC2::SecurityGroup", "AWS::EC2::FlowLog")
+MSK_TYPES = ("AWS::MSK::ServerlessCluster", "AWS::EC2::VPC", "AWS::EC2::SecurityGroup", "AWS::EC2::FlowLog",
+             "AWS::EC2::VPCEndpoint")
+POLLERS = "MSK Serverless brokers, and the Lambda pollers (they use the cluster group)"
+ENDPOINT = "SQS interface endpoint: HTTPS from the Lambda pollers only"
 
 
 def _template(synthesized, env: str) -> Template:
@@ -52,26 +55,53 @@ def test_cluster_is_serverless_iam_only_in_private_subnets(prod: Template) -> No
     # no way out to the internet, none needed
     for cfn_type in ("AWS::EC2::InternetGateway", "AWS::EC2::NatGateway", "AWS::EC2::Route"):
         assert resources(prod, cfn_type) == {}, cfn_type
-    cluster_group = logical_id(prod, "AWS::EC2::SecurityGroup",
-                               GroupDescription="MSK Serverless brokers, and the Lambda pollers (they use the cluster group)")
+    cluster_group = logical_id(prod, "AWS::EC2::SecurityGroup", GroupDescription=POLLERS)
     assert vpc_config["SecurityGroups"] == [{"Fn::GetAtt": [cluster_group, "GroupId"]}]
 
 
-def test_security_groups_open_only_the_iam_port_between_themselves(prod: Template) -> None:
+def test_security_groups_open_only_the_iam_port_and_the_sqs_endpoint_between_themselves(prod: Template) -> None:
     groups = resources(prod, "AWS::EC2::SecurityGroup")
-    for group in groups.values():  # no inline rule, in particular no allow-all egress
+    endpoint_group = logical_id(prod, "AWS::EC2::SecurityGroup", GroupDescription=ENDPOINT)
+    cluster_group = logical_id(prod, "AWS::EC2::SecurityGroup", GroupDescription=POLLERS)
+    for name, group in groups.items():  # no inline rule, in particular no allow-all egress
         assert "SecurityGroupIngress" not in group["Properties"]
-        assert "SecurityGroupEgress" not in group["Properties"]
+        if name == endpoint_group:  # an endpoint only answers: CDK's placeholder that denies all egress
+            assert group["Properties"]["SecurityGroupEgress"] == [{
+                "CidrIp": "255.255.255.255/32", "Description": "Disallow all traffic", "FromPort": 252,
+                "IpProtocol": "icmp", "ToPort": 86}]
+        else:
+            assert "SecurityGroupEgress" not in group["Properties"]
     egress = resources(prod, "AWS::EC2::SecurityGroupEgress")
     # an egress rule of its own per group: CloudFormation then drops EC2's default allow-all egress
-    assert {r["Properties"]["GroupId"]["Fn::GetAtt"][0] for r in egress.values()} == set(groups)
+    assert {r["Properties"]["GroupId"]["Fn::GetAtt"][0] for r in egress.values()} == set(groups) - {endpoint_group}
     rules = list(resources(prod, "AWS::EC2::SecurityGroupIngress").values()) + list(egress.values())
-    assert len(rules) == 4
+    assert len(rules) == 6
+    https = set()
     for rule in rules:
         props = rule["Properties"]
-        assert (props["IpProtocol"], props["FromPort"], props["ToPort"]) == ("tcp", IAM_PORT, IAM_PORT)
         peer = props.get("SourceSecurityGroupId") or props.get("DestinationSecurityGroupId")
         assert peer["Fn::GetAtt"][0] in groups  # never a CIDR
+        assert props["IpProtocol"] == "tcp" and props["FromPort"] == props["ToPort"]
+        if props["FromPort"] == HTTPS_PORT:
+            https.add((props["GroupId"]["Fn::GetAtt"][0], peer["Fn::GetAtt"][0], "SourceSecurityGroupId" in props))
+        else:
+            assert props["FromPort"] == IAM_PORT
+    # 443 only from the pollers' (cluster) group out to the endpoint's, and into the endpoint's from it
+    assert https == {(cluster_group, endpoint_group, False), (endpoint_group, cluster_group, True)}
+
+
+def test_on_failure_queue_is_reached_through_an_sqs_interface_endpoint_with_private_dns(prod: Template) -> None:
+    """Lambda's Kafka pollers send failed batches' records to the cleaner's SQS queue from the isolated
+    subnets: AWS requires an endpoint (or a NAT) for that."""
+    endpoint = only(prod, "AWS::EC2::VPCEndpoint")
+    assert endpoint["VpcEndpointType"] == "Interface"
+    assert endpoint["ServiceName"] == f"com.amazonaws.{load('prod').region}.sqs"
+    assert endpoint["PrivateDnsEnabled"] is True  # the mapping calls sqs.<region>.amazonaws.com
+    assert {s["Ref"] for s in endpoint["SubnetIds"]} == set(resources(prod, "AWS::EC2::Subnet"))
+    endpoint_group = logical_id(prod, "AWS::EC2::SecurityGroup", GroupDescription=ENDPOINT)
+    assert endpoint["SecurityGroupIds"] == [{"Fn::GetAtt": [endpoint_group, "GroupId"]}]
+    vpc = only(prod, "AWS::EC2::VPC")
+    assert vpc["EnableDnsHostnames"] is True and vpc["EnableDnsSupport"] is True  # private DNS needs both
 
 
 def test_vpc_traffic_is_logged_to_an_encrypted_group(prod: Template) -> None:
