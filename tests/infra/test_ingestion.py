@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cdk_app.config import KINESIS_SOURCES, load
-from cdk_app.layers import pandas_layer_arn, powertools_layer_arn
+from cdk_app.layers import POWERTOOLS_PARAMETER
 from cdk_app.secure_bucket import bucket_name
 from tests.infra.helpers import (as_list, cleaner_mapping_settings, flatten_arn, grants, logical_id, resources,
                                  role_statements)
@@ -86,7 +86,10 @@ def test_cleaner_function_settings(ingestion, source: str) -> None:
     assert function["Handler"] == "lambdas.cleaner.handler.handler"
     assert function["Runtime"] == "python3.12"
     assert function["TracingConfig"] == {"Mode": "Active"}
-    assert function["Layers"] == [powertools_layer_arn(config.region), pandas_layer_arn(config.region)]
+    # Powertools from its public SSM parameter at deploy; pyarrow and numpy from the stack's own layers (0224)
+    [powertools, pyarrow, numpy] = function["Layers"]
+    assert template.to_json()["Parameters"][powertools["Ref"]]["Default"] == POWERTOOLS_PARAMETER
+    assert {pyarrow["Ref"], numpy["Ref"]} == set(template.find_resources("AWS::Lambda::LayerVersion"))
     assert function["Environment"]["Variables"] == {
         "RAW_URI": f"s3://{bucket_name(config, 'raw')}",
         "STAGING_URI": f"s3://{bucket_name(config, 'staging')}",
