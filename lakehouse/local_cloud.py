@@ -13,7 +13,7 @@ from types import TracebackType
 
 from moto.server import ThreadedMotoServer
 
-from lakehouse import moto_patches
+from lakehouse import aws_calls, moto_patches
 
 # Obviously fake, local-only credentials: moto accepts any, AWS accepts none of these.
 FAKE_CREDENTIALS = {
@@ -33,6 +33,7 @@ class LocalCloud:
 
     def start(self) -> "LocalCloud":
         moto_patches.apply()
+        aws_calls.install_from_env()  # LAKEHOUSE_AWS_CALLS: record each component's calls (least privilege)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one log line per API call otherwise
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self._port, verbose=False)
         self._server.start()

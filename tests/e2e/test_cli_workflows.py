@@ -14,8 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from cdk_app import config
 from cdk_app.config import PROJECT_ROOT
+from lakehouse import aws_calls
 from lakehouse.generator import generate
+from tests.fixtures import least_privilege
 
 LAKEHOUSE = str(Path(sys.executable).parent / "lakehouse")
 
@@ -57,7 +60,8 @@ def _eventually(condition: Callable[[], bool]) -> None:
 def local_cloud_process(tmp_path: Path) -> Iterator[Path]:
     """`lakehouse up` in its own process, stopped by its PID with SIGINT (Ctrl-C) at the end."""
     home = tmp_path / "home"
-    env = {**os.environ, "LAKEHOUSE_HOME": str(home), "PYSPARK_PYTHON": sys.executable}
+    env = {**os.environ, "LAKEHOUSE_HOME": str(home), "PYSPARK_PYTHON": sys.executable,
+           aws_calls.ENV_VAR: str(tmp_path / "aws-calls.jsonl")}  # for the least-privilege check
     log = (tmp_path / "up.log").open("w")
     process = subprocess.Popen([LAKEHOUSE, "up", "--port", "0"], cwd=PROJECT_ROOT, env=env, stdout=log,
                                stderr=subprocess.STDOUT)
@@ -69,7 +73,8 @@ def local_cloud_process(tmp_path: Path) -> Iterator[Path]:
     assert not (home / "cloud.json").exists()  # it says it is gone
 
 
-def test_up_ingest_run_batch_and_status_from_other_processes(local_cloud_process: Path, tmp_path: Path) -> None:
+def test_up_ingest_run_batch_and_status_from_other_processes(local_cloud_process: Path, tmp_path: Path,
+                                                            synthesized) -> None:
     home = local_cloud_process
     generated = generate(600, seed=2, defect_rate=0.05)
     path = tmp_path / "events.ndjson"
@@ -136,6 +141,13 @@ def test_up_ingest_run_batch_and_status_from_other_processes(local_cloud_process
     # The cleaner drops duplicates within a batch; a re-send split from its original by a batch
     # boundary is clean here and dropped by the silver merge, so only the sum is fixed per batch.
     assert sum(m["clean"] + m["duplicates"] for m in new) == expected.clean + expected.duplicates
+
+    # Least privilege: the replay and maintenance workflows' calls too, against the synthesized policies
+    calls = aws_calls.read(tmp_path / "aws-calls.jsonl")
+    assert {(c["kind"], c["component"]) for c in calls} >= {(aws_calls.STATE_MACHINE, "lakehouse-local-replay"),
+                                                             (aws_calls.STATE_MACHINE, "lakehouse-local-maintenance")}
+    denied, _ = least_privilege.denied(synthesized("local").outdir / "assembly-local", config.load("local"), calls)
+    assert denied == [], "grant these in cdk_app/ (where the parts meet):\n" + "\n".join(denied)
 
 
 def test_commands_that_need_the_local_cloud_say_how_to_start_it(tmp_path: Path) -> None:

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from cdk_app.config import PROJECT_ROOT
-from lakehouse import athena
+from cdk_app import config
+from lakehouse import athena, aws_calls
 from lakehouse.catalog import local_catalog
 from lakehouse.generator import Generated, generate
 from lakehouse.layout import LocalLake
@@ -30,6 +31,7 @@ from lambdas.cleaner.pii import LOCAL_KEY
 from lambdas.contracts.clickstream import EMAIL_REDACTION, IP_HASH_PREFIX, Reason
 from tests import ground_truth
 from tests.pii_checks import EMAIL, addresses, keyed_hash, token_addresses
+from tests.fixtures import least_privilege
 from tests.fixtures.superset import big_number, import_and_chart_data, series_by_day_and_country
 
 EVENTS, SEED, DEFECT_RATE = 10_000, 11, 0.06
@@ -47,7 +49,9 @@ class DemoRun:
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     home = tmp_path_factory.mktemp("lakehouse-home")
     summary_path = home / "summary.json"
-    env = {**os.environ, "LAKEHOUSE_HOME": str(home), "PYSPARK_PYTHON": sys.executable}
+    # every component's AWS calls recorded, for the least-privilege check below
+    env = {**os.environ, "LAKEHOUSE_HOME": str(home), "PYSPARK_PYTHON": sys.executable,
+           aws_calls.ENV_VAR: str(home / "aws-calls.jsonl")}
     process = subprocess.run(
         [str(Path(sys.executable).parent / "lakehouse"), "demo", "--no-serve", "--events", str(EVENTS),
          "--seed", str(SEED), "--defect-rate", str(DEFECT_RATE), "--json", str(summary_path)],
@@ -265,3 +269,15 @@ def test_orders_the_catalog_drop_and_the_fx_connector_are_staged_as_their_ground
     days = [today - timedelta(days=n) for n in range(1, FX_DAYS + 1)]
     assert fx["batches"] == FX_DAYS and fx["quarantined"] == 0
     assert fx["clean"] == fx["received"] == sum(len(rates_for(day)) for day in days)
+
+
+def test_every_aws_call_of_the_demo_is_allowed_by_its_roles_synthesized_policies(demo_run: DemoRun,
+                                                                               synthesized) -> None:
+    """moto enforces no IAM: each call a function, an event source mapping or a state machine made is evaluated
+    against the policies CDK synthesizes for its role (and the resource's own policy) by iam-simulate."""
+    calls = aws_calls.read(demo_run.lake.root / "aws-calls.jsonl")
+    assert least_privilege.kinds(calls) >= {aws_calls.FUNCTION, aws_calls.MAPPING, aws_calls.STATE_MACHINE}
+    denied, evaluated = least_privilege.denied(synthesized("local").outdir / "assembly-local", config.load("local"),
+                                               calls)
+    assert evaluated >= 15
+    assert denied == [], "grant these in cdk_app/ (where the parts meet):\n" + "\n".join(denied)
