@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.cdk",
     "tests.fixtures.superset",
     "tests.fixtures.fx_fixture",
+    "tests.fixtures.least_privilege",
 ]

@@ -74,7 +74,7 @@ def local_cloud_process(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_up_ingest_run_batch_and_status_from_other_processes(local_cloud_process: Path, tmp_path: Path,
-                                                            synthesized) -> None:
+                                                            synthesized, local_run_calls) -> None:
     home = local_cloud_process
     generated = generate(600, seed=2, defect_rate=0.05)
     path = tmp_path / "events.ndjson"
@@ -143,7 +143,7 @@ def test_up_ingest_run_batch_and_status_from_other_processes(local_cloud_process
     assert sum(m["clean"] + m["duplicates"] for m in new) == expected.clean + expected.duplicates
 
     # Least privilege: the replay and maintenance workflows' calls too, against the synthesized policies
-    calls = aws_calls.read(tmp_path / "aws-calls.jsonl")
+    calls = local_run_calls["workflows"] = aws_calls.read(tmp_path / "aws-calls.jsonl")
     assert {(c["kind"], c["component"]) for c in calls} >= {(aws_calls.STATE_MACHINE, "lakehouse-local-replay"),
                                                              (aws_calls.STATE_MACHINE, "lakehouse-local-maintenance")}
     denied, _ = least_privilege.denied(synthesized("local").outdir / "assembly-local", config.load("local"), calls)

@@ -271,11 +271,11 @@ def test_orders_the_catalog_drop_and_the_fx_connector_are_staged_as_their_ground
     assert fx["clean"] == fx["received"] == sum(len(rates_for(day)) for day in days)
 
 
-def test_every_aws_call_of_the_demo_is_allowed_by_its_roles_synthesized_policies(demo_run: DemoRun,
-                                                                               synthesized) -> None:
+def test_every_aws_call_of_the_demo_is_allowed_by_its_roles_synthesized_policies(demo_run: DemoRun, synthesized,
+                                                                               local_run_calls) -> None:
     """moto enforces no IAM: each call a function, an event source mapping or a state machine made is evaluated
     against the policies CDK synthesizes for its role (and the resource's own policy) by iam-simulate."""
-    calls = aws_calls.read(demo_run.lake.root / "aws-calls.jsonl")
+    calls = local_run_calls["demo"] = aws_calls.read(demo_run.lake.root / "aws-calls.jsonl")
     assert least_privilege.kinds(calls) >= {aws_calls.FUNCTION, aws_calls.MAPPING, aws_calls.STATE_MACHINE}
     denied, evaluated = least_privilege.denied(synthesized("local").outdir / "assembly-local", config.load("local"),
                                                calls)

@@ -9,6 +9,7 @@ import pytest
 
 from cdk_app import config
 from cdk_app.cleaner import PII_KEY_SECRET
+from cdk_app.config import PROJECT_ROOT
 from lakehouse import aws_calls
 from tests.fixtures import least_privilege
 
@@ -57,3 +58,7 @@ def test_a_call_the_check_cannot_map_is_refused_by_name(assembly) -> None:  # no
     call = _call(aws_calls.FUNCTION, LOCAL.function_name("record_run"), "athena", "StartQueryExecution")
     with pytest.raises(least_privilege.UnmappedCall, match="athena.StartQueryExecution"):
         least_privilege.denied(assembly, LOCAL, [call])
+
+
+def test_docs_show_why_each_unexercised_grant_is_needed() -> None:
+    assert least_privilege.reasons_table() in (PROJECT_ROOT / "docs" / "security.md").read_text()
