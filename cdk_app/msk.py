@@ -24,7 +24,8 @@ from constructs import Construct
 from cdk_app.cleaner import Cleaner
 from cdk_app.config import EnvConfig
 from cdk_app.nag import acknowledge
-from cdk_app.python_function import encrypted_log_group
+from cdk_app.grants import resourceless_reason
+from cdk_app.python_function import TRACING, encrypted_log_group
 from lambdas.contracts import clickstream
 
 TOPIC = clickstream.SOURCE  # one topic per contract, named after its source
@@ -136,8 +137,7 @@ class MskIngestion(Construct):
         ):
             role.add_to_principal_policy(iam.PolicyStatement(actions=list(actions), resources=[resource]))
         role.add_to_principal_policy(iam.PolicyStatement(actions=list(NETWORK_INTERFACE_ACTIONS), resources=["*"]))
-        acknowledge(role, {"AwsSolutions-IAM5[Resource::*]": "The EC2 network-interface actions Lambda's Kafka "
-                                                             "poller needs accept no resource narrower than *."})
+        acknowledge(role, {"AwsSolutions-IAM5[Resource::*]": resourceless_reason(*NETWORK_INTERFACE_ACTIONS, *TRACING)})
         return lambda_.EventSourceMapping(
             self, "CleanerMapping",
             target=cleaner.function.function,

@@ -13,6 +13,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk_app.config import PROJECT, EnvConfig
+from cdk_app.grants import resourceless_reason
 from cdk_app.packaging import lambda_code
 from cdk_app.layers import needs_numpy, numpy_layer, powertools_layer, provided_modules, pyarrow_layer
 from cdk_app.nag import acknowledge
@@ -20,6 +21,7 @@ from cdk_app.secure_bucket import removal_policy
 from lambdas.common import environment as names
 
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
+TRACING = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")  # what active tracing grants, on *
 
 
 def encrypted_log_group(scope: Construct, construct_id: str, *, env: EnvConfig, name: str, key: kms.IKey) -> logs.LogGroup:
@@ -89,7 +91,7 @@ class PythonFunction(Construct):
             environment={**names.powertools(folder, PROJECT), names.LAKEHOUSE_ENV: env.name, **environment},
         )
         acknowledge(self, {
-            "AwsSolutions-IAM5[Resource::*]": "X-Ray PutTraceSegments/PutTelemetryRecords accept no resource but *.",
+            "AwsSolutions-IAM5[Resource::*]": resourceless_reason(*TRACING),
             "AwsSolutions-L1": "Pinned to python3.12 on purpose: the Powertools layer, our pyarrow and numpy layers "
                                "and the bundled wheels are built per Python minor version; a runtime bump moves them "
                                "together.",
