@@ -8,6 +8,7 @@ ops.pipeline_runs. The first step that fails stops the test with what it saw and
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import time
 from collections.abc import Callable
@@ -50,6 +51,8 @@ def aws_target(env: EnvConfig) -> Target:
     from cdk_app.secure_bucket import bucket_name  # imports CDK: only needed for a deployed environment
     from lambdas.data_quality.engines import AthenaEngine
 
+    # the staging listing goes through lambdas.common.storage, whose S3 filesystem takes its region from here
+    os.environ["AWS_REGION"] = env.region
     return Target(
         env=env,
         staging_uri=f"s3://{bucket_name(env, 'staging')}",

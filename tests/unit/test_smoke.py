@@ -2,8 +2,11 @@
 what the cleaner staged since it started (tests/e2e/test_cli_workflows.py runs it whole against `lakehouse up`)."""
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+import pytest
 
 from cdk_app import config
 from lakehouse import smoke
@@ -11,9 +14,11 @@ from lambdas.common.manifests import index_entry_uri, write_manifest
 from lambdas.contracts import clickstream, orders
 
 
-def test_aws_target_names_the_deployed_resources() -> None:
+def test_aws_target_names_the_deployed_resources(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "us-east-1")  # a shell's other region: the staging listing must not use it
     env = config.load("dev", overrides={"account": "111122223333"})
     target = smoke.aws_target(env)
+    assert os.environ["AWS_REGION"] == env.region
     assert target.state_machine_arn == "arn:aws:states:eu-west-1:111122223333:stateMachine:lakehouse-dev-batch-pipeline"
     assert target.staging_uri == "s3://lakehouse-dev-staging-111122223333-eu-west-1"
     assert "/aws/lambda/lakehouse-dev-cleaner" in target.cleaner_logs
