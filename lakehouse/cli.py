@@ -30,13 +30,19 @@ def _rate(value: float) -> float:
     return value
 
 
+def _port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise typer.BadParameter(f"must be between 1 and 65535, got {value}")
+    return value
+
+
 @app.command()
 def demo(
     events: Annotated[int, typer.Option(help="How many events to generate.", callback=_positive)] = 10_000,
     seed: Annotated[int, typer.Option(help="Generator seed: the same seed gives the same events.")] = 7,
     defect_rate: Annotated[float, typer.Option(help="Share of defective records (0-0.9).", callback=_rate)] = 0.05,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the dashboards until Ctrl-C.")] = True,
-    port: Annotated[int, typer.Option(help="Superset port on 127.0.0.1.")] = 8088,
+    port: Annotated[int, typer.Option(help="Superset port on 127.0.0.1.", callback=_port)] = 8088,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the summary as JSON here.")] = None,
     input_path: Annotated[Optional[Path], typer.Option(
         "--input", help="Run on this NDJSON file (one record per line, any bytes) instead of generated events.",
@@ -169,6 +175,19 @@ def _print_gold() -> None:
         for row in rows:
             table.add_row(*(f"{v:,}" if isinstance(v, (int, float)) else str(v) for v in row))
         console.print(table)
+
+
+@app.command()
+def dashboards(port: Annotated[int, typer.Option(help="Superset port on 127.0.0.1.", callback=_port)] = 8088) -> None:
+    """Serve the dashboards over the existing local lake (no pipeline run) until Ctrl-C."""
+    from lakehouse.dashboards import serve_dashboards
+
+    lake = LocalLake.default()
+    if not lake.catalog_db.exists():
+        console.print(f"[red]no local lake at {lake.root}: run `lakehouse demo --no-serve` (or `lakehouse up` and a "
+                      "batch run) first")
+        raise typer.Exit(2)
+    serve_dashboards(lake, port=port, console=console)
 
 
 @app.command()

@@ -25,6 +25,8 @@ runner = CliRunner()
     (["replay", "--from", "2026-03-02T00:00:00Z", "--to", "2026-03-01T00:00:00+00:00"],
      "--from and --to are both needed, --from before --to"),
     (["smoke", "--events", "0"], "must be a positive number, got 0"),
+    (["dashboards", "--port", "70000"], "must be between 1 and 65535, got 70000"),
+    (["demo", "--port", "0"], "must be between 1 and 65535, got 0"),
     (["smoke", "--env", "staging"], "unknown environment 'staging': cdk.json defines dev, local, prod"),
 ])
 def test_bad_arguments_are_named(argv: list[str], message: str) -> None:
@@ -33,11 +35,13 @@ def test_bad_arguments_are_named(argv: list[str], message: str) -> None:
     assert message in " ".join(result.output.split())
 
 
-def test_query_without_a_lake_says_how_to_make_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("argv", [["query", "SELECT 1"], ["dashboards"]])
+def test_commands_without_a_lake_say_how_to_make_one(argv: list[str], tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path / "nothing-here"))
-    result = runner.invoke(app, ["query", "SELECT 1"])
+    result = runner.invoke(app, argv)
     assert result.exit_code == 2
-    assert "run `lakehouse demo --no-serve` first" in " ".join(result.output.split())
+    assert "run `lakehouse demo --no-serve`" in " ".join(result.output.split())
 
 
 def test_generate_writes_one_record_per_line(tmp_path: Path) -> None:
