@@ -31,6 +31,8 @@ DASHBOARD_NAMESPACE = "gold"  # the Athena connection's default schema
 _SQL_TYPES = {"boolean": "BOOLEAN", "int": "INTEGER", "long": "BIGINT", "float": "REAL", "double": "DOUBLE",
               "date": "DATE", "time": "TIME", "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMP WITH TIME ZONE",
               "string": "VARCHAR", "uuid": "UUID", "binary": "VARBINARY"}
+# The objects the bundle manages (Superset's `is_managed_externally`): a publish removes those it no longer holds.
+MANAGED_KINDS = ("charts/", "dashboards/", "datasets/")
 _MEASURES = (IntegerType, LongType, FloatType, DoubleType, DecimalType)  # summed, not grouped by
 
 
@@ -77,6 +79,11 @@ def _templates() -> dict[str, dict[str, Any]]:
 def bundle_charts() -> dict[str, str]:
     """The bundle's charts: slice name -> fixed UUID."""
     return {d["slice_name"]: d["uuid"] for f, d in _templates().items() if f.startswith("charts/")}
+
+
+def bundle_uuids() -> set[str]:
+    """The UUID of every object the bundle holds: what a publish keeps of the managed objects."""
+    return {doc["uuid"] for doc in _templates().values() if "uuid" in doc}
 
 
 def bundle_dashboards() -> dict[str, str]:
@@ -158,13 +165,19 @@ def render(target: str, tables: Mapping[str, Schema] | None = None, **params: An
         if path.startswith("charts/"):
             _check_chart(path, doc, datasets[doc["dataset_uuid"]])
             doc["query_context"] = json.dumps(doc["query_context"])  # Superset stores it as a JSON string
+        if path.startswith(MANAGED_KINDS):
+            doc["is_managed_externally"] = True  # the bundle owns it: removed from Superset once gone from here
     return docs
 
 
 def render_bundle(target: str, out_zip: Path, *, tables: Mapping[str, Schema] | None = None, **params: Any) -> Path:
     """Write the bundle for `target` ('duckdb': serving_db=PATH; 'athena': region=, s3_staging_dir=,
     work_group=, databases={namespace: glue_database}) as a zip under one root folder."""
-    docs = render(target, tables, **params)
+    return write_bundle(render(target, tables, **params), out_zip)
+
+
+def write_bundle(docs: Mapping[str, dict[str, Any]], out_zip: Path) -> Path:
+    """Rendered documents (by path inside the bundle) as the zip Superset imports."""
     out_zip = Path(out_zip)
     out_zip.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out_zip, "w", zipfile.ZIP_DEFLATED) as bundle:

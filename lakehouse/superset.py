@@ -7,6 +7,7 @@ module runs in the pipeline venv and talks to it over HTTP only.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import signal
 import socket
@@ -20,7 +21,7 @@ from typing import Any
 import httpx
 from pyiceberg.catalog import Catalog
 
-from dashboards.render import bundle_dashboards, render_bundle
+from dashboards.render import bundle_dashboards, bundle_uuids, render_bundle
 from lakehouse.serving import export_serving
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +33,7 @@ ADMIN_USER = "admin"
 ADMIN_PASSWORD = "local-only-admin"
 START_TIMEOUT_S = 300.0  # gunicorn imports Superset in 10-20 s; generous for a loaded machine
 REQUEST_TIMEOUT_S = 120.0
+PAGE_SIZE = 100  # Flask-AppBuilder's largest page (FAB_API_MAX_PAGE_SIZE)
 
 
 class SupersetError(RuntimeError):
@@ -188,6 +190,35 @@ class LocalSuperset:
                                    data={"passwords": "{}"})
         _check(response, f"import of {zip_path}")
 
+    def remove_unlisted(self, keep: set[str]) -> list[str]:
+        """Delete the objects the bundle manages (`is_managed_externally`) whose UUID is not in `keep`: an import
+        only adds and overwrites. Dashboards first, then charts, then datasets, so nothing deleted is still used.
+        Returns "<kind> <uuid>" of each deleted; objects made in Superset itself are never touched."""
+        removed = []
+        with self.client() as client:
+            for kind in ("dashboard", "chart", "dataset"):
+                for item in list(self._listed(client, kind)):
+                    if item["uuid"] in keep:
+                        continue
+                    # read one by one: the dataset list does not show the flag
+                    detail = client.get(f"/api/v1/{kind}/{item['id']}")
+                    _check(detail, f"{kind} {item['uuid']}")
+                    if detail.json()["result"].get("is_managed_externally"):
+                        _check(client.delete(f"/api/v1/{kind}/{item['id']}"), f"deletion of {kind} {item['uuid']}")
+                        removed.append(f"{kind} {item['uuid']}")
+        return removed
+
+    @staticmethod
+    def _listed(client: httpx.Client, kind: str) -> Iterator[dict[str, Any]]:
+        """Every object of `kind` ('chart', ...) as {"id", "uuid"}, page by page."""
+        for page in itertools.count():
+            listed = client.get(f"/api/v1/{kind}/",
+                                params={"q": f"(columns:!(id,uuid),page:{page},page_size:{PAGE_SIZE})"})
+            _check(listed, f"list of {kind}s")
+            yield from listed.json()["result"]
+            if (page + 1) * PAGE_SIZE >= listed.json()["count"]:
+                return
+
     def chart_data(self, chart_uuid: str) -> dict[str, Any]:
         """What the chart shows, as Superset computes it from the chart's saved query_context."""
         with self.client() as client:
@@ -204,6 +235,7 @@ def publish_dashboards(superset: LocalSuperset, catalog: Catalog, serving_db: Pa
     alone is enough for new data, the import only matters when the bundle changed."""
     export_serving(catalog, serving_db)
     superset.import_bundle(render_bundle("duckdb", bundle_zip, serving_db=serving_db))
+    superset.remove_unlisted(bundle_uuids())
     return [f"{superset.url}/superset/dashboard/{slug}/" for slug in bundle_dashboards().values()]
 
 

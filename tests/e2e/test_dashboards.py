@@ -15,7 +15,7 @@ import duckdb
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from dashboards.render import bundle_charts
+from dashboards.render import bundle_charts, render, write_bundle
 from lakehouse.athena import query
 from lakehouse.serving import export_serving
 from lakehouse.superset import ADMIN_PASSWORD, ADMIN_USER, LocalSuperset, publish_dashboards
@@ -79,6 +79,32 @@ def test_published_dashboards_show_a_new_export_without_restart(superset: LocalS
     append_daily_kpis(catalog, later)
     export_serving(catalog, serving_db)  # replaced under the running Superset: no restart, no re-import
     assert big_number(superset.chart_data(bundle_charts()["Total events"])) == sum(r["events"] for r in first + later)
+
+
+def _chart_uuids(superset: LocalSuperset) -> set[str]:
+    with superset.client() as client:
+        return {c["uuid"] for c in client.get("/api/v1/chart/", params={"q": "(columns:!(uuid),page_size:100)"}
+                                              ).json()["result"]}
+
+
+def test_a_chart_removed_from_the_bundle_is_removed_on_publish_and_a_users_chart_stays(
+        superset: LocalSuperset, kpi_lake: KpiLake, tmp_path: Path) -> None:
+    serving_db = export_serving(kpi_lake.catalog, tmp_path / "serving.duckdb")
+    docs = render("duckdb", serving_db=serving_db)
+    chart = docs["charts/total_events.yaml"]
+    # an earlier bundle's chart (managed, since removed from the bundle) and one a user made in Superset
+    removed = {**chart, "uuid": "5d1b6e7c-0000-4000-8000-00000000dead", "slice_name": "Removed from the bundle"}
+    users = {**chart, "uuid": "5d1b6e7c-0000-4000-8000-0000000051e5", "slice_name": "A user's chart",
+             "is_managed_externally": False}
+    superset.import_bundle(write_bundle({**docs, "charts/removed.yaml": removed, "charts/users.yaml": users},
+                                        tmp_path / "earlier.zip"))
+    assert {removed["uuid"], users["uuid"]} <= _chart_uuids(superset)
+
+    publish_dashboards(superset, kpi_lake.catalog, serving_db, tmp_path / "bundle.zip")
+    after = _chart_uuids(superset)
+    assert removed["uuid"] not in after
+    assert users["uuid"] in after
+    assert set(bundle_charts().values()) <= after
 
 
 def test_dashboard_renders_with_data_in_chromium(superset: LocalSuperset, kpi_lake: KpiLake, tmp_path: Path) -> None:
