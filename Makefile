@@ -23,7 +23,7 @@ SUPERSET_LOCK := dashboards/requirements-superset-lock.txt
 UV := $(VENV)/bin/uv
 LOCK_ARGS := --generate-hashes --python-version 3.11 --custom-compile-command "make lock" --quiet
 
-.PHONY: help setup demo test test-fast bench synth lock clean
+.PHONY: help setup demo screenshots test test-fast bench synth lock clean
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
@@ -71,6 +71,10 @@ $(SUPERSET_VENV)/stamp: $(SUPERSET_LOCK) $(VENV)/stamp
 
 demo: setup  ## run the whole pipeline offline, then serve the dashboards (ARGS=--no-serve to stop after the numbers)
 	$(VENV)/bin/lakehouse demo $(ARGS)
+
+screenshots: setup  ## run the demo, then render every dashboard in headless Chromium into docs/images/
+	$(VENV)/bin/lakehouse demo --no-serve
+	$(VENV)/bin/lakehouse screenshots
 
 test: setup  ## run every test tier
 	$(VENV)/bin/python -m pytest tests $(ARGS)

@@ -30,6 +30,15 @@ def _rate(value: float) -> float:
     return value
 
 
+def _existing_lake() -> LocalLake:
+    """The local lake, or exit 2 saying how to make one."""
+    lake = LocalLake.default()
+    if not lake.catalog_db.exists():
+        console.print(f"[red]no local lake at {lake.root}: run `lakehouse demo --no-serve` first")
+        raise typer.Exit(2)
+    return lake
+
+
 def _port(value: int) -> int:
     if not 1 <= value <= 65535:
         raise typer.BadParameter(f"must be between 1 and 65535, got {value}")
@@ -182,12 +191,19 @@ def dashboards(port: Annotated[int, typer.Option(help="Superset port on 127.0.0.
     """Serve the dashboards over the existing local lake (no pipeline run) until Ctrl-C."""
     from lakehouse.dashboards import serve_dashboards
 
-    lake = LocalLake.default()
-    if not lake.catalog_db.exists():
-        console.print(f"[red]no local lake at {lake.root}: run `lakehouse demo --no-serve` (or `lakehouse up` and a "
-                      "batch run) first")
-        raise typer.Exit(2)
-    serve_dashboards(lake, port=port, console=console)
+    serve_dashboards(_existing_lake(), port=port, console=console)
+
+
+@app.command()
+def screenshots(
+    out: Annotated[Path, typer.Option(help="Folder of the PNG files, one per dashboard.")] = Path("docs/images"),
+    port: Annotated[int, typer.Option(help="Superset port on 127.0.0.1.", callback=_port)] = 8088,
+) -> None:
+    """Render every dashboard over the existing local lake in headless Chromium, as PNG files."""
+    from lakehouse.dashboards import screenshot_dashboards
+
+    for path in screenshot_dashboards(_existing_lake(), port, out, console):
+        console.print(f"wrote {path}")
 
 
 @app.command()
@@ -402,10 +418,7 @@ def query(sql: Annotated[str, typer.Argument(help="Athena (Trino) SQL, e.g. SELE
     from lakehouse import athena
     from lakehouse.catalog import local_catalog
 
-    lake = LocalLake.default()
-    if not lake.catalog_db.exists():
-        console.print(f"[red]no local lake at {lake.root}: run `lakehouse demo --no-serve` first")
-        raise typer.Exit(2)
+    lake = _existing_lake()
     try:
         columns, rows = athena.query(local_catalog(lake.warehouse, lake.catalog_db), sql)
     except athena.AthenaError as error:

@@ -13,38 +13,22 @@ from urllib.parse import urlsplit
 
 import duckdb
 import pytest
-from playwright.sync_api import Page, sync_playwright
 
 from dashboards.render import bundle_charts, render, write_bundle
 from lakehouse.athena import query
 from lakehouse.serving import export_serving
-from lakehouse.superset import ADMIN_PASSWORD, ADMIN_USER, LocalSuperset, publish_dashboards
+from lakehouse.screenshots import WAIT_MS, browser_page, settled_screenshot, sign_in
+from lakehouse.superset import LocalSuperset, publish_dashboards
 from tests.fixtures.superset import (KpiLake, append_daily_kpis, big_number, daily_kpis_rows, import_and_chart_data,
                                      make_lake, series_by_day_and_country)
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-WAIT_MS = 120_000  # generous: a loaded 2-core machine; the test waits, it does not time the page
 
 
 def duckdb_value(db_path: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(db_path), read_only=True) as con:
         return con.execute(sql).fetchall()
-
-
-def settled_screenshot(page: Page, path: Path) -> None:
-    """Screenshot once two in a row are the same: ECharts draws its lines with an animation."""
-    previous = b""
-    for _ in range(120):
-        shot = page.screenshot(full_page=True)
-        if shot == previous:
-            break
-        previous = shot
-        page.wait_for_timeout(500)
-    path.write_bytes(shot)
 
 
 def test_chart_data_equals_duckdb_athena_and_python(superset: LocalSuperset, kpi_lake: KpiLake, tmp_path: Path) -> None:
@@ -113,24 +97,15 @@ def test_dashboard_renders_with_data_in_chromium(superset: LocalSuperset, kpi_la
     total = f"{sum(r['events'] for r in kpi_lake.rows):,}"  # the chart's ',d' format
     screenshot = tmp_path / "shop_kpis.png"
     foreign: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.on("response", lambda r: foreign.append(r.url) if urlsplit(r.url).netloc != urlsplit(superset.url).netloc else None)
-            login = page.goto(f"{superset.url}/login/")
-            page.get_by_label("Username").fill(ADMIN_USER)
-            page.get_by_label("Password").fill(ADMIN_PASSWORD)
-            page.get_by_role("button", name="Sign In").click()
-            page.wait_for_url("**/superset/welcome/**", timeout=WAIT_MS)
-            page.goto(f"{superset.url}/superset/dashboard/shop-kpis/")
-            page.get_by_text(total, exact=True).wait_for(timeout=WAIT_MS)
-            page.locator(".dashboard-chart canvas, .dashboard-chart svg").first.wait_for(timeout=WAIT_MS)
-            page.get_by_text("Events by day and country").wait_for(timeout=WAIT_MS)
-            page.wait_for_load_state("networkidle", timeout=WAIT_MS)
-            settled_screenshot(page, screenshot)
-        finally:
-            browser.close()
-    assert "img-src 'self' blob: data:" in login.headers["content-security-policy"]
+    with browser_page() as page:
+        page.on("response", lambda r: foreign.append(r.url) if urlsplit(r.url).netloc != urlsplit(superset.url).netloc else None)
+        login = sign_in(page, superset.url)
+        page.goto(f"{superset.url}/superset/dashboard/shop-kpis/")
+        page.get_by_text(total, exact=True).wait_for(timeout=WAIT_MS)
+        page.locator(".dashboard-chart canvas, .dashboard-chart svg").first.wait_for(timeout=WAIT_MS)
+        page.get_by_text("Events by day and country").wait_for(timeout=WAIT_MS)
+        page.wait_for_load_state("networkidle", timeout=WAIT_MS)
+        settled_screenshot(page, screenshot)
+    assert login is not None and "img-src 'self' blob: data:" in login.headers["content-security-policy"]
     assert foreign == [], "the page must not reach any host but the local Superset"
     assert screenshot.stat().st_size > 10_000

@@ -35,13 +35,13 @@ def test_bad_arguments_are_named(argv: list[str], message: str) -> None:
     assert message in " ".join(result.output.split())
 
 
-@pytest.mark.parametrize("argv", [["query", "SELECT 1"], ["dashboards"]])
+@pytest.mark.parametrize("argv", [["query", "SELECT 1"], ["dashboards"], ["screenshots"]])
 def test_commands_without_a_lake_say_how_to_make_one(argv: list[str], tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path / "nothing-here"))
     result = runner.invoke(app, argv)
     assert result.exit_code == 2
-    assert "run `lakehouse demo --no-serve`" in " ".join(result.output.split())
+    assert "run `lakehouse demo --no-serve` first" in " ".join(result.output.split())
 
 
 def test_generate_writes_one_record_per_line(tmp_path: Path) -> None:

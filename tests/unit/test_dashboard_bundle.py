@@ -15,7 +15,8 @@ import yaml
 from pyiceberg.schema import Schema
 from pyiceberg.types import DateType, LongType, NestedField
 
-from dashboards.render import BUNDLE_DIR, ROOT_FOLDER, BundleError, render, render_bundle
+from cdk_app.config import PROJECT_ROOT
+from dashboards.render import BUNDLE_DIR, ROOT_FOLDER, BundleError, bundle_dashboards, render, render_bundle
 from iceberg_tables.specs import GOLD_DAILY_KPIS
 from lakehouse.superset import LocalSuperset, SupersetError
 from tests.fixtures.superset import free_port
@@ -146,3 +147,11 @@ def test_superset_refuses_a_port_that_is_taken(tmp_path: Path) -> None:
         taken.listen()
         with pytest.raises(SupersetError, match=f"port {taken.getsockname()[1]} on 127.0.0.1 is already in use"):
             LocalSuperset(tmp_path / "home", taken.getsockname()[1]).start()
+
+
+def test_the_readme_shows_a_picture_of_every_dashboard() -> None:
+    """`make screenshots` writes docs/images/<slug>.png per dashboard; a new dashboard needs its picture."""
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    for slug in bundle_dashboards().values():
+        assert (PROJECT_ROOT / "docs" / "images" / f"{slug}.png").stat().st_size > 10_000
+        assert f"(docs/images/{slug}.png)" in readme
