@@ -24,6 +24,7 @@ from lakehouse import workflows
 from lakehouse.generator import LABEL_CLEAN, generate
 from lakehouse.layout import LocalLake
 from lakehouse.producer import put_records
+from lambdas.common.manifests import manifest_uri
 from lambdas.common.storage import read_bytes, resolve
 from lambdas.contracts import clickstream, lake_layout
 from lambdas.data_quality.engines import Engine
@@ -81,14 +82,14 @@ def local_target(lake: LocalLake) -> Target:
 def _index_entries(staging_uri: str, since: datetime) -> set[str]:
     """URIs of the clickstream's manifest-index entries in the hours from `since` to now."""
     index = lake_layout.join(staging_uri, lake_layout.manifest_index_prefix(clickstream.SOURCE))
-    fs, _ = resolve(index, make_parent=False)
     found: set[str] = set()
     hour, now = since.replace(minute=0, second=0, microsecond=0), datetime.now(timezone.utc)
     while hour <= now:
         folder = lake_layout.join(index, lake_layout.written_hour_folder(hour))
-        selector = pafs.FileSelector(resolve(folder, make_parent=False)[1], recursive=True, allow_not_found=True)
-        found |= {lake_layout.join(folder, i.path.split(lake_layout.written_hour_folder(hour), 1)[1])
-                  for i in fs.get_file_info(selector) if i.type == pafs.FileType.File}
+        fs, path = resolve(folder, make_parent=False)
+        selector = pafs.FileSelector(path, recursive=True, allow_not_found=True)
+        found |= {lake_layout.join(folder, info.path[len(path):])
+                  for info in fs.get_file_info(selector) if info.type == pafs.FileType.File}
         hour += timedelta(hours=1)
     return found
 
@@ -100,8 +101,7 @@ def _staged_records(staging_uri: str, entries: set[str]) -> int:
     for entry in entries:
         relative = json.loads(read_bytes(entry))["manifest"]
         try:
-            manifest = json.loads(read_bytes(lake_layout.join(
-                staging_uri, lake_layout.manifest_prefix(clickstream.SOURCE), relative)))
+            manifest = json.loads(read_bytes(manifest_uri(staging_uri, clickstream.SOURCE, relative)))
         except FileNotFoundError:
             continue
         total += manifest["received"]
