@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -79,6 +79,50 @@ def refuse_placeholders(config: EnvConfig) -> None:
 
 
 @dataclass(frozen=True)
+class DashboardsSettings:
+    """cdk.json `dashboards`: the environment's Superset service."""
+    enabled: bool = False
+    certificate_arn: str | None = None  # an ACM certificate: HTTPS on the load balancer, HTTP redirected
+    min_tasks: int = 1
+    max_tasks: int = 1
+
+
+_DASHBOARDS_CHECKS: dict[str, tuple[type | tuple[type, ...], Any]] = {
+    "enabled": (bool, lambda v: True),
+    "certificate_arn": ((str, type(None)), lambda v: v is None or v.startswith("arn:aws") and ":acm:" in v),
+    "min_tasks": (int, lambda v: 1 <= v <= 10),
+    "max_tasks": (int, lambda v: 1 <= v <= 10),
+}
+
+
+def _dashboards(env: str, value: Any) -> DashboardsSettings:
+    """cdk.json's `dashboards` object, or ConfigError naming the bad key."""
+    wanted = {f.name for f in fields(DashboardsSettings)}
+    if not isinstance(value, dict) or value.keys() != wanted:
+        raise ConfigError(f"environment '{env}': 'dashboards' must be an object with exactly the keys "
+                          f"{sorted(wanted)}, got {value!r}")
+    for key, (typ, ok) in _DASHBOARDS_CHECKS.items():
+        item = value[key]
+        if not isinstance(item, typ) or (typ is int and isinstance(item, bool)) or not ok(item):
+            raise ConfigError(f"environment '{env}': invalid value {item!r} for 'dashboards.{key}'")
+    if value["min_tasks"] > value["max_tasks"]:
+        raise ConfigError(f"environment '{env}': 'dashboards.min_tasks' ({value['min_tasks']}) exceeds "
+                          f"'dashboards.max_tasks' ({value['max_tasks']})")
+    return DashboardsSettings(**value)
+
+
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
+
+
+def _emails(env: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and EMAIL.fullmatch(v) for v in value):
+        raise ConfigError(f"environment '{env}': 'alert_emails' must be a list of e-mail addresses, got {value!r}")
+    if len(set(value)) != len(value):
+        raise ConfigError(f"environment '{env}': 'alert_emails' lists an address twice")
+    return tuple(value)
+
+
+@dataclass(frozen=True)
 class EnvConfig:
     name: str
     account: str
@@ -106,6 +150,12 @@ class EnvConfig:
     replay_principals: tuple[str, ...] = ()
     # CloudTrail data events (every read and write) on the raw bucket, to an encrypted private bucket (decision 0229)
     raw_data_events_trail: bool = False
+    # e-mail addresses subscribed to the alarm and alert topics (each confirms by e-mail); none by default
+    alert_emails: tuple[str, ...] = ()
+    # the heartbeat alarm fires when no batch run has succeeded for this many hours
+    batch_heartbeat_hours: int = 3
+    # Superset on ECS Fargate (cdk_app/dashboards.py, docs/dashboards.md)
+    dashboards: DashboardsSettings = field(default_factory=lambda: DashboardsSettings())
 
     def resource_name(self, component: str) -> str:
         """Physical name of a resource, e.g. `lakehouse-dev-cleaner`."""
@@ -173,6 +223,7 @@ _CHECKS: dict[str, tuple[type, Any]] = {
     "account": (str, lambda v: len(v) == 12 and v.isdigit()),
     "region": (str, lambda v: bool(v)),
     "raw_data_events_trail": (bool, lambda v: True),
+    "batch_heartbeat_hours": (int, lambda v: 1 <= v <= 24),  # a CloudWatch alarm looks back one day at most
 }
 
 # A role or user of some account, by ARN; `*` allowed in the path or name (ArnLike: SSO roles carry a random suffix)
@@ -234,4 +285,6 @@ def load(env: str, context: dict[str, Any] | None = None, overrides: Mapping[str
     except ThresholdError as err:
         raise ConfigError(str(err)) from None
     return EnvConfig(name=env, **{**raw, "quality": quality,
-                                  "replay_principals": _principals(env, "replay_principals", raw["replay_principals"])})
+                                  "replay_principals": _principals(env, "replay_principals", raw["replay_principals"]),
+                                  "alert_emails": _emails(env, raw["alert_emails"]),
+                                  "dashboards": _dashboards(env, raw["dashboards"])})

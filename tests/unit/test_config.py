@@ -177,3 +177,32 @@ def test_nobody_may_replay_by_default_and_only_prod_audits_raw_reads() -> None:
     assert {env: config.load(env).raw_data_events_trail for env in ("local", "dev", "prod")} == {
         "local": False, "dev": False, "prod": True}
     assert config.load("dev").quality_workgroup_name == "lakehouse-dev-data-quality"
+
+
+def test_alerts_and_dashboards_settings_have_safe_defaults() -> None:
+    settings = {env: config.load(env) for env in ("local", "dev", "prod")}
+    assert {env: c.alert_emails for env, c in settings.items()} == {"local": (), "dev": (), "prod": ()}
+    assert {env: c.dashboards.enabled for env, c in settings.items()} == {"local": False, "dev": True, "prod": True}
+    assert all(c.dashboards.certificate_arn is None for c in settings.values())
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("alert_emails", "ops@example.org", "'alert_emails' must be a list of e-mail addresses"),
+    ("alert_emails", ["not-an-address"], "'alert_emails' must be a list of e-mail addresses"),
+    ("alert_emails", ["a@example.org", "a@example.org"], "'alert_emails' lists an address twice"),
+    ("batch_heartbeat_hours", 0, "invalid value 0 for 'batch_heartbeat_hours'"),
+    ("batch_heartbeat_hours", 25, "invalid value 25 for 'batch_heartbeat_hours'"),
+    ("dashboards", True, "'dashboards' must be an object with exactly the keys"),
+    ("dashboards", {"enabled": True}, "'dashboards' must be an object with exactly the keys"),
+    ("dashboards", {"enabled": "yes", "certificate_arn": None, "min_tasks": 1, "max_tasks": 1},
+     "invalid value 'yes' for 'dashboards.enabled'"),
+    ("dashboards", {"enabled": True, "certificate_arn": "my-cert", "min_tasks": 1, "max_tasks": 1},
+     "invalid value 'my-cert' for 'dashboards.certificate_arn'"),
+    ("dashboards", {"enabled": True, "certificate_arn": None, "min_tasks": 3, "max_tasks": 2},
+     "'dashboards.min_tasks' \\(3\\) exceeds 'dashboards.max_tasks' \\(2\\)"),
+])
+def test_a_bad_alerts_or_dashboards_setting_is_named(key: str, value: object, message: str) -> None:
+    context = copy.deepcopy(_context())
+    context[config.CONTEXT_KEY]["dev"][key] = value
+    with pytest.raises(config.ConfigError, match=f"environment 'dev': {message}"):
+        config.load("dev", context)
