@@ -27,13 +27,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.cleaner.batch import SOURCES, CleanedBatch, Source, clean_batch, judged_at
 from lambdas.cleaner.events import Delivery, parse_event
+from lambdas.cleaner.metrics import (BATCH_LATENCY, CLEAN, DUPLICATES, INGEST_LAG, PAYLOAD_BYTES, QUARANTINED,
+                                     REASON_DIMENSION, RECORDS_IN, SERVICE, SERVICE_DIMENSION, SOURCE_DIMENSION,
+                                     WRITE_FAILURES)
 from lambdas.cleaner.pii import LOCAL_KEY, IpMasker, load_key, masker
 from lambdas.cleaner.redelivery import not_yet_staged, write_mark
 from lambdas.cleaner.writer import write_batch
 from lambdas.common import environment as names
 from lambdas.common.storage import Locations
 
-SERVICE = "cleaner"
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)  # a no-op unless running in Lambda with tracing enabled
 
@@ -117,7 +119,7 @@ def _clean_and_write(delivery: Delivery, settings: Settings) -> bool:
     started = time.perf_counter()
     logger.set_correlation_id(delivery.batch_id)
     metrics = Metrics(namespace=settings.metrics_namespace, service=SERVICE)
-    metrics.add_dimension(name="source", value=settings.source.name)
+    metrics.add_dimension(name=SOURCE_DIMENSION, value=settings.source.name)
     try:
         fresh = not_yet_staged(delivery, settings.locations, settings.source.name)
     except Exception:  # noqa: BLE001 - the mark could not be read: retry the batch, never guess
@@ -144,7 +146,7 @@ def _clean_and_write(delivery: Delivery, settings: Settings) -> bool:
 
 def _failed(metrics: Metrics, what: str) -> bool:
     logger.exception(f"{what}; Lambda will retry the batch from its first record")
-    metrics.add_metric(name="write_failures", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=WRITE_FAILURES, unit=MetricUnit.Count, value=1)
     metrics.flush_metrics()
     return False
 
@@ -153,16 +155,16 @@ def _count(metrics: Metrics, batch: CleanedBatch, settings: Settings, payload_by
            oldest_ms: float) -> None:
     """EMF metrics of the batch; quarantines also per reason (their own dimension set)."""
     by_reason = batch.quarantined_by_reason
-    for name, value in (("records_in", len(batch.delivery)), ("clean", batch.clean.num_rows),
-                        ("quarantined", sum(by_reason.values())), ("duplicates", batch.duplicates)):
+    for name, value in ((RECORDS_IN, len(batch.delivery)), (CLEAN, batch.clean.num_rows),
+                        (QUARANTINED, sum(by_reason.values())), (DUPLICATES, batch.duplicates)):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-    metrics.add_metric(name="payload_bytes", unit=MetricUnit.Bytes, value=payload_bytes)
-    metrics.add_metric(name="batch_latency", unit=MetricUnit.Milliseconds, value=round(seconds * 1000, 3))
+    metrics.add_metric(name=PAYLOAD_BYTES, unit=MetricUnit.Bytes, value=payload_bytes)
+    metrics.add_metric(name=BATCH_LATENCY, unit=MetricUnit.Milliseconds, value=round(seconds * 1000, 3))
     # How long the batch's oldest record waited between arriving and being staged: the lake's lag.
-    metrics.add_metric(name="ingest_lag", unit=MetricUnit.Milliseconds, value=round(max(oldest_ms, 0.0), 3))
+    metrics.add_metric(name=INGEST_LAG, unit=MetricUnit.Milliseconds, value=round(max(oldest_ms, 0.0), 3))
     metrics.flush_metrics()
     for reason, value in by_reason.items():
-        with single_metric(name="quarantined", unit=MetricUnit.Count, value=value,
+        with single_metric(name=QUARANTINED, unit=MetricUnit.Count, value=value,
                            namespace=settings.metrics_namespace,
-                           default_dimensions={"service": SERVICE, "source": settings.source.name}) as metric:
-            metric.add_dimension(name="reason", value=reason)
+                           default_dimensions={SERVICE_DIMENSION: SERVICE, SOURCE_DIMENSION: settings.source.name}) as metric:
+            metric.add_dimension(name=REASON_DIMENSION, value=reason)
