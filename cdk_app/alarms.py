@@ -1,8 +1,10 @@
-"""CloudWatch alarms on the ingestion path, published to one encrypted SNS topic; and that kind of topic.
+"""CloudWatch alarms, each published to an encrypted SNS topic of its stack; and that kind of topic.
 
-Only the signals that mean "data is waiting or was parked": a dead-letter queue holding a
-message, a function failing, the cleaner falling behind its stream. Subscribe people or a pager
-to `topic` (it has no subscription of its own: who is paged differs per team).
+Only the signals that mean "data is waiting, was parked or stopped flowing": a dead-letter queue
+holding a message, a function failing or throttled, a consumer falling behind its stream or topic, a
+stream refusing writes, a workflow failing, no batch run succeeding for hours. The ingestion stack's
+alarms publish to `lakehouse-<env>-ingestion-alarms`, the processing stack's to its pipeline alerts
+topic. Each topic subscribes the environment's `alert_emails` (cdk.json; none by default).
 """
 from __future__ import annotations
 
@@ -12,24 +14,37 @@ from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from cdk_app.config import EnvConfig
 from cdk_app.grants import arn
+from cdk_app.python_function import PythonFunction
 
 PERIOD = Duration.minutes(5)
 # Healthy, the cleaner lags its stream by about one batching window; half an hour is an outage.
 ITERATOR_AGE_LIMIT = Duration.minutes(30)
+# Throttled writes are retried by producers, and an on-demand stream doubles its capacity within minutes:
+# only throttling through SUSTAINED consecutive periods (a quarter of an hour) means the stream is too small.
+SUSTAINED = 3
+# Records the Kafka consumer group is behind its topic, sustained: about ten minutes of one poller's
+# throughput (about 5 MB/s of 1 KB records, cdk_app/msk.py); a burst the pollers absorb stays below it.
+KAFKA_LAG_LIMIT = 3_000_000
 
 
 def encrypted_topic(scope: Construct, construct_id: str, *, env: EnvConfig, name: str, key: kms.IKey) -> sns.Topic:
     """An SNS topic encrypted with the lake key, refusing publishers without TLS, that this environment's
-    CloudWatch alarms may publish to; no subscription (who is paged differs per team). Two topics use it:
+    CloudWatch alarms may publish to. Two topics use it:
     the ingestion alarms (below) and the batch pipeline's alerts (cdk_app/processing.py): see
-    docs/decisions/0142-pipeline-alerts-topic.md."""
+    docs/decisions/0142-pipeline-alerts-topic.md. Each of `env.alert_emails` is subscribed by e-mail (the
+    address confirms it); none by default: who is paged differs per team (decision 0236)."""
     topic = sns.Topic(scope, construct_id, topic_name=name, master_key=key, enforce_ssl=True)
+    for address in env.alert_emails:
+        topic.add_subscription(subscriptions.EmailSubscription(address))
     # the topic's own policy replaces SNS's default one, which let this account's alarms publish
     topic.add_to_resource_policy(iam.PolicyStatement(
         principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
@@ -42,31 +57,46 @@ def encrypted_topic(scope: Construct, construct_id: str, *, env: EnvConfig, name
 
 
 def alarm(scope: Construct, construct_id: str, *, name: str, metric: cloudwatch.IMetric, threshold: float,
-          description: str, topic: sns.ITopic) -> cloudwatch.Alarm:
-    """`metric` at or above `threshold` in one period (no data: fine) publishes to `topic`."""
+          description: str, topic: sns.ITopic, periods: int = 1,
+          comparison: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          missing_data: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING) -> cloudwatch.Alarm:
+    """`metric` at or above `threshold` (or as `comparison` says) in `periods` consecutive periods publishes to
+    `topic`; no data is fine unless `missing_data` says otherwise."""
     created = metric.create_alarm(
         scope, construct_id, alarm_name=name, alarm_description=description,
-        threshold=threshold, evaluation_periods=1,
-        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        threshold=threshold, evaluation_periods=periods, datapoints_to_alarm=periods,
+        comparison_operator=comparison, treat_missing_data=missing_data,
     )
     created.add_alarm_action(actions.SnsAction(topic))
     return created
 
 
-class Alarms(Construct):
-    """`topic` (SNS, the lake key, TLS-only) and `alarms` {name: Alarm}, each publishing to it."""
+def failed_executions(machine: sfn.IStateMachine, label: str) -> cloudwatch.MathExpression:
+    """Executions of `machine` that ended FAILED, ABORTED or TIMED_OUT, per PERIOD."""
+    return cloudwatch.MathExpression(
+        expression="failed + aborted + timed_out", label=label, period=PERIOD,
+        using_metrics={"failed": machine.metric_failed(statistic="Sum"),
+                       "aborted": machine.metric_aborted(statistic="Sum"),
+                       "timed_out": machine.metric_timed_out(statistic="Sum")})
 
-    def __init__(self, scope: Construct, construct_id: str, *, env: EnvConfig, key: kms.IKey) -> None:
+
+class Alarms(Construct):
+    """`topic` and `alarms` {name: Alarm}, each publishing to it. Without `topic`, its own: SNS
+    `lakehouse-<env>-ingestion-alarms`, the lake key, TLS-only."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, env: EnvConfig, key: kms.IKey,
+                 topic: sns.ITopic | None = None) -> None:
         super().__init__(scope, construct_id)
         self._env = env
-        self.topic = encrypted_topic(self, "Topic", env=env, name=env.resource_name("ingestion-alarms"), key=key)
+        self.topic = topic or encrypted_topic(self, "Topic", env=env, name=env.resource_name("ingestion-alarms"),
+                                              key=key)
         self.alarms: dict[str, cloudwatch.Alarm] = {}
 
-    def _add(self, component: str, metric: cloudwatch.Metric, threshold: float, description: str) -> None:
+    def _add(self, component: str, metric: cloudwatch.IMetric, threshold: float, description: str,
+             **options) -> None:
         name = self._env.resource_name(component)
         self.alarms[name] = alarm(self, component, name=name, metric=metric, threshold=threshold,
-                                  description=description, topic=self.topic)
+                                  description=description, topic=self.topic, **options)
 
     def dead_letters(self, queue: sqs.Queue, what: str) -> None:
         """Any message in `queue`: some of `what`'s work failed for good and waits for a replay."""
@@ -83,3 +113,47 @@ class Alarms(Construct):
         metric = function.metric("IteratorAge", period=PERIOD, statistic="Maximum")
         self._add(f"{what}-iterator-age", metric, ITERATOR_AGE_LIMIT.to_milliseconds(),
                   f"the {what} is more than {ITERATOR_AGE_LIMIT.to_minutes()} minutes behind its stream")
+
+    def every_throttle(self, scope: Construct) -> None:
+        """A throttles alarm for every function of this app under `scope` (each PythonFunction), named
+        after the function (`lakehouse-<env>-<what>` alarms as `<what>-throttles`)."""
+        prefix = self._env.resource_name("")
+        for part in scope.node.find_all():
+            if isinstance(part, PythonFunction):
+                cfn = part.function.node.default_child
+                assert isinstance(cfn, lambda_.CfnFunction) and isinstance(cfn.function_name, str)
+                self.throttles(part.function, cfn.function_name.removeprefix(prefix))
+
+    def throttles(self, function: lambda_.Function, what: str) -> None:
+        """Any throttled invocation of `function`: the account's (or region's) concurrency is used up, and
+        its events wait or are retried."""
+        self._add(f"{what}-throttles", function.metric_throttles(period=PERIOD, statistic="Sum"), 1,
+                  f"the {what} function was throttled: Lambda concurrency is exhausted")
+
+    def write_throttles(self, stream: kinesis.IStream, what: str) -> None:
+        """Writes to `stream` refused for throughput in SUSTAINED consecutive periods."""
+        metric = stream.metric_write_provisioned_throughput_exceeded(period=PERIOD, statistic="Sum")
+        self._add(f"{what}-write-throttles", metric, 1,
+                  f"the {what} stream has refused writes for {SUSTAINED * PERIOD.to_minutes()} minutes: "
+                  "add shards (kinesis_shards in cdk.json) or check the producers", periods=SUSTAINED)
+
+    def kafka_lag(self, function: lambda_.Function, what: str) -> None:
+        """`function`'s Kafka consumer group at least KAFKA_LAG_LIMIT records behind in SUSTAINED periods."""
+        metric = function.metric("OffsetLag", period=PERIOD, statistic="Maximum")
+        self._add(f"{what}-kafka-lag", metric, KAFKA_LAG_LIMIT,
+                  f"the {what} is {KAFKA_LAG_LIMIT:,} records or more behind its Kafka topic for "
+                  f"{SUSTAINED * PERIOD.to_minutes()} minutes: raise its maximum pollers", periods=SUSTAINED)
+
+    def failed_runs(self, machine: sfn.IStateMachine, what: str, runbook: str) -> None:
+        """Any execution of `machine` that did not succeed."""
+        self._add(f"{what}-failed-runs", failed_executions(machine, f"{what} runs that did not succeed"), 1,
+                  f"a {what} run ended FAILED, ABORTED or TIMED_OUT: {runbook}")
+
+    def heartbeat(self, machine: sfn.IStateMachine, what: str, hours: int) -> None:
+        """No execution of `machine` succeeded in the last `hours` (at most 24: an alarm looks back one day).
+        No data is breaching: Step Functions publishes nothing for an hour without a success."""
+        metric = machine.metric_succeeded(period=Duration.hours(hours), statistic="Sum")
+        self._add(f"{what}-heartbeat", metric, 1,
+                  f"no {what} run has succeeded for {hours} hours: is the schedule on, are runs failing or stuck?",
+                  comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                  missing_data=cloudwatch.TreatMissingData.BREACHING)

@@ -76,6 +76,11 @@ class IngestionStack(Stack):
             self.alarms.errors(part.function.function, what)
             self.alarms.dead_letters(part.dead_letters, what)
         self.alarms.errors(self.replay_workflow.function.function, "replay")
+        self.alarms.every_throttle(self)
+        for source, stream in self.streams.items():
+            self.alarms.write_throttles(stream, env.stream_for(source).removeprefix(env.resource_name("")))
+        if self.msk:
+            self.alarms.kafka_lag(self.cleaner.function.function, self.cleaner.component)
 
     def _stream(self, construct_id: str, env: EnvConfig, name: str, key: kms.IKey) -> kinesis.Stream:
         on_demand = env.kinesis_shards == 0

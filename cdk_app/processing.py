@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -17,7 +16,7 @@ from constructs import Construct
 
 from cdk_app.config import EnvConfig
 from cdk_app import maintenance, run_limits
-from cdk_app.alarms import PERIOD, alarm, encrypted_topic
+from cdk_app.alarms import Alarms, alarm, encrypted_topic, failed_executions
 from cdk_app.schedules import StateMachineSchedule
 from cdk_app.state_machines import logged_state_machine
 from cdk_app.data_quality import DataQuality
@@ -115,11 +114,7 @@ class ProcessingStack(Stack):
         self.failed_runs = alarm(
             self, "FailedRuns", name=env.resource_name("batch-pipeline-failed-runs"), topic=self.alerts, threshold=1,
             description="a batch pipeline run ended FAILED, ABORTED or TIMED_OUT: docs/runbooks/failed-batch-run.md",
-            metric=cloudwatch.MathExpression(
-                expression="failed + aborted + timed_out", label="runs that did not succeed", period=PERIOD,
-                using_metrics={"failed": self.state_machine.metric_failed(statistic="Sum"),
-                               "aborted": self.state_machine.metric_aborted(statistic="Sum"),
-                               "timed_out": self.state_machine.metric_timed_out(statistic="Sum")}))
+            metric=failed_executions(self.state_machine, "runs that did not succeed"))
         self.batch_schedule = StateMachineSchedule(
             self, "BatchSchedule", env=env, key=key, component="batch-pipeline", expression=env.batch_schedule,
             description="Merge the new staging batches into silver, rebuild gold, check data quality",
@@ -132,6 +127,13 @@ class ProcessingStack(Stack):
             self, "MaintenanceSchedule", env=env, key=key, component=maintenance.JOB,
             expression=maintenance.SCHEDULE, state_machine=self.maintenance,
             description="Maintain every lake table: expire snapshots, compact, rewrite manifests, remove orphans")
+        # the batch side's other alarms, to the same topic (decision 0236)
+        self.alarms = Alarms(self, "Alarms", env=env, key=key, topic=self.alerts)
+        self.alarms.failed_runs(self.maintenance, maintenance.JOB, "docs/infrastructure.md, Table maintenance")
+        self.alarms.heartbeat(self.state_machine, "batch-pipeline", env.batch_heartbeat_hours)
+        for schedule in (self.batch_schedule, self.maintenance_schedule):
+            self.alarms.dead_letters(schedule.dead_letters, schedule.component)
+        self.alarms.every_throttle(self)
 
     def _state_machine(self, env: EnvConfig, key: kms.IKey, *, ids: tuple[str, str, str], name: str,
                        asl_file: Path, jobs: Sequence[str], substitutions: Mapping[str, str],

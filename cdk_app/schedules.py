@@ -27,14 +27,15 @@ SCHEDULE_MAX_EVENT_AGE = Duration.hours(1)
 
 class StateMachineSchedule(Construct):
     """`schedule` (CfnSchedule named `name`, UTC, input {}: the run id is the execution's name),
-    `dead_letters` (`lakehouse-<env>-<name component>-schedule-dlq`) and `role`: may start
-    `state_machine` and park a failed start, nothing else."""
+    `component` (`<its component>-schedule`), `dead_letters` (`lakehouse-<env>-<that component>-dlq`, alarmed
+    by the caller) and `role`: may start `state_machine` and park a failed start, nothing else."""
 
     def __init__(self, scope: Construct, construct_id: str, *, env: EnvConfig, key: kms.IKey, component: str,
                  expression: str, description: str, state_machine: sfn.IStateMachine) -> None:
         super().__init__(scope, construct_id)
+        self.component = f"{component}-schedule"
         self.dead_letters = dead_letter_queue(
-            self, "DeadLetters", env=env, component=f"{component}-schedule-dlq", key=key,
+            self, "DeadLetters", env=env, component=f"{self.component}-dlq", key=key,
             holds=f"starts of {env.resource_name(component)} the schedule could not make")
         self.role = scheduler_role(self, "Role")
         self.role.add_to_principal_policy(iam.PolicyStatement(

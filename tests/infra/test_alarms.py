@@ -1,15 +1,27 @@
-"""Ingestion alarms: dead letters waiting, functions failing, the cleaner lagging; all to one topic."""
+"""Alarms: ingestion's (dead letters waiting, functions failing or throttled, the cleaner lagging its stream or its
+Kafka topic, streams refusing writes) to one topic; the batch side's (runs failing, no run succeeding, schedules'
+dead letters, throttles) to the pipeline alerts topic; each topic subscribes cdk.json's `alert_emails`."""
 from __future__ import annotations
 
+import json
+
 import pytest
+from aws_cdk import App
 from aws_cdk.assertions import Template
 
-from cdk_app.config import load
+from cdk_app import maintenance
+from cdk_app.alarms import KAFKA_LAG_LIMIT
+from cdk_app.app_builder import build
+from cdk_app.config import CONTEXT_KEY, load
+from tests.fixtures.cdk import SKIP_BUNDLING, cdk_context
 from tests.infra.helpers import flatten_arn, logical_id, only, resources
 
 PARTS = ("cleaner", "cleaner-orders", "api-connector", "file-loader")
 CLEANERS = ("cleaner", "cleaner-orders")  # one per Kinesis source, each behind its own stream
 RUN_BY_HAND = ("replay",)  # functions a state machine runs: errors alarmed, no queue of their own
+STREAMS = ("events", "orders")  # config.stream_for's components
+BATCH_FUNCTIONS = ("record-run", "run-lease", "data-quality")
+SCHEDULES = ("batch-pipeline-schedule", "maintenance-schedule")
 
 
 def _alarms(template: Template) -> dict[str, dict]:
@@ -41,6 +53,9 @@ def test_every_alarm_watches_its_resource_and_publishes_to_the_topic(ingestion) 
     for part in PARTS:
         expected |= {config.resource_name(f"{part}-errors"), config.resource_name(f"{part}-dead-letters")}
     expected |= {config.resource_name(f"{part}-errors") for part in RUN_BY_HAND}
+    expected |= {config.resource_name(f"{part}-throttles") for part in PARTS + RUN_BY_HAND}
+    expected |= {config.resource_name(f"{stream}-write-throttles") for stream in STREAMS}
+    expected |= {config.resource_name("cleaner-kafka-lag")} if config.msk_enabled else set()
     assert set(alarms) == expected
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == [{"Ref": topic}]
@@ -71,3 +86,134 @@ def test_lake_key_lets_cloudwatch_publish_to_encrypted_topics(synthesized, env: 
     [statement] = [s for s in key["KeyPolicy"]["Statement"]
                    if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
     assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+
+
+def _on(template: Template, dimension: str, cfn_type: str, **properties: str) -> list[dict]:
+    """An alarm's Dimensions naming (by Ref) the one `cfn_type` resource with these properties."""
+    return [{"Name": dimension, "Value": {"Ref": logical_id(template, cfn_type, **properties)}}]
+
+
+def _threshold(alarm: dict) -> tuple:
+    return (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"], alarm["Period"], alarm["Threshold"],
+            alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"])
+
+
+def test_every_function_has_a_throttles_alarm(synthesized, ingestion) -> None:
+    env, template = ingestion
+    config = load(env)
+    processing = Template.from_stack(synthesized(env).stage.processing)
+    for stack, parts in ((template, PARTS + RUN_BY_HAND), (processing, BATCH_FUNCTIONS)):
+        alarms = _alarms(stack)
+        named = {r["Properties"]["FunctionName"] for r in resources(stack, "AWS::Lambda::Function").values()
+                 if "FunctionName" in r["Properties"]}
+        assert named == {config.resource_name(part) for part in parts}  # every function of the stack
+        for part in parts:
+            throttles = alarms[config.resource_name(f"{part}-throttles")]
+            assert _threshold(throttles) == ("AWS/Lambda", "Throttles", "Sum", 300, 1, 1, 1)
+            assert throttles["Dimensions"] == _on(stack, "FunctionName", "AWS::Lambda::Function",
+                                                  FunctionName=config.resource_name(part))
+
+
+def test_kinesis_write_throttles_sustained_a_quarter_of_an_hour(ingestion) -> None:
+    env, template = ingestion
+    config = load(env)
+    alarms = _alarms(template)
+    for stream in STREAMS:
+        throttled = alarms[config.resource_name(f"{stream}-write-throttles")]
+        assert _threshold(throttled) == ("AWS/Kinesis", "WriteProvisionedThroughputExceeded", "Sum", 300, 1, 3, 3)
+        assert throttled["Dimensions"] == _on(template, "StreamName", "AWS::Kinesis::Stream",
+                                              Name=config.resource_name(stream))
+
+
+def test_kafka_consumer_lag_where_msk_is_on(ingestion) -> None:
+    env, template = ingestion
+    config = load(env)
+    lag = _alarms(template).get(config.resource_name("cleaner-kafka-lag"))
+    if not config.msk_enabled:
+        assert lag is None
+        return
+    assert _threshold(lag) == ("AWS/Lambda", "OffsetLag", "Maximum", 300, KAFKA_LAG_LIMIT, 3, 3)
+    assert lag["Dimensions"] == _on(template, "FunctionName", "AWS::Lambda::Function",
+                                    FunctionName=config.resource_name("cleaner"))
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def processing(request, synthesized) -> tuple[str, Template]:
+    env = request.param
+    return env, Template.from_stack(synthesized(env).stage.processing)
+
+
+def test_batch_alarms_publish_to_the_pipeline_alerts_topic(processing) -> None:
+    env, template = processing
+    config = load(env)
+    topic = logical_id(template, "AWS::SNS::Topic", TopicName=config.alert_topic_name)
+    alarms = _alarms(template)
+    assert set(alarms) == {config.resource_name(name) for name in (
+        "batch-pipeline-failed-runs", "maintenance-failed-runs", "batch-pipeline-heartbeat",
+        *(f"{schedule}-dead-letters" for schedule in SCHEDULES), *(f"{f}-throttles" for f in BATCH_FUNCTIONS))}
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"] == [{"Ref": topic}]
+
+
+def test_the_maintenance_workflow_failing(processing) -> None:
+    env, template = processing
+    config = load(env)
+    failed = _alarms(template)[config.resource_name("maintenance-failed-runs")]
+    machine = logical_id(template, "AWS::StepFunctions::StateMachine",
+                         StateMachineName=config.resource_name(maintenance.JOB))
+    [expression] = [m for m in failed["Metrics"] if "Expression" in m]
+    assert expression["Expression"] == "failed + aborted + timed_out"
+    counted = {m["MetricStat"]["Metric"]["MetricName"]: m["MetricStat"] for m in failed["Metrics"] if "MetricStat" in m}
+    assert sorted(counted) == ["ExecutionsAborted", "ExecutionsFailed", "ExecutionsTimedOut"]
+    for stat in counted.values():
+        assert (stat["Metric"]["Namespace"], stat["Stat"], stat["Period"]) == ("AWS/States", "Sum", 300)
+        assert stat["Metric"]["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": machine}}]
+    assert (failed["Threshold"], failed["EvaluationPeriods"], failed["ComparisonOperator"], failed["TreatMissingData"]) \
+        == (1, 1, "GreaterThanOrEqualToThreshold", "notBreaching")
+
+
+def test_heartbeat_no_successful_batch_run_in_the_configured_hours(processing) -> None:
+    env, template = processing
+    config = load(env)
+    heartbeat = _alarms(template)[config.resource_name("batch-pipeline-heartbeat")]
+    assert _threshold(heartbeat) == ("AWS/States", "ExecutionsSucceeded", "Sum", config.batch_heartbeat_hours * 3600,
+                                     1, 1, 1)
+    assert heartbeat["Period"] <= 24 * 3600  # an alarm looks back one day at most
+    # no success at all publishes no data point: missing data is the alarm
+    assert (heartbeat["ComparisonOperator"], heartbeat["TreatMissingData"]) == ("LessThanThreshold", "breaching")
+    assert heartbeat["Dimensions"] == _on(template, "StateMachineArn", "AWS::StepFunctions::StateMachine",
+                                          StateMachineName=config.state_machine_name)
+
+
+def test_the_schedules_dead_letter_queues(processing) -> None:
+    env, template = processing
+    config = load(env)
+    alarms = _alarms(template)
+    for schedule in SCHEDULES:
+        waiting = alarms[config.resource_name(f"{schedule}-dead-letters")]
+        assert _threshold(waiting) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", 300, 1, 1, 1)
+        assert waiting["TreatMissingData"] == "notBreaching"
+        queue = logical_id(template, "AWS::SQS::Queue", QueueName=config.resource_name(f"{schedule}-dlq"))
+        assert waiting["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_no_alert_subscription_by_default(synthesized, env: str) -> None:
+    assert load(env).alert_emails == ()
+    for component, stack in synthesized(env).stage.stacks.items():
+        assert resources(Template.from_stack(stack), "AWS::SNS::Subscription") == {}, component
+
+
+def test_alert_emails_subscribe_to_both_topics() -> None:
+    emails = ["oncall@example.com", "data-team@example.org"]
+    context = cdk_context(env="dev", **SKIP_BUNDLING)
+    context[CONTEXT_KEY]["dev"]["alert_emails"] = emails
+    stage = build(App(context=context))["dev"]
+    config = load("dev")
+    for stack, topic_name in ((stage.ingestion, config.resource_name("ingestion-alarms")),
+                              (stage.processing, config.alert_topic_name)):
+        template = Template.from_stack(stack)
+        topic = logical_id(template, "AWS::SNS::Topic", TopicName=topic_name)
+        subscriptions = [r["Properties"] for r in resources(template, "AWS::SNS::Subscription").values()]
+        assert sorted((s["Protocol"], s["Endpoint"], json.dumps(s["TopicArn"])) for s in subscriptions) == \
+            sorted(("email", email, json.dumps({"Ref": topic})) for email in emails)
