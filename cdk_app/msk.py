@@ -50,11 +50,12 @@ def availability_zones() -> list[str]:
 class MskIngestion(Construct):
     """`vpc`, `cluster` (CfnServerlessCluster, IAM auth only), `cluster_security_group`,
     `client_security_group` (for producers), `sqs_endpoint` and its `endpoint_security_group`,
-    `producer_policy` (attach to producers' roles)."""
+    `producer_policy` (attach to producers' roles), `consumers` (the cleaners fed by `feed`)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, env: EnvConfig, key: kms.IKey) -> None:
         super().__init__(scope, construct_id)
         self._env = env
+        self.consumers: list[Cleaner] = []  # the cleaners `feed` gave a mapping on TOPIC
         self.vpc = ec2.Vpc(
             self, "Vpc",
             vpc_name=env.resource_name("msk"),
@@ -128,6 +129,7 @@ class MskIngestion(Construct):
     def feed(self, cleaner: Cleaner) -> lambda_.EventSourceMapping:
         """The cleaner's mapping on TOPIC, with the cleaner's own settings, and exactly its permissions."""
         group = self._env.function_name("cleaner")  # a consumer group of its own
+        self.consumers.append(cleaner)
         role = cleaner.function.role
         for actions, resource in (
             (("kafka:DescribeClusterV2", "kafka:GetBootstrapBrokers"), self.cluster.attr_arn),

@@ -8,6 +8,7 @@ from cdk_app.config import PROJECT, EnvConfig
 from cdk_app.analytics import AnalyticsStack
 from cdk_app.ingestion import IngestionStack
 from cdk_app.lake import DATABASES, LakeStack
+from cdk_app.operations_dashboard import COMPONENT as OPERATIONS, OperationsStack
 from cdk_app.processing import ProcessingStack
 from cdk_app.secure_bucket import removal_policy
 
@@ -43,6 +44,9 @@ class LakehouseStage(Stage):
         self.analytics = AnalyticsStack(self, "Analytics", env_config=env, key=self.lake.key,
                                         results_bucket=self.lake.bucket_names["athena-results"],
                                         **stack_args("analytics"))
+        # its dashboard charts, and its alarm widget names, everything the stacks made above deploy
+        self.operations = OperationsStack(self, "Operations", env_config=env, **stack_args(OPERATIONS),
+                                          watched=[s for s in self.node.children if isinstance(s, Stack)])
         for component, stack in self.stacks.items():
             Tags.of(stack).add(COMPONENT_TAG, component)
         # the Glue databases hold the Iceberg tables' catalog entries: kept where the data is (prod)
@@ -56,4 +60,4 @@ class LakehouseStage(Stage):
     def stacks(self) -> dict[str, Stack]:
         """{component: its stack}; the component is the stack name's last part."""
         return {"lake": self.lake, "ingestion": self.ingestion, "processing": self.processing,
-                "analytics": self.analytics}
+                "analytics": self.analytics, OPERATIONS: self.operations}

@@ -10,3 +10,10 @@ def ingestion(request, synthesized) -> tuple[str, Template]:
     """(environment, its ingestion stack's template), for dev and prod."""
     env = request.param
     return env, Template.from_stack(synthesized(env).stage.ingestion)
+
+
+@pytest.fixture(scope="module", params=["dev", "prod"])
+def stage(request, synthesized) -> tuple[str, object]:
+    """(environment, its synthesized stage: cdk_app.stage.LakehouseStage), for dev and prod."""
+    env = request.param
+    return env, synthesized(env).stage

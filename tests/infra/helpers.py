@@ -1,6 +1,7 @@
 """Small readers of synthesized CloudFormation templates, shared by the infra tests."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk.assertions import Template
@@ -84,3 +85,23 @@ def cleaner_mapping_settings(config: EnvConfig, queue_id: str) -> dict[str, Any]
         "FunctionResponseTypes": ["ReportBatchItemFailures"],
         "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [queue_id, "Arn"]}}},
     }
+
+
+def dashboard_widgets(template: Template) -> list[dict[str, Any]]:
+    """The widgets of the template's one CloudWatch dashboard, its body's Fn::Join resolved (flatten_arn)."""
+    body = only(template, "AWS::CloudWatch::Dashboard")["DashboardBody"]
+    return json.loads(flatten_arn(body))["widgets"]
+
+
+def metric_rows(widget: dict[str, Any]) -> list[tuple[str, str, dict[str, str], dict[str, Any]]]:
+    """(namespace, metric name, dimensions, options) of each metric a graph widget draws; a math expression
+    as ("", "", {}, options with its `expression`)."""
+    rows = []
+    for row in widget["properties"]["metrics"]:
+        *names, options = row if isinstance(row[-1], dict) else (*row, {})
+        if not names:
+            rows.append(("", "", {}, options))
+            continue
+        namespace, metric, *pairs = names
+        rows.append((namespace, metric, dict(zip(pairs[::2], pairs[1::2])), options))
+    return rows
