@@ -7,7 +7,6 @@ docs/analytics.md ("Athena SQL on DuckDB") where it can; `query` runs one statem
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -16,27 +15,16 @@ from typing import Any
 import duckdb
 import sqlglot
 from pyiceberg.catalog import Catalog
+from pyiceberg.table import Table
 from sqlglot import exp
-from sqlglot.dialects.dialect import Dialect
-from sqlglot.errors import ParseError, SqlglotError
-from sqlglot.optimizer.annotate_types import annotate_types
+from sqlglot.errors import ParseError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
-from sqlglot.optimizer.qualify import qualify
 from sqlglot.schema import MappingSchema
-from sqlglot.time import format_time
+
+from lakehouse.athena_dialect import AthenaError, LakeTables, repair
 
 # avro first: the iceberg extension reads manifests through it and must not autoload it.
 EXTENSIONS = ("avro", "iceberg")
-# Athena's Java date patterns (format_datetime) are Hive's: reuse sqlglot's Hive mapping.
-_JAVA = Dialect.get_or_raise("hive")
-# Trino keeps a DATE a DATE through these; DuckDB turns it into a TIMESTAMP.
-_DATE_ARITHMETIC = (exp.DateAdd, exp.DateTrunc, exp.TimestampTrunc)
-_MARK = "athena_stand_in_mark"
-_STRFTIME_TOKEN = re.compile(r"%-?[A-Za-z](strict)?")  # sqlglot's internal format, e.g. %mstrict, %-d
-
-
-class AthenaError(ValueError):
-    """A query the stand-in cannot run; the message names the problem."""
 
 
 class AthenaSyntaxError(AthenaError):
@@ -78,6 +66,8 @@ def offline_duckdb() -> duckdb.DuckDBPyConnection:
         "autoload_known_extensions": False,
     })
     con.execute("SET TimeZone = 'UTC'")  # a setting of the built-in icu extension, not a connect option
+    # Trino divides integers as integers (5 / 2 = 2, -5 / 2 = -2); DuckDB decides by the runtime types
+    con.execute("SET integer_division = true")
     for name in EXTENSIONS:
         # LOAD by path: no INSTALL copy into ~/.duckdb, so nothing outside the venv is touched
         con.execute(f"LOAD {literal(str(extension_path(name)))}")
@@ -90,53 +80,20 @@ def connect(catalog: Catalog) -> duckdb.DuckDBPyConnection:
     Each view reads the table's snapshot that was current when `connect` ran: one connection
     sees one consistent state of the lake, as one Athena query does. Reconnect to see newer commits.
     """
-    con = offline_duckdb()
+    return _open(catalog)[0]
+
+
+def _open(catalog: Catalog) -> tuple[duckdb.DuckDBPyConnection, dict[str, Table]]:
+    """`connect`'s connection, and the tables its views read, by 'namespace.table'."""
+    con, tables = offline_duckdb(), {}
     for namespace in catalog.list_namespaces():
         schema = ident(".".join(namespace))
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         for identifier in catalog.list_tables(namespace):
-            location = catalog.load_table(identifier).metadata_location
+            table = tables[".".join(identifier)] = catalog.load_table(identifier)
             con.execute(f"CREATE VIEW {schema}.{ident(identifier[-1])} AS "
-                        f"SELECT * FROM iceberg_scan({literal(location)})")
-    return con
-
-
-def _format_datetime(node: exp.Anonymous) -> exp.Expression:
-    """Trino's format_datetime(ts, java_pattern), which sqlglot leaves untranslated, as STRFTIME."""
-    if len(node.expressions) != 2 or not node.expressions[1].is_string:
-        raise AthenaError(f"format_datetime needs a timestamp and a literal pattern: {node.sql('athena')}")
-    pattern = node.expressions[1].name
-    strftime = format_time(pattern, _JAVA.TIME_MAPPING, _JAVA.TIME_TRIE) or ""
-    leftover = set(re.findall(r"[A-Za-z]", _STRFTIME_TOKEN.sub("", strftime)))
-    if leftover:
-        raise AthenaError(f"format_datetime pattern '{pattern}': the stand-in cannot translate "
-                          f"{''.join(sorted(leftover))}; use y M d H h m s a E and separators")
-    return exp.TimeToStr(this=node.expressions[0], format=exp.Literal.string(strftime))
-
-
-def _regexp_extract(node: exp.RegexpExtract) -> exp.Expression:
-    """Trino's regexp_extract is NULL without a match, DuckDB's is '': return NULL as Athena does."""
-    matches = exp.RegexpLike(this=node.this.copy(), expression=node.expression.copy())
-    return exp.Case().when(matches, node.copy())
-
-
-def _on_dates(statement: exp.Expression, schema: Mapping[str, Any] | None) -> set[int]:
-    """Marks of the date_add/date_trunc calls whose argument is a DATE.
-
-    Athena returns a DATE for them, DuckDB a TIMESTAMP. Types come from sqlglot's annotator on a
-    qualified copy (qualifying renames result columns, so only the copy is qualified); a query
-    it cannot qualify keeps DuckDB's types, except for literals.
-    """
-    for mark, node in enumerate(statement.find_all(*_DATE_ARITHMETIC)):
-        node.meta[_MARK] = mark
-    typed = statement.copy()
-    try:
-        typed = qualify(typed, schema=schema, dialect="athena", validate_qualify_columns=False)
-    except SqlglotError:
-        pass
-    annotate_types(typed, schema=schema, dialect="athena")
-    return {n.meta[_MARK] for n in typed.find_all(*_DATE_ARITHMETIC)
-            if _MARK in n.meta and n.this.is_type(exp.DataType.Type.DATE)}
+                        f"SELECT * FROM iceberg_scan({literal(table.metadata_location)})")
+    return con, tables
 
 
 def _athena_column_names(statement: exp.Expression) -> None:
@@ -149,21 +106,6 @@ def _athena_column_names(statement: exp.Expression) -> None:
                 column.replace(exp.alias_(column.copy(), f"_col{position}"))
 
 
-def _with_athena_semantics(statement: exp.Expression, schema: Mapping[str, Any] | None) -> exp.Expression:
-    _athena_column_names(statement)
-    on_dates = _on_dates(statement, schema)
-    # innermost first, so an outer rewrite copies arguments that are already rewritten
-    for node in reversed(list(statement.find_all(exp.Anonymous, exp.RegexpExtract, *_DATE_ARITHMETIC))):
-        if isinstance(node, exp.RegexpExtract):
-            node.replace(_regexp_extract(node))
-        elif isinstance(node, _DATE_ARITHMETIC):
-            if node.meta.get(_MARK) in on_dates:
-                node.replace(exp.cast(node.copy(), exp.DataType.Type.DATE))
-        elif node.name.lower() == "format_datetime":
-            node.replace(_format_datetime(node))
-    return statement
-
-
 def _syntax_error(sql: str, error: ParseError) -> AthenaSyntaxError:
     where = error.errors[0] if error.errors else {}
     detail = where.get("description") or str(error)
@@ -172,19 +114,28 @@ def _syntax_error(sql: str, error: ParseError) -> AthenaSyntaxError:
     return AthenaSyntaxError(f"SQL syntax error: {detail}\n  in: {sql.strip()}")
 
 
-def transpile(athena_sql: str, schema: Mapping[str, Any] | None = None) -> str:
-    """One Athena statement as DuckDB SQL, with Athena's result semantics where they differ.
-
-    `schema` ({schema: {table: {column: type}}}, DuckDB type names) lets type-dependent
-    differences be repaired for columns too; `query` passes the catalog's.
-    """
+def _parse(athena_sql: str) -> exp.Expression:
     try:
         statements = [s for s in sqlglot.parse(athena_sql, read="athena") if s is not None]
     except ParseError as error:
         raise _syntax_error(athena_sql, error) from None
     if len(statements) != 1:
         raise AthenaSyntaxError(f"expected one SQL statement, got {len(statements)}: {athena_sql.strip()!r}")
-    return _with_athena_semantics(statements[0], schema).sql("duckdb")
+    return statements[0]
+
+
+def _to_duckdb(statement: exp.Expression, schema: Mapping[str, Any] | None, lake: LakeTables | None) -> str:
+    _athena_column_names(statement)
+    return repair(statement, schema, lake).sql("duckdb")
+
+
+def transpile(athena_sql: str, schema: Mapping[str, Any] | None = None, lake: LakeTables | None = None) -> str:
+    """One Athena statement as DuckDB SQL, with Athena's result semantics where they differ.
+
+    `schema` ({schema: {table: {column: type}}}, DuckDB type names) lets type-dependent
+    differences be repaired for columns too; `lake` resolves time travel. `query` passes both.
+    """
+    return _to_duckdb(_parse(athena_sql), schema, lake)
 
 
 def table_names(catalog: Catalog) -> list[str]:
@@ -202,11 +153,100 @@ def column_types(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, dict[str
     return schema
 
 
+# Athena's Iceberg metadata tables ("table$kind"), with the columns Athena documents, as SELECTs over
+# pyiceberg's `table.inspect.<kind>()` (registered as `_inspected`). Not given: listed in _NOT_GIVEN.
+_METADATA = {
+    "snapshots": "SELECT CAST(committed_at AS TIMESTAMPTZ) AS committed_at, snapshot_id, parent_id, operation, "
+                 "manifest_list, summary FROM _inspected",
+    "history": "SELECT CAST(made_current_at AS TIMESTAMPTZ) AS made_current_at, snapshot_id, parent_id, "
+               "is_current_ancestor FROM _inspected",
+    "files": "SELECT content, file_path, CAST(file_format AS VARCHAR) AS file_format, spec_id, {partition}"
+             "record_count, file_size_in_bytes, column_sizes, value_counts, null_value_counts, nan_value_counts, "
+             "key_metadata, split_offsets, equality_ids, sort_order_id FROM _inspected",
+    # from the data files, as Trino computes it (pyiceberg's partitions table fails on a table without a snapshot)
+    "partitions": "SELECT {partition}CAST(sum(record_count) AS BIGINT) AS record_count, count(*) AS file_count, "
+                  "CAST(sum(file_size_in_bytes) AS BIGINT) AS total_size FROM _inspected WHERE content = 0 "
+                  "GROUP BY ALL",
+    "refs": "SELECT name, CAST(type AS VARCHAR) AS type, snapshot_id, max_reference_age_in_ms, "
+            "min_snapshots_to_keep, max_snapshot_age_in_ms FROM _inspected",
+}
+_NOT_GIVEN = {
+    "files": {"lower_bounds": "pyiceberg gives the bounds as Iceberg's binary encoding, Athena as text",
+              "upper_bounds": "pyiceberg gives the bounds as Iceberg's binary encoding, Athena as text",
+              "readable_metrics": "not in Athena's documented columns"},
+    "partitions": {"data": "the per-column min/max/null counts are not in pyiceberg's partitions table"},
+}
+
+
+class _Lake:
+    """The tables `_open` pinned, for the metadata tables and time travel of one statement."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, tables: dict[str, Table]) -> None:
+        self.con, self.tables = con, tables
+
+    def table(self, name: str) -> Table:
+        if name not in self.tables:
+            raise UnknownTableError(f"Table {name} does not exist\n  tables in the catalog: "
+                                    f"{', '.join(sorted(self.tables)) or 'none'}")
+        return self.tables[name]
+
+    def add_metadata_tables(self, statement: exp.Expression) -> None:
+        """Materialize each `"namespace"."table$kind"` the statement reads, from the pinned metadata."""
+        for node in statement.find_all(exp.Table):
+            base, dollar, kind = node.name.partition("$")
+            if not dollar or not node.db:
+                continue
+            if kind not in _METADATA:
+                raise AthenaError(f'metadata table "{node.name}": the stand-in gives '
+                                  f"{', '.join('$' + k for k in _METADATA)}, not ${kind}")
+            for column in statement.find_all(exp.Column):
+                if column.name in _NOT_GIVEN.get(kind, {}):
+                    raise AthenaError(f"${kind}.{column.name} is not available locally: "
+                                      f"{_NOT_GIVEN[kind][column.name]}")
+            table = self.table(f"{node.db}.{base}")
+            partition = "partition, " if table.spec().fields else ""
+            self.con.register("_inspected", getattr(table.inspect, "files" if kind == "partitions" else kind)())
+            try:
+                self.con.execute(f"CREATE OR REPLACE TABLE {ident(node.db)}.{ident(node.name)} AS "
+                                 + _METADATA[kind].format(partition=partition))
+            finally:
+                self.con.unregister("_inspected")
+
+    def as_of(self, name: str, version: exp.Version) -> exp.Expression:
+        """iceberg_scan of the snapshot Athena's `FOR VERSION AS OF` / `FOR TIMESTAMP AS OF` picks."""
+        table = self.table(name)
+        value = version.expression
+        if version.name.upper() == "VERSION":
+            if value.is_int:
+                snapshot = table.metadata.snapshot_by_id(int(value.name))
+            elif value.is_string:  # a branch or tag
+                ref = table.metadata.refs.get(value.name)
+                snapshot = table.metadata.snapshot_by_id(ref.snapshot_id) if ref else None
+            else:
+                raise AthenaError(f"FOR VERSION AS OF takes a snapshot id or a branch or tag name: {value.sql()}")
+            if snapshot is None:
+                raise AthenaError(f"FOR VERSION AS OF {value.sql('athena')}: no such snapshot of {name} "
+                                  f"(its snapshots: SELECT * FROM \"{table.name()[-2]}\".\"{table.name()[-1]}$snapshots\")")
+        else:
+            # evaluated by DuckDB in the session zone (UTC), as Athena evaluates it
+            (when,) = self.con.execute(f"SELECT CAST({value.sql('duckdb')} AS TIMESTAMPTZ)").fetchone()
+            snapshot = table.snapshot_as_of_timestamp(round(when.timestamp() * 1000))
+            if snapshot is None:  # DuckDB's iceberg_scan would read no rows
+                raise AthenaError(f"FOR TIMESTAMP AS OF {when.isoformat()}: {name} has no snapshot at or "
+                                  f"before that time")
+        return exp.func("iceberg_scan", exp.Literal.string(table.metadata_location),
+                        exp.EQ(this=exp.column("snapshot_from_id"), expression=exp.Literal.number(snapshot.snapshot_id)))
+
+
 def query(catalog: Catalog, athena_sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run one Athena statement over `catalog`; returns (column names, rows)."""
-    con = connect(catalog)
+    con, tables = _open(catalog)
+    sql = athena_sql
     try:
-        sql = transpile(athena_sql, MappingSchema(column_types(con), dialect="duckdb"))
+        statement = _parse(athena_sql)
+        lake = _Lake(con, tables)
+        lake.add_metadata_tables(statement)
+        sql = _to_duckdb(statement, MappingSchema(column_types(con), dialect="duckdb"), lake)
         cursor = con.execute(sql)
         return [d[0] for d in cursor.description or []], cursor.fetchall()
     except duckdb.CatalogException as error:
