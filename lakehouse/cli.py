@@ -1,6 +1,8 @@
 """The `lakehouse` command line."""
 from __future__ import annotations
 
+import csv
+import json
 import os
 import sys
 from datetime import datetime, timezone
@@ -412,24 +414,77 @@ def generate(
     console.print(f"wrote {len(generated.records):,} records to {out}")
 
 
+QUERY_FORMATS = ("table", "csv", "json")
+
+
+def _query_format(value: str) -> str:
+    if value not in QUERY_FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(QUERY_FORMATS)}, got {value!r}")
+    return value
+
+
+def _query_sql(sql: Optional[str], file: Optional[Path]) -> str:
+    """The statement to run: the SQL argument or the file's text, exactly one of them."""
+    if (sql is None) == (file is None):
+        raise typer.BadParameter("give exactly one of the SQL argument or --file query.sql")
+    if file is None:
+        assert sql is not None
+        return sql
+    if not file.is_file():
+        raise typer.BadParameter(f"no such file: {file}", param_hint="'--file'")
+    return file.read_text(encoding="utf-8")
+
+
+def _json_value(value: object) -> object:
+    """JSON for what DuckDB returns beyond JSON's types: dates and times as ISO-8601, decimals as text
+    (no float rounding), bytes as hex."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()  # type: ignore[union-attr]
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+def _print_rows(columns: list[str], rows: list[tuple], output_format: str) -> None:
+    if output_format == "json":
+        if len(set(columns)) != len(columns):
+            console.print(f"[red]--format json needs distinct column names, got {', '.join(columns)}: alias them")
+            raise typer.Exit(2)
+        typer.echo(json.dumps([dict(zip(columns, row)) for row in rows], default=_json_value, indent=2))
+    elif output_format == "csv":
+        out = csv.writer(sys.stdout, lineterminator="\n")
+        out.writerow(columns)
+        out.writerows(["" if v is None else v for v in row] for row in rows)
+    else:
+        table = Table()
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*(str(v) for v in row))
+        console.print(table)
+
+
 @app.command()
-def query(sql: Annotated[str, typer.Argument(help="Athena (Trino) SQL, e.g. SELECT * FROM gold.daily_kpis")]) -> None:
+def query(
+    sql: Annotated[Optional[str], typer.Argument(
+        help="Athena (Trino) SQL, e.g. SELECT * FROM gold.daily_kpis (or --file).")] = None,
+    file: Annotated[Optional[Path], typer.Option(
+        "--file", help="Read the statement from this file instead.", dir_okay=False)] = None,
+    output_format: Annotated[str, typer.Option(
+        "--format", help="table, csv or json (an array of objects).", callback=_query_format)] = "table",
+) -> None:
     """Run Athena SQL on the local lake (transpiled by sqlglot, executed by DuckDB)."""
     from lakehouse import athena
     from lakehouse.catalog import local_catalog
 
+    statement = _query_sql(sql, file)
     lake = _existing_lake()
     try:
-        columns, rows = athena.query(local_catalog(lake.warehouse, lake.catalog_db), sql)
+        columns, rows = athena.query(local_catalog(lake.warehouse, lake.catalog_db), statement)
     except athena.AthenaError as error:
         console.print(f"[red]{error}")
         raise typer.Exit(2) from None
-    table = Table()
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(str(v) for v in row))
-    console.print(table)
+    _print_rows(columns, rows, output_format)
 
 
 @app.command()

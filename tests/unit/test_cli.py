@@ -1,12 +1,17 @@
 """The CLI refuses bad arguments with a message that names the problem (no pipeline is run)."""
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
+import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from lakehouse.cli import app
+from tests.fixtures.superset import append_daily_kpis, daily_kpis_rows, make_lake
 
 runner = CliRunner()
 
@@ -28,6 +33,10 @@ runner = CliRunner()
     (["dashboards", "--port", "70000"], "must be between 1 and 65535, got 70000"),
     (["demo", "--port", "0"], "must be between 1 and 65535, got 0"),
     (["smoke", "--env", "staging"], "unknown environment 'staging': cdk.json defines dev, local, prod"),
+    (["query"], "give exactly one of the SQL argument or --file query.sql"),
+    (["query", "SELECT 1", "--file", "tests/unit/test_cli.py"], "give exactly one of the SQL argument or --file"),
+    (["query", "--file", "no/such/query.sql"], "Invalid value for '--file': no such file: no/such/query.sql"),
+    (["query", "SELECT 1", "--format", "xml"], "must be one of table, csv, json, got 'xml'"),
 ])
 def test_bad_arguments_are_named(argv: list[str], message: str) -> None:
     result = runner.invoke(app, argv)
@@ -57,3 +66,66 @@ def test_smoke_against_aws_refuses_the_placeholder_account(monkeypatch: pytest.M
     assert result.exit_code == 2
     assert "'account' is the placeholder '123456789012'" in " ".join(result.output.split())
     assert "LAKEHOUSE_DEV_ACCOUNT" in " ".join(result.output.split())
+
+
+# --- lakehouse query --format / --file over a small real lake ----------------------------------
+@pytest.fixture(scope="module")
+def lake_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A lake at the LocalLake layout (warehouse/, catalog.db) with two days of gold.daily_kpis."""
+    root = tmp_path_factory.mktemp("cli_lake")
+    append_daily_kpis(make_lake(root), daily_kpis_rows(seed=5, days=2))
+    return root
+
+
+_DAYS = ("SELECT event_date, count(*) AS countries, sum(events) AS events, NULL AS nothing FROM gold.daily_kpis "
+         "GROUP BY event_date ORDER BY event_date")
+
+
+def _expected_days() -> list[tuple[dt.date, int, int]]:
+    by_day: dict[dt.date, list[int]] = {}
+    for row in daily_kpis_rows(seed=5, days=2):
+        counts = by_day.setdefault(row["event_date"], [0, 0])
+        counts[0] += 1
+        counts[1] += row["events"]
+    return [(day, *counts) for day, counts in sorted(by_day.items())]
+
+
+def test_query_csv_has_a_header_and_one_line_per_row(lake_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(lake_home))
+    result = runner.invoke(app, ["query", _DAYS, "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    lines = list(csv.reader(io.StringIO(result.output)))
+    assert lines[0] == ["event_date", "countries", "events", "nothing"]
+    assert lines[1:] == [[day.isoformat(), str(n), str(events), ""] for day, n, events in _expected_days()]
+
+
+def test_query_json_from_a_file_is_an_array_of_objects(lake_home: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(lake_home))
+    sql_file = tmp_path / "days.sql"
+    sql_file.write_text(f"-- days in the lake\n{_DAYS};\n", encoding="utf-8")
+    result = runner.invoke(app, ["query", "--file", str(sql_file), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == [{"event_date": day.isoformat(), "countries": n, "events": events,
+                                          "nothing": None} for day, n, events in _expected_days()]
+
+
+def test_query_table_is_the_default(lake_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(lake_home))
+    result = runner.invoke(app, ["query", "SELECT 5 / 2 AS half, day_of_week(DATE '2026-12-06') AS sunday"])
+    assert result.exit_code == 0, result.output
+    assert "half" in result.output and "│ 2    │ 7" in result.output
+
+
+def test_query_refusals_exit_2_naming_the_construct(lake_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(lake_home))
+    result = runner.invoke(app, ["query", "SELECT date_format(DATE '2026-12-06', '%D')", "--format", "csv"])
+    assert result.exit_code == 2
+    assert "%D not supported" in " ".join(result.output.split())
+
+
+def test_query_json_refuses_duplicate_column_names(lake_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(lake_home))
+    result = runner.invoke(app, ["query", "SELECT 1 AS a, 2 AS a", "--format", "json"])
+    assert result.exit_code == 2
+    assert "--format json needs distinct column names" in " ".join(result.output.split())
