@@ -83,13 +83,19 @@ class DashboardsSettings:
     """cdk.json `dashboards`: the environment's Superset service."""
     enabled: bool = False
     certificate_arn: str | None = None  # an ACM certificate: HTTPS on the load balancer, HTTP redirected
+    # the host name users open (a DNS record pointing at the load balancer, made outside the stack): the
+    # certificate's name and the host of the sign-in callback. Set with certificate_arn, or neither.
+    domain_name: str | None = None
     min_tasks: int = 1
     max_tasks: int = 1
 
 
+_NULLABLE_DASHBOARDS_KEYS = ("certificate_arn", "domain_name")
+HOST_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 _DASHBOARDS_CHECKS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "enabled": (bool, lambda v: True),
     "certificate_arn": ((str, type(None)), lambda v: v is None or v.startswith("arn:aws") and ":acm:" in v),
+    "domain_name": ((str, type(None)), lambda v: v is None or bool(HOST_NAME.fullmatch(v))),
     "min_tasks": (int, lambda v: 1 <= v <= 10),
     "max_tasks": (int, lambda v: 1 <= v <= 10),
 }
@@ -98,6 +104,8 @@ _DASHBOARDS_CHECKS: dict[str, tuple[type | tuple[type, ...], Any]] = {
 def _dashboards(env: str, value: Any) -> DashboardsSettings:
     """cdk.json's `dashboards` object, or ConfigError naming the bad key."""
     wanted = {f.name for f in fields(DashboardsSettings)}
+    if isinstance(value, dict):  # the CDK context (jsii) drops keys whose value is null: null is their default
+        value = {**dict.fromkeys(_NULLABLE_DASHBOARDS_KEYS), **value}
     if not isinstance(value, dict) or value.keys() != wanted:
         raise ConfigError(f"environment '{env}': 'dashboards' must be an object with exactly the keys "
                           f"{sorted(wanted)}, got {value!r}")
@@ -105,6 +113,9 @@ def _dashboards(env: str, value: Any) -> DashboardsSettings:
         item = value[key]
         if not isinstance(item, typ) or (typ is int and isinstance(item, bool)) or not ok(item):
             raise ConfigError(f"environment '{env}': invalid value {item!r} for 'dashboards.{key}'")
+    if (value["certificate_arn"] is None) != (value["domain_name"] is None):
+        raise ConfigError(f"environment '{env}': 'dashboards.certificate_arn' and 'dashboards.domain_name' go "
+                          "together (HTTPS needs the name users open), set both or neither")
     if value["min_tasks"] > value["max_tasks"]:
         raise ConfigError(f"environment '{env}': 'dashboards.min_tasks' ({value['min_tasks']}) exceeds "
                           f"'dashboards.max_tasks' ({value['max_tasks']})")

@@ -6,6 +6,7 @@ from constructs import Construct
 
 from cdk_app.config import PROJECT, EnvConfig
 from cdk_app.analytics import AnalyticsStack
+from cdk_app.dashboards import DashboardsStack
 from cdk_app.ingestion import IngestionStack
 from cdk_app.lake import DATABASES, LakeStack
 from cdk_app.operations_dashboard import COMPONENT as OPERATIONS, OperationsStack
@@ -47,17 +48,22 @@ class LakehouseStage(Stage):
         # its dashboard charts, and its alarm widget names, everything the stacks made above deploy
         self.operations = OperationsStack(self, "Operations", env_config=env, **stack_args(OPERATIONS),
                                           watched=[s for s in self.node.children if isinstance(s, Stack)])
+        # Superset on Fargate over Athena, where cdk.json turns it on (not in local: make demo serves it);
+        # after the operations stack, which watches only the pipeline's stacks above
+        self.dashboards = (DashboardsStack(self, "Dashboards", env_config=env, **lake_parts,
+                                           **stack_args("dashboards")) if env.dashboards.enabled else None)
         for component, stack in self.stacks.items():
             Tags.of(stack).add(COMPONENT_TAG, component)
         # the Glue databases hold the Iceberg tables' catalog entries: kept where the data is (prod)
         for database in self.lake.databases.values():
             database.apply_removal_policy(removal_policy(env))
         # the buckets are named, not referenced, in other stacks' policies: order them explicitly
-        for stack in (self.ingestion, self.processing, self.analytics):
+        for stack in (self.ingestion, self.processing, self.analytics, *filter(None, [self.dashboards])):
             stack.add_stack_dependency(self.lake)
 
     @property
     def stacks(self) -> dict[str, Stack]:
         """{component: its stack}; the component is the stack name's last part."""
         return {"lake": self.lake, "ingestion": self.ingestion, "processing": self.processing,
-                "analytics": self.analytics, OPERATIONS: self.operations}
+                "analytics": self.analytics, OPERATIONS: self.operations,
+                **({"dashboards": self.dashboards} if self.dashboards else {})}

@@ -183,7 +183,18 @@ def test_alerts_and_dashboards_settings_have_safe_defaults() -> None:
     settings = {env: config.load(env) for env in ("local", "dev", "prod")}
     assert {env: c.alert_emails for env, c in settings.items()} == {"local": (), "dev": (), "prod": ()}
     assert {env: c.dashboards.enabled for env, c in settings.items()} == {"local": False, "dev": True, "prod": True}
-    assert all(c.dashboards.certificate_arn is None for c in settings.values())
+    assert all(c.dashboards.certificate_arn is None and c.dashboards.domain_name is None for c in settings.values())
+
+
+CERTIFICATE = "arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+
+
+def test_https_dashboards_take_a_certificate_and_the_name_users_open() -> None:
+    context = copy.deepcopy(_context())
+    context[config.CONTEXT_KEY]["dev"]["dashboards"].update(certificate_arn=CERTIFICATE,
+                                                             domain_name="dashboards.example.org")
+    settings = config.load("dev", context).dashboards
+    assert (settings.certificate_arn, settings.domain_name) == (CERTIFICATE, "dashboards.example.org")
 
 
 @pytest.mark.parametrize(("key", "value", "message"), [
@@ -194,12 +205,19 @@ def test_alerts_and_dashboards_settings_have_safe_defaults() -> None:
     ("batch_heartbeat_hours", 25, "invalid value 25 for 'batch_heartbeat_hours'"),
     ("dashboards", True, "'dashboards' must be an object with exactly the keys"),
     ("dashboards", {"enabled": True}, "'dashboards' must be an object with exactly the keys"),
-    ("dashboards", {"enabled": "yes", "certificate_arn": None, "min_tasks": 1, "max_tasks": 1},
+    ("dashboards", {"enabled": "yes", "certificate_arn": None, "domain_name": None, "min_tasks": 1, "max_tasks": 1},
      "invalid value 'yes' for 'dashboards.enabled'"),
-    ("dashboards", {"enabled": True, "certificate_arn": "my-cert", "min_tasks": 1, "max_tasks": 1},
+    ("dashboards", {"enabled": True, "certificate_arn": "my-cert", "domain_name": None, "min_tasks": 1, "max_tasks": 1},
      "invalid value 'my-cert' for 'dashboards.certificate_arn'"),
-    ("dashboards", {"enabled": True, "certificate_arn": None, "min_tasks": 3, "max_tasks": 2},
+    ("dashboards", {"enabled": True, "certificate_arn": None, "domain_name": None, "min_tasks": 3, "max_tasks": 2},
      "'dashboards.min_tasks' \\(3\\) exceeds 'dashboards.max_tasks' \\(2\\)"),
+    ("dashboards", {"enabled": True, "certificate_arn": None, "domain_name": "Not A Host", "min_tasks": 1,
+                    "max_tasks": 1}, "invalid value 'Not A Host' for 'dashboards.domain_name'"),
+    ("dashboards", {"enabled": True, "certificate_arn": None, "domain_name": "dashboards.example.org",
+                    "min_tasks": 1, "max_tasks": 1},
+     "'dashboards.certificate_arn' and 'dashboards.domain_name' go together"),
+    ("dashboards", {"enabled": True, "certificate_arn": CERTIFICATE, "domain_name": None, "min_tasks": 1,
+                    "max_tasks": 1}, "'dashboards.certificate_arn' and 'dashboards.domain_name' go together"),
 ])
 def test_a_bad_alerts_or_dashboards_setting_is_named(key: str, value: object, message: str) -> None:
     context = copy.deepcopy(_context())
