@@ -87,6 +87,9 @@ def mysql_format(node: exp.TimeToStr | exp.StrToTime) -> exp.Expression:
     if rejected:
         raise AthenaError(f"{name} pattern '{pattern}': {', '.join(rejected)} not supported "
                           f"(Athena rejects %D %U %u %V %w %X too)")
+    if name == "date_parse" and not set(_MYSQL_SPECIFIER.findall(pattern)) & set("Yyx"):
+        raise AthenaError(f"date_parse pattern '{pattern}' has no year: the date it defaults to differs "
+                          f"(DuckDB: 1900-01-01); parse a full date, or add the time to a DATE")
     table = _MYSQL_FORMAT if name == "date_format" else _MYSQL_PARSE
     # any other %x is the character x, as in MySQL and Trino
     strftime = _MYSQL_SPECIFIER.sub(lambda m: table.get(m.group(1), m.group(1).replace("%", "%%")), pattern)

@@ -201,6 +201,10 @@ def test_snapshots_and_history(kpi_lake: KpiLake) -> None:
     columns, history = query(kpi_lake.catalog, 'SELECT * FROM "gold"."daily_kpis$history" ORDER BY made_current_at')
     assert columns == ["made_current_at", "snapshot_id", "parent_id", "is_current_ancestor"]
     assert [(h[1], h[3]) for h in history] == [(s[1], True) for s in snapshots]
+    columns, refs = query(kpi_lake.catalog, 'SELECT * FROM "gold"."daily_kpis$refs"')
+    assert columns == ["name", "type", "snapshot_id", "max_reference_age_in_ms", "min_snapshots_to_keep",
+                       "max_snapshot_age_in_ms"]
+    assert refs == [("main", "BRANCH", snapshots[1][1], None, None, None)]
 
 
 def test_files_and_partitions(kpi_lake: KpiLake) -> None:
@@ -245,12 +249,19 @@ def test_time_travel(kpi_lake: KpiLake) -> None:
     at = first_at.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     assert query(kpi_lake.catalog, f"{count} FOR TIMESTAMP AS OF TIMESTAMP '{at} UTC'")[1][0][0] == half
     assert query(kpi_lake.catalog, f"{count} FOR VERSION AS OF {current}")[1][0][0] == len(kpi_lake.rows)
+    assert query(kpi_lake.catalog, f"{count} FOR VERSION AS OF 'main'")[1][0][0] == len(kpi_lake.rows)
     assert query(kpi_lake.catalog, "SELECT count(*) FROM gold.daily_kpis FOR TIMESTAMP AS OF "
                                    "(current_timestamp - interval '1' second) AS k")[1] == [(len(kpi_lake.rows),)]
 
 
+def test_time_travel_needs_the_lake() -> None:
+    with pytest.raises(AthenaError, match=r"time travel \(FOR VERSION AS OF 1\) needs the lake"):
+        transpile("SELECT * FROM gold.daily_kpis FOR VERSION AS OF 1")
+
+
 @pytest.mark.parametrize(("travel", "message"), [
     ("FOR VERSION AS OF 123", "FOR VERSION AS OF 123: no such snapshot of gold.daily_kpis"),
+    ("FOR VERSION AS OF 'audit'", "FOR VERSION AS OF 'audit': no such snapshot of gold.daily_kpis"),
     ("FOR TIMESTAMP AS OF TIMESTAMP '2000-01-01 00:00:00'", "has no snapshot at or before that time"),
 ])
 def test_time_travel_to_nothing_is_refused(kpi_lake: KpiLake, travel: str, message: str) -> None:
