@@ -5,7 +5,12 @@ belongs to a target or to the table is filled in here:
 - the database's SQLAlchemy URI: the local read-only DuckDB serving file, or Athena (PyAthena);
 - each dataset's columns, types and descriptions, from the table's Iceberg schema (by default the
   specs in iceberg_tables/specs.py), so a column is named once, in the table definition; metrics
-  and charts are checked against those columns.
+  and charts are checked against those columns;
+- a virtual dataset's SQL (written once, in Athena SQL, and shared by its charts): as it is for
+  Athena, with the Glue database names, or turned into DuckDB SQL by the Athena stand-in; its
+  columns are what that SQL returns over empty tables of the same schemas;
+- each chart's query_context (dashboards/query_context.py) and each dashboard's layout and native
+  filters (dashboards/layout.py).
 """
 from __future__ import annotations
 
@@ -17,13 +22,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
+import duckdb
 import sqlglot
 import yaml
 from pyiceberg.schema import Schema
 from pyiceberg.types import (DateType, DecimalType, DoubleType, FloatType, IntegerType, LongType, TimestampType,
                              TimestamptzType)
 
+from dashboards.layout import native_filters, position
+from dashboards.query_context import columns_of, metrics_of, query_context
 from iceberg_tables.specs import ALL_TABLES
+from lakehouse.athena import ident, offline_duckdb, transpile
+from lakehouse.serving import SNAPSHOTS_SCHEMA, SNAPSHOTS_SUFFIX
 
 BUNDLE_DIR = Path(__file__).resolve().parent / "bundle"
 ROOT_FOLDER = "lakehouse_dashboards"  # Superset wants every file of a bundle under one folder
@@ -55,25 +65,91 @@ def athena_uri(region: str, database: str, s3_staging_dir: str, work_group: str)
             f"?s3_staging_dir={quote_plus(s3_staging_dir)}&work_group={quote_plus(work_group)}")
 
 
-def _duckdb_target(serving_db: Path) -> tuple[str, Callable[[str], str]]:
-    return duckdb_uri(serving_db), lambda namespace: namespace  # the serving file keeps namespaces
+# (database URI, Iceberg namespace -> the target's schema name, Athena SQL -> the target's SQL)
+Target = tuple[str, Callable[[str], str], Callable[[str], str]]
+
+
+def _duckdb_target(serving_db: Path) -> Target:
+    return duckdb_uri(serving_db), lambda namespace: namespace, transpile  # the serving file keeps namespaces
 
 
 def _athena_target(region: str, s3_staging_dir: str, work_group: str,
-                   databases: Mapping[str, str] | None = None) -> tuple[str, Callable[[str], str]]:
+                   databases: Mapping[str, str] | None = None) -> Target:
     """`databases` maps an Iceberg namespace to its Glue database name (default: the same name)."""
     names = dict(databases or {})
     schema = lambda namespace: names.get(namespace, namespace)  # noqa: E731
-    return athena_uri(region, schema(DASHBOARD_NAMESPACE), s3_staging_dir, work_group), schema
+
+    def athena_sql(sql: str) -> str:
+        statement = sqlglot.parse_one(sql, read="athena")
+        for table in statement.find_all(sqlglot.exp.Table):
+            if table.db:
+                table.set("db", sqlglot.exp.to_identifier(schema(table.db), quoted=True))
+        return statement.sql("athena", pretty=True)
+
+    return athena_uri(region, schema(DASHBOARD_NAMESPACE), s3_staging_dir, work_group), schema, athena_sql
 
 
-TARGETS: dict[str, Callable[..., tuple[str, Callable[[str], str]]]] = {
-    "duckdb": _duckdb_target, "athena": _athena_target}
+TARGETS: dict[str, Callable[..., Target]] = {"duckdb": _duckdb_target, "athena": _athena_target}
 
 
 def _templates() -> dict[str, dict[str, Any]]:
     return {str(p.relative_to(BUNDLE_DIR)): yaml.safe_load(p.read_text())
             for p in sorted(BUNDLE_DIR.rglob("*.yaml"))}
+
+
+def freshness_sql(tables: Mapping[str, Schema]) -> str:
+    """Athena SQL: every table's last commit and snapshot count, from its `"<table>$snapshots"` metadata table."""
+    return "\nUNION ALL\n".join(
+        f"SELECT '{name}' AS table_name, max(committed_at) AS last_commit, count(*) AS snapshots "
+        f"FROM {ident(name.split('.')[0])}.{ident(name.split('.')[1] + SNAPSHOTS_SUFFIX)}" for name in sorted(tables))
+
+
+# SQL the bundle derives from the table definitions instead of spelling it: a dataset's `sql: {generated: NAME}`
+GENERATED_SQL: dict[str, Callable[[Mapping[str, Schema]], str]] = {"table_freshness": freshness_sql}
+
+
+def dataset_sql(path: str, dataset: dict[str, Any], tables: Mapping[str, Schema]) -> str | None:
+    """A virtual dataset's Athena SQL (None for a dataset over one table)."""
+    sql = dataset.get("sql")
+    if isinstance(sql, dict):
+        if sql.get("generated") not in GENERATED_SQL:
+            raise BundleError(f"{path}: sql.generated must be one of {sorted(GENERATED_SQL)}, got {sql}")
+        return GENERATED_SQL[sql["generated"]](tables)
+    return sql
+
+
+def _empty_lake(tables: Mapping[str, Schema]) -> duckdb.DuckDBPyConnection:
+    """DuckDB holding an empty table per schema, and its snapshots table, under the same names."""
+    con = offline_duckdb()
+    for name, schema in tables.items():
+        namespace, table = name.split(".")
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(namespace)}")
+        for suffix, arrow in (("", schema.as_arrow()), (SNAPSHOTS_SUFFIX, SNAPSHOTS_SCHEMA)):
+            con.register("empty_table", arrow.empty_table())
+            con.execute(f"CREATE TABLE {ident(namespace)}.{ident(table + suffix)} AS SELECT * FROM empty_table")
+            con.unregister("empty_table")
+    return con
+
+
+def virtual_columns(path: str, sql: str, tables: Mapping[str, Schema], docs: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Superset dataset columns of an Athena query: what it returns over empty tables of `tables`' schemas."""
+    con = _empty_lake(tables)
+    try:
+        described = con.execute(f"DESCRIBE {transpile(sql)}").fetchall()
+    except (duckdb.Error, ValueError) as error:
+        raise BundleError(f"{path}: its SQL does not run over the table definitions: {error}") from None
+    finally:
+        con.close()
+    columns = []
+    for name, sql_type, *_ in described:
+        temporal = sql_type.startswith(("DATE", "TIMESTAMP"))
+        numeric = sql_type.startswith(("BIGINT", "INTEGER", "DOUBLE", "DECIMAL", "HUGEINT", "FLOAT", "SMALLINT"))
+        columns.append({"column_name": name, "type": sql_type, "is_dttm": temporal, "groupby": not numeric,
+                        "filterable": True, "description": docs.get(name)})
+    unknown = set(docs) - {c["column_name"] for c in columns}
+    if unknown:
+        raise BundleError(f"{path}: descriptions of columns its SQL does not return: {sorted(unknown)}")
+    return columns
 
 
 def bundle_charts() -> dict[str, str]:
@@ -126,12 +202,22 @@ def _check_dataset(path: str, dataset: dict[str, Any]) -> None:
 
 def _check_chart(path: str, chart: dict[str, Any], dataset: dict[str, Any]) -> None:
     params = chart["params"]
-    metrics = set(params.get("metrics", [])) | ({params["metric"]} if "metric" in params else set())
-    columns = set(params.get("groupby", [])) | ({params["x_axis"]} if "x_axis" in params else set())
-    unknown = (metrics - {m["metric_name"] for m in dataset["metrics"]}) | (
-        columns - {c["column_name"] for c in dataset["columns"]})
+    unknown = (set(metrics_of(params)) - {m["metric_name"] for m in dataset.get("metrics", [])}) | (
+        set(columns_of(params)) - {c["column_name"] for c in dataset["columns"]})
     if unknown:
         raise BundleError(f"{path}: {sorted(unknown)} are neither metrics nor columns of dataset {dataset['table_name']}")
+
+
+def _lay_out(dashboard: dict[str, Any], charts: Mapping[str, dict[str, Any]],
+             datasets: Mapping[str, dict[str, Any]]) -> None:
+    """Replace the dashboard's `rows` and `filters` by Superset's position and native filters."""
+    title = dashboard["dashboard_title"]
+    dashboard["position"], ids = position(title, dashboard.pop("rows"), {n: c["uuid"] for n, c in charts.items()})
+    chart_columns = {name: (charts[name]["dataset_uuid"],
+                            {c["column_name"] for c in datasets[charts[name]["dataset_uuid"]]["columns"]})
+                     for name in ids}
+    metadata = dashboard.setdefault("metadata", {})
+    metadata["native_filter_configuration"] = native_filters(title, dashboard.pop("filters", []), ids, chart_columns)
 
 
 def render(target: str, tables: Mapping[str, Schema] | None = None, **params: Any) -> dict[str, dict[str, Any]]:
@@ -147,24 +233,37 @@ def render(target: str, tables: Mapping[str, Schema] | None = None, **params: An
         signature.bind(**params)
     except TypeError as error:
         raise BundleError(f"target '{target}' takes {', '.join(signature.parameters)}: {error}") from None
-    uri, schema_name = TARGETS[target](**params)
+    uri, schema_name, target_sql = TARGETS[target](**params)
     docs = _templates()
     datasets = {}
     for path, doc in docs.items():
         if path.startswith("databases/"):
             doc["sqlalchemy_uri"] = uri
         elif path.startswith("datasets/"):
-            table = f"{doc['schema']}.{doc['table_name']}"
-            if table not in tables:
-                raise BundleError(f"{path} charts {table}, which has no Iceberg schema here (tables: {sorted(tables)})")
-            doc["columns"] = dataset_columns(tables[table])
+            sql = dataset_sql(path, doc, tables)
+            if sql is not None:
+                doc["columns"] = virtual_columns(path, sql, tables, doc.pop("descriptions", {}))
+                doc["sql"] = target_sql(sql)
+            else:
+                table = f"{doc['schema']}.{doc['table_name']}"
+                if table not in tables:
+                    raise BundleError(f"{path} charts {table}, which has no Iceberg schema here "
+                                      f"(tables: {sorted(tables)})")
+                doc["columns"] = dataset_columns(tables[table])
             _check_dataset(path, doc)
             doc["schema"] = schema_name(doc["schema"])
             datasets[doc["uuid"]] = doc
+    charts = {doc["slice_name"]: doc for path, doc in docs.items() if path.startswith("charts/")}
     for path, doc in docs.items():
         if path.startswith("charts/"):
+            if doc["dataset_uuid"] not in datasets:
+                raise BundleError(f"{path}: dataset {doc['dataset_uuid']} is not in the bundle")
             _check_chart(path, doc, datasets[doc["dataset_uuid"]])
-            doc["query_context"] = json.dumps(doc["query_context"])  # Superset stores it as a JSON string
+            doc["params"]["viz_type"] = doc["viz_type"]
+            # Superset stores it as a JSON string
+            doc["query_context"] = json.dumps(query_context(doc["slice_name"], doc["params"]))
+        elif path.startswith("dashboards/"):
+            _lay_out(doc, charts, datasets)
         if path.startswith(MANAGED_KINDS):
             doc["is_managed_externally"] = True  # the bundle owns it: removed from Superset once gone from here
     return docs

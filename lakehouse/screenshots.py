@@ -15,6 +15,10 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
 WAIT_MS = 120_000  # generous: a loaded 2-core machine; nothing is timed
 VIEWPORT = {"width": 1400, "height": 900}
+CHART = ".dashboard-component-chart-holder"
+# What a chart shows once drawn: an ECharts canvas, a big number, a table, or the "no results" notice
+DRAWN = "canvas, .superset-legacy-chart-big-number, table.table, .ant-empty-description"
+FAILED = ".ant-alert-error, .alert-danger"
 
 
 @contextmanager
@@ -36,6 +40,19 @@ def sign_in(page: Page, superset_url: str) -> Response | None:
     page.get_by_role("button", name="Sign In").click()
     page.wait_for_url("**/superset/welcome/**", timeout=WAIT_MS)
     return login
+
+
+def wait_until_drawn(page: Page) -> dict[str, str]:
+    """Wait until every chart of the open dashboard is drawn; returns {chart title: "drawn" or "failed"}."""
+    page.wait_for_function(
+        f"""() => {{
+            const charts = [...document.querySelectorAll('{CHART}')];
+            return charts.length > 0 && charts.every(c => c.querySelector('{DRAWN}, {FAILED}'));
+        }}""", timeout=WAIT_MS)
+    page.wait_for_load_state("networkidle", timeout=WAIT_MS)
+    return page.evaluate(f"""() => Object.fromEntries([...document.querySelectorAll('{CHART}')].map(c => [
+        c.querySelector('.editable-title')?.innerText ?? '?',
+        c.querySelector('{FAILED}') ? 'failed' : 'drawn']))""")
 
 
 def settled_screenshot(page: Page, path: Path) -> None:
@@ -60,8 +77,10 @@ def capture(superset_url: str, dashboards: Mapping[str, str], out_dir: Path) -> 
         for title, slug in dashboards.items():
             page.goto(f"{superset_url}/superset/dashboard/{slug}/")
             page.get_by_text(title).first.wait_for(timeout=WAIT_MS)
-            page.locator(".dashboard-chart canvas, .dashboard-chart svg").first.wait_for(timeout=WAIT_MS)
-            page.wait_for_load_state("networkidle", timeout=WAIT_MS)
+            failed = sorted(chart for chart, state in wait_until_drawn(page).items() if state == "failed")
+            if failed:
+                raise RuntimeError(f"dashboard '{title}': charts {failed} show an error instead of data "
+                                   f"(open {superset_url}/superset/dashboard/{slug}/ to read it)")
             shots.append(out_dir / f"{slug}.png")
             settled_screenshot(page, shots[-1])
     return shots

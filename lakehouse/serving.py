@@ -1,4 +1,8 @@
-"""The serving file: gold tables copied out of Iceberg into one DuckDB file that Superset reads.
+"""The serving file: the tables the dashboards read, copied out of Iceberg into one DuckDB file for Superset.
+
+It holds the gold and ops tables, and for every table of the catalog its Athena metadata table
+`"<table>$snapshots"` (the dashboards' freshness reads it), so a dashboard's SQL runs unchanged here
+and on Athena.
 
 Superset opens the file read-only. The export writes a new file beside it and renames it over
 the old one, so a running Superset sees either the previous complete file or the new one, never a
@@ -11,21 +15,34 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
+import pyarrow as pa
 from pyiceberg.catalog import Catalog
+from pyiceberg.table import Table
 
 from lakehouse.athena import UnknownTableError, connect, ident, literal, table_names
 
-SERVED_NAMESPACE = "gold"
+SERVED_NAMESPACES = ("gold", "ops")
+SNAPSHOTS_SUFFIX = "$snapshots"
+# Athena's "<table>$snapshots" columns (docs.aws.amazon.com/athena/latest/ug/querying-iceberg-table-metadata.html)
+SNAPSHOTS_SCHEMA = pa.schema([("committed_at", pa.timestamp("us", tz="UTC")), ("snapshot_id", pa.int64()),
+                              ("parent_id", pa.int64()), ("operation", pa.string()), ("manifest_list", pa.string()),
+                              ("summary", pa.map_(pa.string(), pa.string()))])
+
+
+def snapshots(table: Table) -> pa.Table:
+    """A table's snapshots as Athena's `"<table>$snapshots"` shows them."""
+    return table.inspect.snapshots().select(SNAPSHOTS_SCHEMA.names).cast(SNAPSHOTS_SCHEMA)
 
 
 def export_serving(catalog: Catalog, db_path: Path, tables: Iterable[str] | None = None) -> Path:
-    """Materialize `tables` ('namespace.table'; default: every gold table) into `db_path`.
+    """Materialize `tables` ('namespace.table'; default: every gold and ops table) into `db_path`, and the
+    snapshots of every table of the catalog.
 
     Each table keeps its schema and name (`gold.daily_kpis` stays `gold.daily_kpis`), so the
     dashboards' SQL is the same on this file as on Athena. Returns `db_path`.
     """
     known = table_names(catalog)
-    names = list(tables) if tables is not None else [t for t in known if t.startswith(f"{SERVED_NAMESPACE}.")]
+    names = list(tables) if tables is not None else [t for t in known if t.split(".")[0] in SERVED_NAMESPACES]
     unknown = sorted(set(names) - set(known))
     if unknown:
         raise UnknownTableError(f"cannot export {', '.join(unknown)}: not in catalog '{catalog.name}' "
@@ -41,6 +58,13 @@ def export_serving(catalog: Catalog, db_path: Path, tables: Iterable[str] | None
             con.execute(f"CREATE SCHEMA IF NOT EXISTS serving.{ident(namespace)}")
             con.execute(f"CREATE TABLE serving.{ident(namespace)}.{ident(table)} AS "
                         f"SELECT * FROM {ident(namespace)}.{ident(table)}")
+        for name in known:
+            namespace, table = name.rsplit(".", 1)
+            con.register("table_snapshots", snapshots(catalog.load_table(name)))
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS serving.{ident(namespace)}")
+            con.execute(f"CREATE TABLE serving.{ident(namespace)}.{ident(table + SNAPSHOTS_SUFFIX)} AS "
+                        "SELECT * FROM table_snapshots")
+            con.unregister("table_snapshots")
         con.execute("DETACH serving")  # checkpoints, so no .wal is left to go with the file
         os.replace(scratch, db_path)
     finally:

@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.superset",
     "tests.fixtures.fx_fixture",
     "tests.fixtures.least_privilege",
+    "tests.fixtures.demo_run",
 ]

@@ -5,17 +5,13 @@ independently of the cleaner, the Spark jobs and DuckDB. moto stands in for AWS 
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,7 +19,6 @@ from cdk_app.config import PROJECT_ROOT
 from cdk_app import config
 from lakehouse import athena, aws_calls
 from lakehouse.catalog import local_catalog
-from lakehouse.generator import Generated, generate
 from lakehouse.layout import LocalLake
 from lakehouse.serving import export_serving
 from lakehouse.superset import LocalSuperset
@@ -32,35 +27,9 @@ from lambdas.contracts.clickstream import EMAIL_REDACTION, IP_HASH_PREFIX, Reaso
 from tests import ground_truth
 from tests.pii_checks import EMAIL, addresses, keyed_hash, token_addresses
 from tests.fixtures import least_privilege
+from tests.fixtures.demo_run import DemoRun, Ledger, expected_gold, expected_ledgers
 from tests.fixtures.superset import big_number, import_and_chart_data, series_by_day_and_country
 
-EVENTS, SEED, DEFECT_RATE = 10_000, 11, 0.06
-
-
-@dataclass
-class DemoRun:
-    summary: dict[str, Any]
-    truth: Generated
-    lake: LocalLake
-    output: str
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
-    home = tmp_path_factory.mktemp("lakehouse-home")
-    summary_path = home / "summary.json"
-    # every component's AWS calls recorded, for the least-privilege check below
-    env = {**os.environ, "LAKEHOUSE_HOME": str(home), "PYSPARK_PYTHON": sys.executable,
-           aws_calls.ENV_VAR: str(home / "aws-calls.jsonl")}
-    process = subprocess.run(
-        [str(Path(sys.executable).parent / "lakehouse"), "demo", "--no-serve", "--events", str(EVENTS),
-         "--seed", str(SEED), "--defect-rate", str(DEFECT_RATE), "--json", str(summary_path)],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=False,
-    )
-    output = process.stdout + process.stderr
-    assert process.returncode == 0, output[-5000:]
-    yield DemoRun(json.loads(summary_path.read_text()), generate(EVENTS, seed=SEED, defect_rate=DEFECT_RATE),
-                  LocalLake(home), output)
 
 
 def test_the_ledger_accounts_for_every_record(demo_run: DemoRun) -> None:
@@ -124,17 +93,7 @@ def _gold(lake: LocalLake, table: str) -> ground_truth.Gold:
 def test_every_gold_number_equals_the_ground_truth(demo_run: DemoRun) -> None:
     """Every gold table equals tests.ground_truth over the generators' clean clicks and orders, the
     catalog's clean rows and the FX fixture's rates of the days the connector fetched."""
-    from lakehouse.demo import CATALOG_ROWS, CATALOG_SEED, FX_DAYS, ORDERS, ORDERS_SEED
-    from lakehouse.generator import generate_orders
-    from lakehouse.product_catalog import generate_catalog
-
-    # The demo's clock for the catalog drop (product updated_at = its arrival - n s) and the FX days before it.
-    arrived = datetime.fromisoformat(demo_run.summary["sources_loaded_at"])
-    catalog = generate_catalog(CATALOG_ROWS, seed=CATALOG_SEED, arrived=arrived).products
-    today = arrived.date()
-    rates = ground_truth.fixture_rates(today - timedelta(days=n) for n in range(1, FX_DAYS + 1))
-    expected = ground_truth.from_generators(demo_run.truth, generate_orders(ORDERS, seed=ORDERS_SEED), catalog, rates)
-
+    expected = expected_gold(demo_run)
     assert demo_run.summary["gold_daily_kpis"] == len(expected.daily_kpis)
     for table in GOLD_KEYS:
         want = getattr(expected, table)
@@ -245,30 +204,14 @@ def test_the_readme_cli_examples_run_on_the_demo_lake(demo_run: DemoRun, tmp_pat
 
 def test_orders_the_catalog_drop_and_the_fx_connector_are_staged_as_their_ground_truth(
         demo_run: DemoRun, tmp_path: Path) -> None:
-    from lakehouse.demo import CATALOG_ROWS, CATALOG_SEED, FX_DAYS, ORDERS, ORDERS_SEED
-    from lakehouse.generator import generate_orders
+    from lakehouse.demo import FX_DAYS
 
-    truth = generate_orders(ORDERS, seed=ORDERS_SEED).counts
-    orders = demo_run.summary["sources"]["orders"]
-    assert (orders["received"], orders["clean"], orders["duplicates"]) == (truth.received, truth.clean,
-                                                                          truth.duplicates)
-    assert orders["quarantined_by_reason"] == {k: v for k, v in truth.quarantined_by_reason.items() if v}
-
-    from lakehouse.fx_fixture import rates_for
-    from lakehouse.product_catalog import write_catalog
-
-    expected = write_catalog(tmp_path / "catalog.csv", rows=CATALOG_ROWS, seed=CATALOG_SEED,
-                             arrived=datetime.now(timezone.utc))
-    products = demo_run.summary["sources"]["products"]
-    assert (products["received"], products["clean"], products["duplicates"]) == (
-        expected.received, expected.clean, expected.duplicates)
-    assert products["quarantined_by_reason"] == {k: v for k, v in expected.quarantined_by_reason.items() if v}
-
-    fx = demo_run.summary["sources"]["fx_rates"]
-    today = datetime.fromisoformat(demo_run.summary["sources_loaded_at"]).date()
-    days = [today - timedelta(days=n) for n in range(1, FX_DAYS + 1)]
-    assert fx["batches"] == FX_DAYS and fx["quarantined"] == 0
-    assert fx["clean"] == fx["received"] == sum(len(rates_for(day)) for day in days)
+    expected = expected_ledgers(demo_run, tmp_path)
+    for source in ("orders", "products", "fx_rates"):
+        staged = demo_run.summary["sources"][source]
+        assert Ledger(staged["received"], staged["clean"], staged["duplicates"],
+                      staged["quarantined_by_reason"]) == expected[source], source
+    assert demo_run.summary["sources"]["fx_rates"]["batches"] == FX_DAYS
 
 
 def test_every_aws_call_of_the_demo_is_allowed_by_its_roles_synthesized_policies(demo_run: DemoRun, synthesized,

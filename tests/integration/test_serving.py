@@ -31,11 +31,18 @@ def test_export_holds_every_gold_row_with_the_iceberg_types(kpi_lake: KpiLake, t
     assert types["updated_at"] == "TIMESTAMP WITH TIME ZONE"
 
 
-def test_by_default_only_gold_tables_are_served(kpi_lake: KpiLake, tmp_path: Path) -> None:
+def test_by_default_gold_and_ops_are_served_with_every_tables_snapshots(kpi_lake: KpiLake, tmp_path: Path) -> None:
     con = read_only(export_serving(kpi_lake.catalog, tmp_path / "serving.duckdb"))
     served = con.execute("SELECT table_schema || '.' || table_name FROM information_schema.tables").fetchall()
+    tables = {".".join(t) for ns in kpi_lake.catalog.list_namespaces() for t in kpi_lake.catalog.list_tables(ns)}
     assert sorted(t for (t,) in served) == sorted(
-        ".".join(t) for t in kpi_lake.catalog.list_tables("gold"))
+        {t for t in tables if t.startswith(("gold.", "ops."))} | {f"{t}$snapshots" for t in tables})
+    kpis = kpi_lake.catalog.load_table("gold.daily_kpis")
+    snapshots = con.execute('SELECT snapshot_id, parent_id, operation, epoch_ms(committed_at) '
+                            'FROM gold."daily_kpis$snapshots" ORDER BY committed_at').fetchall()
+    assert snapshots == [(s.snapshot_id, s.parent_snapshot_id, s.summary.operation.value, s.timestamp_ms)
+                         for s in kpis.metadata.snapshots]
+    assert len(snapshots) == 2  # the fixture's two commits
 
 
 def test_export_replaces_the_file_while_a_reader_has_it_open(tmp_path: Path) -> None:
