@@ -37,29 +37,31 @@ def fetch_bundle(uri: str) -> bytes:
 
 
 def bundle_contents(bundle: bytes) -> dict[str, str]:
-    """{path inside the bundle: YAML text}, as Superset's importers take them."""
+    """{path below the bundle's root folder: YAML text}, as Superset's importers take them."""
     with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
-        return {name: archive.read(name).decode() for name in archive.namelist() if name.endswith(".yaml")}
+        return {name.split("/", 1)[1]: archive.read(name).decode() for name in archive.namelist()
+                if name.endswith(".yaml") and "/" in name}
 
 
 def managed_uuids(contents: dict[str, str]) -> set[str]:
-    """UUIDs of the bundle's charts, dashboards and datasets (paths are <root>/<kind>/.../<name>.yaml)."""
+    """UUIDs of the bundle's charts, dashboards and datasets (paths are <kind>/.../<name>.yaml)."""
     return {str(yaml.safe_load(text)["uuid"]) for path, text in contents.items()
-            if path.split("/")[1] in MANAGED_FOLDERS}
+            if path.split("/")[0] in MANAGED_FOLDERS}
 
 
 def publish(contents: dict[str, str], admin_password: str) -> list[str]:
     """Admin, import and removal in one app context; returns "<kind> <uuid>" of each removed object."""
     from flask import g
     from superset.app import create_app
-    from superset.commands.importers.v1.assets import ImportAssetsCommand
-    from superset.connectors.sqla.models import SqlaTable
-    from superset.extensions import db, security_manager
-    from superset.models.dashboard import Dashboard
-    from superset.models.slice import Slice
 
-    app = create_app()
+    app = create_app()  # before the models: their encrypted columns need the app
     with app.app_context(), app.test_request_context():
+        from superset.commands.importers.v1.assets import ImportAssetsCommand
+        from superset.connectors.sqla.models import SqlaTable
+        from superset.extensions import db, security_manager
+        from superset.models.dashboard import Dashboard
+        from superset.models.slice import Slice
+
         admin = security_manager.find_user(username=ADMIN_USERNAME)
         if admin is None:
             admin = security_manager.add_user(ADMIN_USERNAME, "Bootstrap", "Admin", "admin@localhost.invalid",
