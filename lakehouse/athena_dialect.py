@@ -31,6 +31,7 @@ _STRFTIME_TOKEN = re.compile(r"%-?[A-Za-z](strict)?")  # sqlglot's internal form
 _MARK = "athena_stand_in_mark"
 # Trino keeps a DATE a DATE through these; DuckDB turns it into a TIMESTAMP.
 _DATE_ARITHMETIC = (exp.DateAdd, exp.DateTrunc, exp.TimestampTrunc, exp.Add, exp.Sub)
+_TYPED = (*_DATE_ARITHMETIC, exp.Div, exp.Mod, exp.Bracket)  # the nodes whose repair depends on types
 
 # Trino's date_format/date_parse specifiers (MySQL's) as DuckDB strftime. Trino prints %f with
 # millisecond precision (000000 .. 999000), DuckDB's %g is the milliseconds.
@@ -135,21 +136,29 @@ def date_diff(node: exp.DateDiff) -> exp.Expression:
                                                        node.this.copy()])
 
 
-def division(node: exp.Div | exp.Mod, floating: bool) -> exp.Expression:
-    """Division by zero as on Trino: an integer or decimal one fails (DuckDB: NULL); a DOUBLE one is
-    Infinity, -Infinity or NaN (DuckDB with integer_division: NULL), which is x * Infinity."""
+def division(node: exp.Div | exp.Mod, kind: str) -> exp.Expression:
+    """Division as on Trino.
+
+    Integers: truncated, written as DuckDB's `//` so the SQL holds on any DuckDB connection (the
+    stand-in's own also sets `integer_division`, for operands sqlglot cannot type). By zero: an
+    integer or decimal division fails (DuckDB: NULL); a DOUBLE one is Infinity, -Infinity or NaN
+    (DuckDB with integer_division: NULL), which is x * Infinity.
+    """
     right = node.expression
     if isinstance(right, exp.Literal) and right.is_number and float(right.name) != 0:
-        return node
-    zero = exp.EQ(this=right.copy(), expression=exp.Literal.number(0))
-    if floating:
-        if isinstance(node, exp.Mod):
-            return node
-        infinite = exp.Mul(this=exp.paren(node.this.copy()), expression=exp.cast(exp.Literal.string("Infinity"),
-                                                                                 exp.DataType.Type.DOUBLE))
-        return exp.Case().when(zero, infinite).else_(node.copy())
-    fail = exp.Anonymous(this="error", expressions=[exp.Literal.string("Division by zero")])
-    node.set("expression", exp.Case().when(zero, fail).else_(right.copy()))
+        pass
+    elif kind == "float":
+        if isinstance(node, exp.Div):
+            infinite = exp.Mul(this=exp.paren(node.this.copy()),
+                               expression=exp.cast(exp.Literal.string("Infinity"), exp.DataType.Type.DOUBLE))
+            return exp.Case().when(exp.EQ(this=right.copy(), expression=exp.Literal.number(0)), infinite).else_(
+                node.copy())
+    else:
+        fail = exp.Anonymous(this="error", expressions=[exp.Literal.string("Division by zero")])
+        zero = exp.EQ(this=right.copy(), expression=exp.Literal.number(0))
+        node.set("expression", exp.Case().when(zero, fail).else_(right.copy()))
+    if kind == "integer" and isinstance(node, exp.Div):
+        return exp.IntDiv(this=node.this.copy(), expression=node.expression.copy())
     return node
 
 
@@ -173,13 +182,26 @@ def _on_date(node: exp.Expression) -> bool:
     return node.this.is_type(exp.DataType.Type.DATE)
 
 
-def _types(statement: exp.Expression, schema: Mapping[str, Any] | None) -> tuple[set[int], set[int]]:
-    """Marks of (date arithmetic on a DATE, DOUBLE divisions), from sqlglot's type annotator.
+def _kind(node: exp.Expression) -> str:
+    """In a typed tree, what a repair needs to know of a node: "date" for date arithmetic on a DATE
+    (a DATE on Athena), "float" or "integer" for a division, "map" for element_at on a map."""
+    if isinstance(node, (exp.Div, exp.Mod)):
+        sides = (node.this, node.expression)
+        if any(side.is_type(*exp.DataType.FLOAT_TYPES) for side in sides):
+            return "float"
+        return "integer" if all(side.is_type(*exp.DataType.INTEGER_TYPES) for side in sides) else ""
+    if isinstance(node, exp.Bracket):
+        return "map" if node.this.is_type(exp.DataType.Type.MAP) else ""
+    return "date" if _on_date(node) else ""
+
+
+def _types(statement: exp.Expression, schema: Mapping[str, Any] | None) -> dict[int, str]:
+    """The `_kind` of each node a repair depends on, by its mark, from sqlglot's type annotator.
 
     It works on a qualified copy (qualifying renames result columns, so only the copy is
     qualified); a query it cannot qualify keeps DuckDB's types, except for literals.
     """
-    for mark, node in enumerate(statement.find_all(*_DATE_ARITHMETIC, exp.Div, exp.Mod)):
+    for mark, node in enumerate(statement.find_all(*_TYPED)):
         node.meta[_MARK] = mark
     typed = statement.copy()
     try:
@@ -187,10 +209,7 @@ def _types(statement: exp.Expression, schema: Mapping[str, Any] | None) -> tuple
     except SqlglotError:
         pass
     annotate_types(typed, schema=schema, dialect="athena")
-    on_dates = {n.meta[_MARK] for n in typed.find_all(*_DATE_ARITHMETIC) if _MARK in n.meta and _on_date(n)}
-    floating = {n.meta[_MARK] for n in typed.find_all(exp.Div, exp.Mod)
-                if _MARK in n.meta and any(side.is_type(*exp.DataType.FLOAT_TYPES) for side in (n.this, n.expression))}
-    return on_dates, floating
+    return {n.meta[_MARK]: _kind(n) for n in typed.find_all(*_TYPED) if _MARK in n.meta}
 
 
 def _date_result(node: exp.Expression) -> exp.Expression:
@@ -227,7 +246,7 @@ def _time_travel(statement: exp.Expression, lake: LakeTables | None) -> None:
 def repair(statement: exp.Expression, schema: Mapping[str, Any] | None,
            lake: LakeTables | None = None) -> exp.Expression:
     """Rewrite `statement` in place so that DuckDB gives Athena's answer, or raise AthenaError."""
-    on_dates, floating = _types(statement, schema)
+    kinds = _types(statement, schema)
     # innermost first, so an outer rewrite copies arguments that are already rewritten
     for node in reversed(list(statement.find_all(
             exp.Anonymous, exp.RegexpExtract, exp.TimeToStr, exp.StrToTime, exp.JSONExtractScalar,
@@ -244,12 +263,13 @@ def repair(statement: exp.Expression, schema: Mapping[str, Any] | None,
             node.replace(date_diff(node))
         elif isinstance(node, exp.Extract):
             extract_field(node)
-        elif isinstance(node, exp.Bracket) and node.args.get("safe"):
-            element_at(node)
+        elif isinstance(node, exp.Bracket):
+            if node.args.get("safe") and kinds.get(node.meta.get(_MARK)) != "map":
+                element_at(node)
         elif isinstance(node, (exp.Div, exp.Mod)):
-            node.replace(division(node, node.meta.get(_MARK) in floating))
+            node.replace(division(node, kinds.get(node.meta.get(_MARK), "")))
         elif isinstance(node, _DATE_ARITHMETIC):
-            if node.meta.get(_MARK) in on_dates:
+            if kinds.get(node.meta.get(_MARK)) == "date":
                 node.replace(_date_result(node))
         elif isinstance(node, exp.Anonymous) and node.name.lower() == "format_datetime":
             node.replace(format_datetime(node))

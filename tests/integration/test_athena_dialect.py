@@ -43,6 +43,12 @@ def test_integer_division_truncates() -> None:
     assert athena(sql) == (2, -2, 1, -1, pytest.approx(2.5), 2.5)
 
 
+def test_typed_integer_division_holds_on_any_duckdb_connection() -> None:
+    # dashboards/render.py runs transpile's SQL on Superset's DuckDB, without the stand-in's settings
+    sql = transpile("SELECT 5 / 2, -5 / CAST(2 AS bigint), count(*) / 2 FROM (VALUES 1, 2, 3) AS t(x)")
+    assert duckdb.connect(":memory:").execute(sql).fetchone() == (2, -2, 1)
+
+
 def test_integer_division_of_columns_truncates(kpi_lake: KpiLake) -> None:
     _, [(per_day, share)] = query(kpi_lake.catalog, "SELECT sum(events) / count(*), sum(checkouts) / sum(events) "
                                                     "FROM gold.daily_kpis")
@@ -160,6 +166,7 @@ def test_element_at_zero_is_refused() -> None:
     assert plain("SELECT element_at(ARRAY[1, 2, 3], 0)") == (None,)
     with pytest.raises(AthenaError, match="SQL array indices start at 1"):
         transpile("SELECT element_at(ARRAY[1, 2, 3], 0)")
+    assert athena("SELECT element_at(MAP(ARRAY[0], ARRAY['zero']), 0)") == ("zero",)  # a map's key 0 is fine
 
 
 # --- aggregates and JSON -------------------------------------------------------------------------
