@@ -13,8 +13,8 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
@@ -80,6 +80,13 @@ def failed_executions(machine: sfn.IStateMachine, label: str) -> cloudwatch.Math
                        "timed_out": machine.metric_timed_out(statistic="Sum")})
 
 
+def function_name(part: PythonFunction) -> str:
+    """The physical name of `part`'s function, as its CloudFormation resource declares it."""
+    cfn = part.function.node.default_child
+    assert isinstance(cfn, lambda_.CfnFunction) and isinstance(cfn.function_name, str), part.node.path
+    return cfn.function_name
+
+
 class Alarms(Construct):
     """`topic` and `alarms` {name: Alarm}, each publishing to it. Without `topic`, its own: SNS
     `lakehouse-<env>-ingestion-alarms`, the lake key, TLS-only."""
@@ -120,9 +127,7 @@ class Alarms(Construct):
         prefix = self._env.resource_name("")
         for part in scope.node.find_all():
             if isinstance(part, PythonFunction):
-                cfn = part.function.node.default_child
-                assert isinstance(cfn, lambda_.CfnFunction) and isinstance(cfn.function_name, str)
-                self.throttles(part.function, cfn.function_name.removeprefix(prefix))
+                self.throttles(part.function, function_name(part).removeprefix(prefix))
 
     def throttles(self, function: lambda_.Function, what: str) -> None:
         """Any throttled invocation of `function`: the account's (or region's) concurrency is used up, and

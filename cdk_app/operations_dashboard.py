@@ -22,12 +22,11 @@ from aws_cdk import aws_athena as athena
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_kinesis as kinesis
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct, IConstruct
 
-from cdk_app.alarms import PERIOD
+from cdk_app.alarms import PERIOD, function_name
 from cdk_app.cleaner import Cleaner
 from cdk_app.config import PROJECT, EnvConfig
 from cdk_app.msk import MskIngestion
@@ -75,10 +74,10 @@ class Inventory:
         cleaners = [part for part in found if isinstance(part, Cleaner)]
         return cls(
             streams=names(kinesis.CfnStream, "name"),
-            cleaners={c.source: physical_name(_function(c.function), "function_name") for c in cleaners},
-            kafka_consumers=tuple(physical_name(_function(c.function), "function_name") for part in found
+            cleaners={c.source: function_name(c.function) for c in cleaners},
+            kafka_consumers=tuple(function_name(c.function) for part in found
                                   if isinstance(part, MskIngestion) for c in part.consumers),
-            functions=tuple(physical_name(_function(part), "function_name") for part in found
+            functions=tuple(function_name(part) for part in found
                             if isinstance(part, PythonFunction)),
             state_machines=names(sfn.CfnStateMachine, "state_machine_name"),
             glue_jobs=names(glue.CfnJob, "name"),
@@ -86,12 +85,6 @@ class Inventory:
             queues=names(sqs.CfnQueue, "queue_name"),
             alarms=names(cloudwatch.CfnAlarm, "alarm_name"),
         )
-
-
-def _function(part: PythonFunction) -> lambda_.CfnFunction:
-    cfn = part.function.node.default_child
-    assert isinstance(cfn, lambda_.CfnFunction)
-    return cfn
 
 
 class OperationsDashboard(Construct):
