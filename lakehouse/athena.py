@@ -167,14 +167,18 @@ _METADATA = {
     "partitions": "SELECT {partition}CAST(sum(record_count) AS BIGINT) AS record_count, count(*) AS file_count, "
                   "CAST(sum(file_size_in_bytes) AS BIGINT) AS total_size FROM _inspected WHERE content = 0 "
                   "GROUP BY ALL",
+    "manifests": "SELECT path, length, partition_spec_id, added_snapshot_id, added_data_files_count, "
+                 "existing_data_files_count, deleted_data_files_count, partition_summaries FROM _inspected",
     "refs": "SELECT name, CAST(type AS VARCHAR) AS type, snapshot_id, max_reference_age_in_ms, "
             "min_snapshots_to_keep, max_snapshot_age_in_ms FROM _inspected",
 }
+_BOUNDS = "pyiceberg gives the bounds in Iceberg's binary encoding, Athena as text"
+_ROW_COUNTS = "the row counts are not in pyiceberg's manifests table"
 _NOT_GIVEN = {
-    "files": {"lower_bounds": "pyiceberg gives the bounds as Iceberg's binary encoding, Athena as text",
-              "upper_bounds": "pyiceberg gives the bounds as Iceberg's binary encoding, Athena as text",
-              "readable_metrics": "not in Athena's documented columns"},
+    "files": {"lower_bounds": _BOUNDS, "upper_bounds": _BOUNDS, "readable_metrics": "not in Athena's columns"},
     "partitions": {"data": "the per-column min/max/null counts are not in pyiceberg's partitions table"},
+    "manifests": {"added_rows_count": _ROW_COUNTS, "existing_rows_count": _ROW_COUNTS,
+                  "deleted_rows_count": _ROW_COUNTS},
 }
 
 

@@ -226,14 +226,23 @@ def test_files_and_partitions(kpi_lake: KpiLake) -> None:
     assert all(n >= 1 and size > 0 for _, _, n, size in partitions)
 
 
+def test_manifests(kpi_lake: KpiLake) -> None:
+    columns, manifests = query(kpi_lake.catalog, 'SELECT * FROM "gold"."daily_kpis$manifests"')
+    assert columns == ["path", "length", "partition_spec_id", "added_snapshot_id", "added_data_files_count",
+                       "existing_data_files_count", "deleted_data_files_count", "partition_summaries"]
+    _, files = query(kpi_lake.catalog, 'SELECT count(*) FROM "gold"."daily_kpis$files"')
+    assert len(manifests) == 2 and sum(m[4] + m[5] for m in manifests) == files[0][0]  # one manifest an append
+
+
 def test_metadata_of_a_table_without_snapshots_is_empty(kpi_lake: KpiLake) -> None:
     assert query(kpi_lake.catalog, 'SELECT count(*) FROM "ops"."pipeline_runs$partitions"')[1] == [(0,)]
     assert query(kpi_lake.catalog, 'SELECT count(*) FROM "silver"."events$snapshots"')[1] == [(0,)]
 
 
 @pytest.mark.parametrize(("sql", "message"), [
-    ('SELECT * FROM "gold"."daily_kpis$manifests"', r"gives \$snapshots, \$history, \$files, \$partitions, "
-                                                     r"\$refs, not \$manifests"),
+    ('SELECT * FROM "gold"."daily_kpis$properties"', r"gives \$snapshots, \$history, \$files, \$partitions, "
+                                                      r"\$manifests, \$refs, not \$properties"),
+    ('SELECT added_rows_count FROM "gold"."daily_kpis$manifests"', r"\$manifests.added_rows_count is not available"),
     ('SELECT data FROM "gold"."daily_kpis$partitions"', r"\$partitions.data is not available locally"),
     ('SELECT lower_bounds FROM "gold"."daily_kpis$files"', r"\$files.lower_bounds is not available locally"),
     ('SELECT * FROM "gold"."nothing$snapshots"', "Table gold.nothing does not exist"),
