@@ -165,8 +165,30 @@ def division(node: exp.Div | exp.Mod, kind: str) -> exp.Expression:
 def element_at(node: exp.Bracket) -> None:
     """element_at(array, 0) fails on Trino ("SQL array indices start at 1"); DuckDB gives NULL."""
     index = node.expressions[0] if len(node.expressions) == 1 else None
-    if index is not None and index.is_int and int(index.name) == 0:
+    if index is not None and index.is_int and int(index.to_py()) == 0:
         raise AthenaError("element_at(array, 0): SQL array indices start at 1 (Athena fails the query)")
+
+
+def subscript(node: exp.Bracket, kind: str) -> exp.Expression:
+    """`array[n]` out of range and `map[key]` without the key fail on Trino; DuckDB gives NULL.
+
+    Only for a typed array or map (sqlglot cannot tell them apart otherwise). sqlglot keeps an
+    integer literal index 0-based inside the tree (it prints it back 1-based), other indexes as written.
+    """
+    if kind == "array":
+        index = node.expressions[0]
+        written = exp.Literal.number(int(index.to_py()) + 1) if index.is_int else index.copy()
+        outside = exp.or_(exp.LT(this=written, expression=exp.Literal.number(1)),
+                          exp.GT(this=written.copy(), expression=exp.ArraySize(this=node.this.copy())))
+        message = "Array subscript out of bounds (element_at returns NULL instead)"
+    elif kind == "map":
+        outside = exp.not_(exp.Anonymous(this="map_contains", expressions=[node.this.copy(),
+                                                                           node.expressions[0].copy()]))
+        message = "Key not present in map (element_at returns NULL instead)"
+    else:
+        return node
+    fail = exp.Anonymous(this="error", expressions=[exp.Literal.string(message)])
+    return exp.Case().when(outside, fail).else_(node.copy())
 
 
 def _date_interval(node: exp.Add | exp.Sub) -> exp.Interval | None:
@@ -184,14 +206,15 @@ def _on_date(node: exp.Expression) -> bool:
 
 def _kind(node: exp.Expression) -> str:
     """In a typed tree, what a repair needs to know of a node: "date" for date arithmetic on a DATE
-    (a DATE on Athena), "float" or "integer" for a division, "map" for element_at on a map."""
+    (a DATE on Athena), "float" or "integer" for a division, "array" or "map" for a subscript."""
     if isinstance(node, (exp.Div, exp.Mod)):
         sides = (node.this, node.expression)
         if any(side.is_type(*exp.DataType.FLOAT_TYPES) for side in sides):
             return "float"
         return "integer" if all(side.is_type(*exp.DataType.INTEGER_TYPES) for side in sides) else ""
-    if isinstance(node, exp.Bracket):
-        return "map" if node.this.is_type(exp.DataType.Type.MAP) else ""
+    if isinstance(node, exp.Bracket) and len(node.expressions) == 1:
+        return "map" if node.this.is_type(exp.DataType.Type.MAP) else \
+            "array" if node.this.is_type(exp.DataType.Type.ARRAY) else ""
     return "date" if _on_date(node) else ""
 
 
@@ -264,8 +287,11 @@ def repair(statement: exp.Expression, schema: Mapping[str, Any] | None,
         elif isinstance(node, exp.Extract):
             extract_field(node)
         elif isinstance(node, exp.Bracket):
-            if node.args.get("safe") and kinds.get(node.meta.get(_MARK)) != "map":
+            kind = kinds.get(node.meta.get(_MARK), "")
+            if node.args.get("safe") and kind != "map":
                 element_at(node)
+            elif not node.args.get("safe"):
+                node.replace(subscript(node, kind))
         elif isinstance(node, (exp.Div, exp.Mod)):
             node.replace(division(node, kinds.get(node.meta.get(_MARK), "")))
         elif isinstance(node, _DATE_ARITHMETIC):

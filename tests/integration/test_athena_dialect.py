@@ -169,6 +169,22 @@ def test_element_at_zero_is_refused() -> None:
     assert athena("SELECT element_at(MAP(ARRAY[0], ARRAY['zero']), 0)") == ("zero",)  # a map's key 0 is fine
 
 
+# array.html: element_at is NULL past the end "whereas the subscript operator would fail in such a
+# case"; map.html: the [] operator on a map fails when the key is not in the map
+@pytest.mark.parametrize("sql", ["SELECT ARRAY[1, 2, 3][4]", "SELECT ARRAY[1, 2, 3][0]",
+                                 "SELECT a[i] FROM (VALUES (ARRAY[1, 2], 1), (ARRAY[1], 2)) AS t(a, i)",
+                                 "SELECT MAP(ARRAY['a'], ARRAY[1])['b']"])
+def test_subscripts_out_of_range_fail_as_in_athena(sql: str) -> None:
+    assert plain(sql)[0] in (None, 1)  # DuckDB: NULL (the VALUES case: its first row)
+    with pytest.raises(duckdb.InvalidInputException, match="out of bounds|Key not present in map"):
+        offline_duckdb().execute(transpile(sql)).fetchall()
+
+
+def test_subscripts_in_range() -> None:
+    assert athena("SELECT ARRAY[1, 2, 3][1], ARRAY[1, 2, 3][3], ARRAY[1, 2][NULL], "
+                  "MAP(ARRAY['a'], ARRAY[1])['a']") == (1, 3, None, 1)
+
+
 # --- aggregates and JSON -------------------------------------------------------------------------
 # https://trino.io/docs/current/functions/aggregate.html: approx_distinct "provides an approximation
 # of count(DISTINCT x). Zero is returned if all input values are null", standard error 2.3%
