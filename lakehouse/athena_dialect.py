@@ -106,6 +106,23 @@ def extract_field(node: exp.Extract) -> None:
         node.set("this", exp.var(_EXTRACT_FIELDS[field]))
 
 
+def decimal(node: exp.Cast) -> None:
+    """A DECIMAL without precision: Trino types the literal DECIMAL '1.10' by its digits (decimal(3,2))
+    and a cast to DECIMAL as decimal(38,0); DuckDB makes both DECIMAL(18,3) (1.100, and 2.5 stays 2.500).
+
+    sqlglot parses DECIMAL '1.10' and CAST('1.10' AS DECIMAL) alike: a string literal is taken as
+    the literal (the explicit cast of a string to a bare DECIMAL is the one case it gets wrong).
+    """
+    if not node.to.is_type(exp.DataType.Type.DECIMAL) or node.to.expressions:
+        return
+    precision, scale = 38, 0
+    if node.this.is_string and re.fullmatch(r"\s*[+-]?\d*\.?\d*\s*", node.this.name):
+        whole, _, fraction = node.this.name.strip().lstrip("+-").partition(".")
+        scale = len(fraction)
+        precision = max(len(whole) + scale, 1)  # leading zeros count (decimal.html)
+    node.set("to", exp.DataType.build(f"DECIMAL({precision}, {scale})"))
+
+
 def regexp_extract(node: exp.RegexpExtract) -> exp.Expression:
     """Trino's regexp_extract is NULL without a match, DuckDB's is '': return NULL as Athena does."""
     matches = exp.RegexpLike(this=node.this.copy(), expression=node.expression.copy())
@@ -273,7 +290,8 @@ def repair(statement: exp.Expression, schema: Mapping[str, Any] | None,
     # innermost first, so an outer rewrite copies arguments that are already rewritten
     for node in reversed(list(statement.find_all(
             exp.Anonymous, exp.RegexpExtract, exp.TimeToStr, exp.StrToTime, exp.JSONExtractScalar,
-            exp.ApproxDistinct, exp.DateDiff, exp.Div, exp.Mod, exp.Bracket, exp.Extract, *_DATE_ARITHMETIC))):
+            exp.ApproxDistinct, exp.DateDiff, exp.Div, exp.Mod, exp.Bracket, exp.Extract, exp.Cast,
+            *_DATE_ARITHMETIC))):
         if isinstance(node, exp.RegexpExtract):
             node.replace(regexp_extract(node))
         elif isinstance(node, (exp.TimeToStr, exp.StrToTime)):
@@ -284,6 +302,8 @@ def repair(statement: exp.Expression, schema: Mapping[str, Any] | None,
             node.replace(approx_distinct(node))
         elif isinstance(node, exp.DateDiff):
             node.replace(date_diff(node))
+        elif isinstance(node, exp.Cast):
+            decimal(node)
         elif isinstance(node, exp.Extract):
             extract_field(node)
         elif isinstance(node, exp.Bracket):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import sys
 from datetime import datetime, timezone
@@ -445,12 +446,19 @@ def _json_value(value: object) -> object:
     return str(value)
 
 
+def _finite(value: object) -> object:
+    """NaN and the infinities as text ("NaN", "Infinity", "-Infinity"): JSON has no such numbers."""
+    return str(value).replace("inf", "Infinity").replace("nan", "NaN") \
+        if isinstance(value, float) and not math.isfinite(value) else value
+
+
 def _print_rows(columns: list[str], rows: list[tuple], output_format: str) -> None:
     if output_format == "json":
         if len(set(columns)) != len(columns):
             console.print(f"[red]--format json needs distinct column names, got {', '.join(columns)}: alias them")
             raise typer.Exit(2)
-        typer.echo(json.dumps([dict(zip(columns, row)) for row in rows], default=_json_value, indent=2))
+        objects = [{c: _finite(v) for c, v in zip(columns, row)} for row in rows]
+        typer.echo(json.dumps(objects, default=_json_value, indent=2, allow_nan=False))
     elif output_format == "csv":
         out = csv.writer(sys.stdout, lineterminator="\n")
         out.writerow(columns)

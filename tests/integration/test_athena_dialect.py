@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from decimal import Decimal
 from typing import Any
 
 import duckdb
@@ -63,6 +64,17 @@ def test_integer_division_by_zero_fails_as_in_athena() -> None:
         athena("SELECT 1 / 0")
     positive, negative, nan, none = athena("SELECT CAST(1 AS double) / 0, -1e0 / 0, 0e0 / 0, 1 / NULLIF(0, 0)")
     assert (positive, negative, none) == (float("inf"), float("-inf"), None) and nan != nan
+
+
+# https://trino.io/docs/current/functions/decimal.html: "The precision of a decimal type for a literal
+# will be equal to the number of digits in the literal (including trailing and leading zeros). The
+# scale will be equal to the number of digits in the fractional part": DECIMAL '0' is DECIMAL(1),
+# DECIMAL '0000012345.1234500000' is DECIMAL(20, 10). A bare DECIMAL type is decimal(38, 0)
+def test_decimal_literals_are_typed_by_their_digits() -> None:
+    assert plain("SELECT DECIMAL '1.10'") == (Decimal("1.100"),)  # DuckDB: DECIMAL(18, 3)
+    assert athena("SELECT DECIMAL '1.10', typeof(DECIMAL '0'), typeof(DECIMAL '0000012345.1234500000'), "
+                  "typeof(DECIMAL '12345'), CAST(2.5 AS decimal)") == (
+        Decimal("1.10"), "DECIMAL(1,0)", "DECIMAL(20,10)", "DECIMAL(5,0)", Decimal("3"))
 
 
 # --- dates and times -----------------------------------------------------------------------------

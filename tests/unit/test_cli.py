@@ -110,6 +110,17 @@ def test_query_json_from_a_file_is_an_array_of_objects(lake_home: Path, tmp_path
                                           "nothing": None} for day, n, events in _expected_days()]
 
 
+def test_query_json_is_valid_json_for_every_value(lake_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEHOUSE_HOME", str(lake_home))
+    result = runner.invoke(app, ["query", "SELECT CAST(1 AS double) / 0 AS up, -1e0 / 0 AS down, 0e0 / 0 AS nan, "
+                                 "DECIMAL '1.10' AS price, TIMESTAMP '2026-12-07 10:00:00 UTC' AS at, "
+                                 "MAP(ARRAY['a'], ARRAY[1]) AS m", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output, parse_constant=pytest.fail) == [
+        {"up": "Infinity", "down": "-Infinity", "nan": "NaN", "price": "1.10", "at": "2026-12-07T10:00:00+00:00",
+         "m": {"a": 1}}]
+
+
 def test_query_table_is_the_default(lake_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAKEHOUSE_HOME", str(lake_home))
     result = runner.invoke(app, ["query", "SELECT 5 / 2 AS half, day_of_week(DATE '2026-12-06') AS sunday"])
