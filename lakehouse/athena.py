@@ -229,8 +229,9 @@ class _Lake:
             else:
                 raise AthenaError(f"FOR VERSION AS OF takes a snapshot id or a branch or tag name: {value.sql()}")
             if snapshot is None:
+                namespace, base = name.rsplit(".", 1)
                 raise AthenaError(f"FOR VERSION AS OF {value.sql('athena')}: no such snapshot of {name} "
-                                  f"(its snapshots: SELECT * FROM \"{table.name()[-2]}\".\"{table.name()[-1]}$snapshots\")")
+                                  f'(its snapshots: SELECT * FROM "{namespace}"."{base}$snapshots")')
         else:
             # evaluated by DuckDB in the session zone (UTC), as Athena evaluates it
             (when,) = self.con.execute(f"SELECT CAST({value.sql('duckdb')} AS TIMESTAMPTZ)").fetchone()
@@ -238,8 +239,8 @@ class _Lake:
             if snapshot is None:  # DuckDB's iceberg_scan would read no rows
                 raise AthenaError(f"FOR TIMESTAMP AS OF {when.isoformat()}: {name} has no snapshot at or "
                                   f"before that time")
-        return exp.func("iceberg_scan", exp.Literal.string(table.metadata_location),
-                        exp.EQ(this=exp.column("snapshot_from_id"), expression=exp.Literal.number(snapshot.snapshot_id)))
+        snapshot_id = exp.EQ(this=exp.column("snapshot_from_id"), expression=exp.Literal.number(snapshot.snapshot_id))
+        return exp.func("iceberg_scan", exp.Literal.string(table.metadata_location), snapshot_id)
 
 
 def query(catalog: Catalog, athena_sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
