@@ -105,7 +105,7 @@ def test_every_dashboard_draws_every_chart_in_chromium_from_loopback_only(
     drawn: dict[str, dict[str, str]] = {}
     with browser_page() as page:
         page.on("response", lambda r: foreign.append(r.url) if urlsplit(r.url).netloc != urlsplit(superset.url).netloc else None)
-        page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+        page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url} {r.failure}"))
         page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
         login = sign_in(page, superset.url)
         for title, slug in bundle_dashboards().items():
@@ -119,10 +119,21 @@ def test_every_dashboard_draws_every_chart_in_chromium_from_loopback_only(
         page.get_by_text(total, exact=True).wait_for(timeout=WAIT_MS)
     assert {title: len(charts) for title, charts in drawn.items()} == placed
     assert {title: set(charts.values()) for title, charts in drawn.items()} == {title: {"drawn"} for title in placed}
-    assert errors == []
+    assert [e for e in errors if not _expected(e)] == [], "\n".join(errors)
     assert foreign == [], "the page must not reach any host but the local Superset"
     assert login is not None and "img-src 'self' blob: data:" in login.headers["content-security-policy"]
     assert (tmp_path / "business.png").stat().st_size > 10_000
+
+
+# Superset 6.1's menu always shows a telemetry pixel from this host; the CSP blocks it (hence a console error
+# and a failed request on each page), which is how the page stays on loopback.
+TELEMETRY_PIXEL = "https://apachesuperset.gateway.scarf.sh/pixel/"
+
+
+def _expected(error: str) -> bool:
+    """The blocked telemetry pixel, or a request the browser cancelled when the test moved to the next page."""
+    return TELEMETRY_PIXEL in error or (error.startswith("request failed: http://127.0.0.1:")
+                                        and error.endswith("net::ERR_ABORTED"))
 
 
 def _placed_charts(slug: str) -> list[str]:

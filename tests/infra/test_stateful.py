@@ -49,7 +49,9 @@ def test_stacks_of_an_environment_that_keeps_its_data_are_protected_from_deletio
     manifest = json.loads((synth.outdir / f"assembly-{env}" / "manifest.json").read_text())
     protection = {a["displayName"]: a["properties"].get("terminationProtection", False)
                   for a in manifest["artifacts"].values() if a["type"] == "aws:cloudformation:stack"}
-    assert protection == {f"{env}/{stack}": load(env).removal_policy == "retain" for stack in STACKS}
+    assert protection == {f"{env}/{stack.node.id}": load(env).removal_policy == "retain"
+                          for stack in synth.stage.stacks.values()}
+    assert {stack.node.id for stack in synth.stage.stacks.values()} >= {*STACKS, "Operations"}
 
 
 def _tag_property(cfn_type: str, region: str) -> str | None:
