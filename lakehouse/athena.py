@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import sqlglot
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
@@ -153,11 +154,24 @@ def column_types(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, dict[str
     return schema
 
 
+SNAPSHOTS_SUFFIX = "$snapshots"
+# Athena's "<table>$snapshots" columns (docs.aws.amazon.com/athena/latest/ug/querying-iceberg-table-metadata.html);
+# the serving file holds them too, for the dashboards' freshness
+SNAPSHOTS_SCHEMA = pa.schema([("committed_at", pa.timestamp("us", tz="UTC")), ("snapshot_id", pa.int64()),
+                              ("parent_id", pa.int64()), ("operation", pa.string()), ("manifest_list", pa.string()),
+                              ("summary", pa.map_(pa.string(), pa.string()))])
+
+
+def snapshots(table: Table) -> pa.Table:
+    """A table's snapshots as Athena's `"<table>$snapshots"` shows them."""
+    return table.inspect.snapshots().select(SNAPSHOTS_SCHEMA.names).cast(SNAPSHOTS_SCHEMA)
+
+
 # Athena's Iceberg metadata tables ("table$kind"), with the columns Athena documents, as SELECTs over
-# pyiceberg's `table.inspect.<kind>()` (registered as `_inspected`). Not given: listed in _NOT_GIVEN.
+# pyiceberg's `table.inspect.<kind>()` (registered as `_inspected`; for snapshots, `snapshots` above).
+# Not given: listed in _NOT_GIVEN.
 _METADATA = {
-    "snapshots": "SELECT CAST(committed_at AS TIMESTAMPTZ) AS committed_at, snapshot_id, parent_id, operation, "
-                 "manifest_list, summary FROM _inspected",
+    "snapshots": "SELECT * FROM _inspected",
     "history": "SELECT CAST(made_current_at AS TIMESTAMPTZ) AS made_current_at, snapshot_id, parent_id, "
                "is_current_ancestor FROM _inspected",
     "files": "SELECT content, file_path, CAST(file_format AS VARCHAR) AS file_format, spec_id, {partition}"
@@ -209,7 +223,8 @@ class _Lake:
                                       f"{_NOT_GIVEN[kind][column.name]}")
             table = self.table(f"{node.db}.{base}")
             partition = "partition, " if table.spec().fields else ""
-            self.con.register("_inspected", getattr(table.inspect, "files" if kind == "partitions" else kind)())
+            self.con.register("_inspected", snapshots(table) if kind == "snapshots" else
+                              getattr(table.inspect, "files" if kind == "partitions" else kind)())
             try:
                 self.con.execute(f"CREATE OR REPLACE TABLE {ident(node.db)}.{ident(node.name)} AS "
                                  + _METADATA[kind].format(partition=partition))

@@ -15,23 +15,11 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
-import pyarrow as pa
 from pyiceberg.catalog import Catalog
-from pyiceberg.table import Table
 
-from lakehouse.athena import UnknownTableError, connect, ident, literal, table_names
+from lakehouse.athena import SNAPSHOTS_SUFFIX, UnknownTableError, connect, ident, literal, snapshots, table_names
 
 SERVED_NAMESPACES = ("gold", "ops")
-SNAPSHOTS_SUFFIX = "$snapshots"
-# Athena's "<table>$snapshots" columns (docs.aws.amazon.com/athena/latest/ug/querying-iceberg-table-metadata.html)
-SNAPSHOTS_SCHEMA = pa.schema([("committed_at", pa.timestamp("us", tz="UTC")), ("snapshot_id", pa.int64()),
-                              ("parent_id", pa.int64()), ("operation", pa.string()), ("manifest_list", pa.string()),
-                              ("summary", pa.map_(pa.string(), pa.string()))])
-
-
-def snapshots(table: Table) -> pa.Table:
-    """A table's snapshots as Athena's `"<table>$snapshots"` shows them."""
-    return table.inspect.snapshots().select(SNAPSHOTS_SCHEMA.names).cast(SNAPSHOTS_SCHEMA)
 
 
 def export_serving(catalog: Catalog, db_path: Path, tables: Iterable[str] | None = None) -> Path:
