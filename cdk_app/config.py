@@ -79,6 +79,32 @@ def refuse_placeholders(config: EnvConfig) -> None:
 
 
 @dataclass(frozen=True)
+class OidcSettings:
+    """cdk.json `dashboards.oidc`: an OIDC provider of your own in place of the stack's Cognito user pool. Its
+    client secret goes into the secret `lakehouse-<env>-dashboards-oidc-client` after the deploy (docs/dashboards.md)."""
+    metadata_url: str  # https://<issuer>/.well-known/openid-configuration
+    client_id: str
+    groups_claim: str  # the ID token claim listing the user's groups, e.g. "groups"
+
+
+_OIDC_KEYS = tuple(f.name for f in fields(OidcSettings))
+
+
+def _oidc(env: str, value: Any) -> OidcSettings | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != set(_OIDC_KEYS) or not all(
+            isinstance(v, str) and v.strip() for v in value.values()):
+        raise ConfigError(f"environment '{env}': 'dashboards.oidc' must be null (the stack's Cognito user pool) or "
+                          f"an object of non-empty strings {list(_OIDC_KEYS)}, got {value!r}")
+    if not (value["metadata_url"].startswith("https://")
+            and value["metadata_url"].endswith("/.well-known/openid-configuration")):
+        raise ConfigError(f"environment '{env}': 'dashboards.oidc.metadata_url' must be the provider's https://"
+                          f".../.well-known/openid-configuration, got {value['metadata_url']!r}")
+    return OidcSettings(**value)
+
+
+@dataclass(frozen=True)
 class DashboardsSettings:
     """cdk.json `dashboards`: the environment's Superset service."""
     enabled: bool = False
@@ -88,9 +114,10 @@ class DashboardsSettings:
     domain_name: str | None = None
     min_tasks: int = 1
     max_tasks: int = 1
+    oidc: OidcSettings | None = None  # None: sign-in through the stack's Cognito user pool (with HTTPS)
 
 
-_NULLABLE_DASHBOARDS_KEYS = ("certificate_arn", "domain_name")
+_NULLABLE_DASHBOARDS_KEYS = ("certificate_arn", "domain_name", "oidc")
 HOST_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
 _DASHBOARDS_CHECKS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "enabled": (bool, lambda v: True),
@@ -119,7 +146,11 @@ def _dashboards(env: str, value: Any) -> DashboardsSettings:
     if value["min_tasks"] > value["max_tasks"]:
         raise ConfigError(f"environment '{env}': 'dashboards.min_tasks' ({value['min_tasks']}) exceeds "
                           f"'dashboards.max_tasks' ({value['max_tasks']})")
-    return DashboardsSettings(**value)
+    oidc = _oidc(env, value["oidc"])
+    if oidc and value["certificate_arn"] is None:
+        raise ConfigError(f"environment '{env}': 'dashboards.oidc' needs 'dashboards.certificate_arn' and "
+                          "'dashboards.domain_name': OIDC sign-in is served over HTTPS only")
+    return DashboardsSettings(**{**value, "oidc": oidc})
 
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")

@@ -7,7 +7,8 @@
 - metadata: RDS PostgreSQL in the isolated subnets, a non-default port; it and the secrets under the stack's key;
 - secrets (Secrets Manager, generated at deploy): the database password, SECRET_KEY, the bootstrap admin's password;
 - front door: an internet-facing ALB with access logs. With `certificate_arn` and `domain_name`: HTTPS, HTTP
-  redirected, sign-in through a Cognito user pool (OIDC) whose groups map to Superset roles. Without: HTTP and
+  redirected, sign-in through OIDC (the stack's Cognito user pool, or `dashboards.oidc`'s provider) with groups
+  mapped to Superset roles. Without: HTTP and
   database sign-in with the bootstrap admin, since Cognito takes no plain-HTTP callback but localhost's
   (docs/decisions/0310-superset-on-fargate.md);
 - the task role: Athena in the environment's workgroup, the lake's Glue tables and their files read, its query
@@ -24,7 +25,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from aws_cdk import AssetHashType, CustomResource, Duration, Fn, IgnoreMode, Stack
+from aws_cdk import AssetHashType, CfnOutput, CustomResource, Duration, Fn, IgnoreMode, Stack
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_ec2 as ec2
@@ -87,6 +88,13 @@ def athena_bundle(env: EnvConfig, results_bucket: str) -> dict[str, dict]:
         if path.startswith("databases/"):
             doc["sqlalchemy_uri"] += f"&result_reuse_enable=true&result_reuse_minutes={RESULT_REUSE_MINUTES}"
     return docs
+
+
+def oidc_environment(metadata_url: str, client_id: str, groups_claim: str) -> dict[str, str]:
+    """The task environment of OIDC sign-in (dashboards/image/superset_config.py reads it)."""
+    return {"AUTH_MODE": "oidc", "PUBLIC_SCHEME": "https", "OIDC_METADATA_URL": metadata_url,
+            "OIDC_CLIENT_ID": client_id, "OIDC_GROUPS_CLAIM": groups_claim,
+            "AUTH_ROLES_MAPPING": json.dumps(GROUP_ROLES, sort_keys=True)}
 
 
 class DashboardsStack(Stack):
@@ -181,8 +189,19 @@ class DashboardsStack(Stack):
 
         # --- sign-in -------------------------------------------------------------------------------------------
         auth: dict[str, str] = {"AUTH_MODE": "db", "PUBLIC_SCHEME": "http"}
+        auth_secrets: dict[str, ecs.Secret] = {}
         self.user_pool: cognito.UserPool | None = None
-        if https:
+        if https and settings.oidc:  # the user's own OIDC provider, its client secret set after the deploy
+            self.secrets["oidc_client"] = generated_secret(
+                self, "OidcClientSecret", env=env, component="dashboards-oidc-client", key=self.key,
+                description=f"Client secret of Superset at the OIDC provider ({env.name}): a placeholder until you "
+                            "put the provider's value (docs/dashboards.md)",
+                value=secretsmanager.SecretStringGenerator(password_length=32, exclude_punctuation=True),
+                not_rotated_because="The value is the OIDC provider's, set by hand from it; a rotation Lambda here "
+                                    "could not change it at the provider.")
+            auth = oidc_environment(settings.oidc.metadata_url, settings.oidc.client_id, settings.oidc.groups_claim)
+            auth_secrets = {"OIDC_CLIENT_SECRET": ecs.Secret.from_secrets_manager(self.secrets["oidc_client"])}
+        elif https:
             auth = self._user_pool(env, f"https://{settings.domain_name}")
 
         # --- the service ---------------------------------------------------------------------------------------
@@ -208,6 +227,7 @@ class DashboardsStack(Stack):
             "DATABASE_USER": ecs.Secret.from_secrets_manager(database_secret, "username"),
             "DATABASE_PASSWORD": ecs.Secret.from_secrets_manager(database_secret, "password"),
             "SUPERSET_SECRET_KEY": ecs.Secret.from_secrets_manager(self.secrets["secret_key"]),
+            **auth_secrets,
         }
         self.task_definition = self._task_definition("Service", family=name, role=self.task_role,
                                                       environment=environment, secrets=secrets, stream="superset")
@@ -226,6 +246,11 @@ class DashboardsStack(Stack):
 
         # --- load balancer -------------------------------------------------------------------------------------
         self.load_balancer = self._load_balancer(env, name)
+        CfnOutput(self, "Url", description="Where Superset is served (with HTTPS: point domain_name's DNS record at "
+                                           "LoadBalancerDns first)",
+                  value=f"https://{settings.domain_name}/" if https else
+                  f"http://{self.load_balancer.load_balancer_dns_name}/")
+        CfnOutput(self, "LoadBalancerDns", value=self.load_balancer.load_balancer_dns_name)
 
         # --- the deploy task -----------------------------------------------------------------------------------
         docs = athena_bundle(env, bucket_names["athena-results"])
@@ -330,14 +355,9 @@ class DashboardsStack(Stack):
         for group in GROUP_ROLES:
             cognito.CfnUserPoolGroup(self, f"Group{group.title().replace('-', '')}", user_pool_id=pool.user_pool_id,
                                      group_name=group, description=f"Superset roles {', '.join(GROUP_ROLES[group])}")
-        return {
-            "AUTH_MODE": "oidc", "PUBLIC_SCHEME": "https",
-            "OIDC_CLIENT_ID": client.user_pool_client_id,
-            "OIDC_METADATA_URL": f"https://cognito-idp.{env.region}.amazonaws.com/{pool.user_pool_id}"
-                                 "/.well-known/openid-configuration",
-            "OIDC_GROUPS_CLAIM": "cognito:groups",
-            "AUTH_ROLES_MAPPING": json.dumps(GROUP_ROLES, sort_keys=True),
-        }
+        return oidc_environment(
+            f"https://cognito-idp.{env.region}.amazonaws.com/{pool.user_pool_id}/.well-known/openid-configuration",
+            client.user_pool_client_id, "cognito:groups")
 
     def _load_balancer(self, env: EnvConfig, name: str) -> elbv2.ApplicationLoadBalancer:
         settings = env.dashboards

@@ -6,8 +6,9 @@ all from the environment the task definition sets (cdk_app/dashboards.py), secre
 - the metadata database: RDS PostgreSQL, its password from the database's generated secret;
 - SECRET_KEY: required, with no fallback;
 - caches: Superset's cache on the metadata database, shared by every task (no Redis to pay for);
-- sign-in: OIDC (a Cognito user pool by default) with Superset roles mapped from the provider's groups claim
-  when the load balancer has HTTPS; otherwise database sign-in with the bootstrap admin (docs/dashboards.md);
+- sign-in, when the load balancer has HTTPS: OIDC (the stack's Cognito user pool, or the provider of cdk.json's
+  `dashboards.oidc`) with Superset roles mapped from the provider's groups claim; otherwise database sign-in
+  with the bootstrap admin (docs/dashboards.md);
 - behind the load balancer: ProxyFix, secure cookies under HTTPS.
 """
 from __future__ import annotations
@@ -50,13 +51,16 @@ TALISMAN_CONFIG = {**TALISMAN_CONFIG, "session_cookie_secure": HTTPS}
 OIDC_PROVIDER = "oidc"
 if os.environ.get("AUTH_MODE") == "oidc":
     AUTH_TYPE = AUTH_OAUTH
+    # a provider of your own (cdk.json dashboards.oidc) has a client secret; the stack's Cognito client has none
+    _SECRET = {"client_secret": os.environ["OIDC_CLIENT_SECRET"]} if os.environ.get("OIDC_CLIENT_SECRET") else {}
     OAUTH_PROVIDERS = [{
         "name": OIDC_PROVIDER,
         "icon": "fa-sign-in",
         "token_key": "access_token",
         "remote_app": {
             "client_id": os.environ["OIDC_CLIENT_ID"],
-            # a public client with PKCE: no client secret to keep (decision 0310)
+            **_SECRET,
+            # PKCE in any case; the Cognito client is public, with no secret to keep (decision 0310)
             "client_kwargs": {"scope": "openid email profile", "code_challenge_method": "S256"},
             "server_metadata_url": os.environ["OIDC_METADATA_URL"],
         },

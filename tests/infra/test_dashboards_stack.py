@@ -33,6 +33,8 @@ RETENTION_DAYS = {logs.RetentionDays.THREE_MONTHS: 90}
 ROOT = Path(__file__).resolve().parents[2]
 CERTIFICATE = "arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
 DOMAIN = "dashboards.example.org"
+OIDC = {"metadata_url": "https://idp.example.org/.well-known/openid-configuration", "client_id": "superset",
+        "groups_claim": "groups"}
 
 
 @pytest.fixture(scope="module", params=["dev", "prod"])
@@ -41,15 +43,12 @@ def dashboards(request, synthesized) -> tuple[str, Template]:
     return env, Template.from_stack(synthesized(env).stage.dashboards)
 
 
-@pytest.fixture(scope="module")
-def https(tmp_path_factory: pytest.TempPathFactory) -> Template:
-    """dev with `certificate_arn` and `domain_name` set in the context, this stack alone, nag-checked at synth."""
-    context = cdk_context(**SKIP_BUNDLING)
-    context = copy.deepcopy(context)
-    context[CONTEXT_KEY]["dev"]["dashboards"].update(certificate_arn=CERTIFICATE, domain_name=DOMAIN)
+def _alone(outdir: Path, **dashboards: object) -> Template:
+    """dev with these `dashboards` settings in the context, this stack alone, nag-checked at synth."""
+    context = copy.deepcopy(cdk_context(**SKIP_BUNDLING))
+    context[CONTEXT_KEY]["dev"]["dashboards"].update(dashboards)
     config = load("dev", context)
-    app = App(outdir=str(tmp_path_factory.mktemp("cdk-https")), context=context,
-              builtin_cloud_formation_validation=False)
+    app = App(outdir=str(outdir), context=context, builtin_cloud_formation_validation=False)
     add_checks(app)  # a finding fails the synth below
     where = Environment(account=config.account, region=config.region)
     lake = Stack(app, "Lake", env=where)
@@ -58,6 +57,18 @@ def https(tmp_path_factory: pytest.TempPathFactory) -> Template:
     stack = DashboardsStack(app, "Dashboards", env_config=config, key=key, bucket_names=names, env=where)
     app.synth()
     return Template.from_stack(stack)
+
+
+@pytest.fixture(scope="module")
+def https(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    """A certificate and a domain name: HTTPS, and sign-in through the stack's Cognito user pool."""
+    return _alone(tmp_path_factory.mktemp("cdk-https"), certificate_arn=CERTIFICATE, domain_name=DOMAIN)
+
+
+@pytest.fixture(scope="module")
+def own_oidc(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    """HTTPS with an OIDC provider of the user's own (`dashboards.oidc`)."""
+    return _alone(tmp_path_factory.mktemp("cdk-oidc"), certificate_arn=CERTIFICATE, domain_name=DOMAIN, oidc=OIDC)
 
 
 def _container(template: Template, family_suffix: str) -> dict[str, Any]:
@@ -144,6 +155,8 @@ def test_without_a_certificate_the_load_balancer_serves_http(dashboards) -> None
     assert attributes["access_logs.s3.enabled"] == "true"
     assert attributes["routing.http.drop_invalid_header_fields.enabled"] == "true"
     assert balancer["Scheme"] == "internet-facing"
+    url = template.to_json()["Outputs"]["Url"]["Value"]
+    assert url["Fn::Join"][1][0] == "http://"
 
 
 def test_the_metadata_database_is_private_encrypted_and_kept_like_its_environment(dashboards) -> None:
@@ -236,6 +249,7 @@ def test_with_a_certificate_https_serves_and_http_redirects(https: Template) -> 
     assert by_port[443]["Protocol"] == "HTTPS"
     assert by_port[443]["Certificates"] == [{"CertificateArn": CERTIFICATE}]
     assert by_port[443]["DefaultActions"][0]["Type"] == "forward"
+    assert https.to_json()["Outputs"]["Url"]["Value"] == f"https://{DOMAIN}/"
     [redirect] = by_port[80]["DefaultActions"]
     assert redirect["Type"] == "redirect"
     assert {k: redirect["RedirectConfig"][k] for k in ("Port", "Protocol", "StatusCode")} == {
@@ -255,6 +269,18 @@ def test_with_a_certificate_users_sign_in_through_cognito_with_groups_as_roles(h
     assert (variables["AUTH_MODE"], variables["PUBLIC_SCHEME"]) == ("oidc", "https")
     assert json.loads(variables["AUTH_ROLES_MAPPING"]) == GROUP_ROLES
     assert variables["OIDC_GROUPS_CLAIM"] == "cognito:groups"
+
+
+def test_another_oidc_provider_replaces_the_user_pool_and_its_client_secret_is_a_secret(own_oidc: Template) -> None:
+    own_oidc.resource_count_is("AWS::Cognito::UserPool", 0)
+    service = _container(own_oidc, "-dashboards")
+    variables = {e["Name"]: e["Value"] for e in service["Environment"]}
+    assert {k: variables[k] for k in ("AUTH_MODE", "OIDC_METADATA_URL", "OIDC_CLIENT_ID", "OIDC_GROUPS_CLAIM")} == {
+        "AUTH_MODE": "oidc", "OIDC_METADATA_URL": OIDC["metadata_url"], "OIDC_CLIENT_ID": OIDC["client_id"],
+        "OIDC_GROUPS_CLAIM": OIDC["groups_claim"]}
+    assert "OIDC_CLIENT_SECRET" in {s["Name"] for s in service["Secrets"]}
+    names = {r["Properties"]["Name"] for r in resources(own_oidc, "AWS::SecretsManager::Secret").values()}
+    assert "lakehouse-dev-dashboards-oidc-client" in names
 
 
 def test_the_rendered_bundle_holds_every_managed_kind(tmp_path: Path) -> None:

@@ -187,6 +187,8 @@ def test_alerts_and_dashboards_settings_have_safe_defaults() -> None:
 
 
 CERTIFICATE = "arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+OIDC = {"metadata_url": "https://idp.example.org/.well-known/openid-configuration", "client_id": "superset",
+        "groups_claim": "groups"}
 
 
 def test_https_dashboards_take_a_certificate_and_the_name_users_open() -> None:
@@ -195,6 +197,14 @@ def test_https_dashboards_take_a_certificate_and_the_name_users_open() -> None:
                                                              domain_name="dashboards.example.org")
     settings = config.load("dev", context).dashboards
     assert (settings.certificate_arn, settings.domain_name) == (CERTIFICATE, "dashboards.example.org")
+    assert settings.oidc is None  # the stack's Cognito user pool
+
+
+def test_dashboards_can_sign_in_through_another_oidc_provider() -> None:
+    context = copy.deepcopy(_context())
+    context[config.CONTEXT_KEY]["dev"]["dashboards"].update(certificate_arn=CERTIFICATE,
+                                                             domain_name="dashboards.example.org", oidc=OIDC)
+    assert config.load("dev", context).dashboards.oidc == config.OidcSettings(**OIDC)
 
 
 @pytest.mark.parametrize(("key", "value", "message"), [
@@ -218,6 +228,14 @@ def test_https_dashboards_take_a_certificate_and_the_name_users_open() -> None:
      "'dashboards.certificate_arn' and 'dashboards.domain_name' go together"),
     ("dashboards", {"enabled": True, "certificate_arn": CERTIFICATE, "domain_name": None, "min_tasks": 1,
                     "max_tasks": 1}, "'dashboards.certificate_arn' and 'dashboards.domain_name' go together"),
+    ("dashboards", {"enabled": True, "certificate_arn": None, "domain_name": None, "min_tasks": 1, "max_tasks": 1,
+                    "oidc": OIDC}, "'dashboards.oidc' needs 'dashboards.certificate_arn'"),
+    ("dashboards", {"enabled": True, "certificate_arn": CERTIFICATE, "domain_name": "dashboards.example.org",
+                    "min_tasks": 1, "max_tasks": 1, "oidc": {**OIDC, "client_id": ""}},
+     "'dashboards.oidc' must be null \\(the stack's Cognito user pool\\) or an object"),
+    ("dashboards", {"enabled": True, "certificate_arn": CERTIFICATE, "domain_name": "dashboards.example.org",
+                    "min_tasks": 1, "max_tasks": 1, "oidc": {**OIDC, "metadata_url": "http://idp.example.org"}},
+     "'dashboards.oidc.metadata_url' must be the provider's https://"),
 ])
 def test_a_bad_alerts_or_dashboards_setting_is_named(key: str, value: object, message: str) -> None:
     context = copy.deepcopy(_context())
