@@ -293,3 +293,43 @@ def test_the_rendered_bundle_holds_every_managed_kind(tmp_path: Path) -> None:
     with zipfile.ZipFile(bundle) as archive:
         kinds = {name.split("/")[1] for name in archive.namelist()}
     assert {"charts", "dashboards", "datasets", "databases"} <= kinds
+
+
+_DEPLOY_DRIVER = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import deploy
+deploy.superset("db", "upgrade")
+deploy.superset("init")
+with open(sys.argv[2], "rb") as bundle:
+    contents = deploy.bundle_contents(bundle.read())
+first = deploy.publish(contents, "first-password")
+dropped = sorted(path for path in contents if path.startswith("charts/"))[-1]
+uuid = str(deploy.yaml.safe_load(contents[dropped])["uuid"])
+smaller = {path: text.replace(uuid, "00000000-0000-0000-0000-000000000000") for path, text in contents.items()
+           if path != dropped}  # the chart gone from the bundle and from its dashboard's layout
+second = deploy.publish(smaller, "second-password")
+print(json.dumps({"managed": len(deploy.managed_uuids(contents)), "first": first, "second": second, "uuid": uuid}))
+"""
+
+
+@pytest.mark.slow
+def test_the_deploy_task_imports_and_removes_what_the_bundle_dropped_on_a_real_superset(tmp_path: Path) -> None:
+    """dashboards/image/deploy.py, in the Superset venv on a SQLite metadata database: migrate, init, create the
+    admin, import; then reset the admin and remove the chart a second bundle no longer holds."""
+    import os
+    import subprocess
+
+    from dashboards.render import render_bundle
+    from lakehouse.superset import CONFIG_FILE, SUPERSET_VENV
+
+    bundle = render_bundle("duckdb", tmp_path / "bundle.zip", serving_db=tmp_path / "serving.duckdb")
+    env = {**os.environ, "LAKEHOUSE_SUPERSET_HOME": str(tmp_path / "home"), "SUPERSET_CONFIG_PATH": str(CONFIG_FILE),
+           "FLASK_APP": "superset.app:create_app()", "PATH": f"{SUPERSET_VENV / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("PYTHONPATH", None)
+    run = subprocess.run([str(SUPERSET_VENV / "bin" / "python"), "-c", _DEPLOY_DRIVER, str(WAITER.parent), str(bundle)],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["managed"] > 0 and result["first"] == []
+    assert result["second"] == [f"chart {result['uuid']}"]
