@@ -47,7 +47,7 @@ from cdk_app.config import EnvConfig
 from cdk_app.data_quality import ATHENA_QUERY
 from cdk_app.generated_secret import generated_secret
 from cdk_app.grants import (WRITE_OBJECTS, Arn, allow, allow_key, allow_list, arn, bucket_arn, catalog_arns,
-                            objects_arn)
+                            objects_arn, resourceless_reason)
 from cdk_app.lake import DATABASES, warehouse_prefix
 from cdk_app.nag import acknowledge, nag_ref
 from cdk_app.python_function import LOG_RETENTION, encrypted_log_group
@@ -272,9 +272,8 @@ class DashboardsStack(Stack):
         self.deploy_resource = self._run_on_deploy(env, name)
         self.service.node.add_dependency(self.deploy_resource)  # migrations before new code
         for task in (self.task_definition, self.deploy_task):
-            acknowledge(task.obtain_execution_role(), {
-                "AwsSolutions-IAM5[Resource::*]": f"Only {REGISTRY_TOKEN} on *, added by CDK: the execution role "
-                    "pulls the image from the asset repository with a registry token, which takes no resource."})
+            acknowledge(task.obtain_execution_role(), {  # the statement is CDK's, for the image pull
+                "AwsSolutions-IAM5[Resource::*]": resourceless_reason(REGISTRY_TOKEN)})
         acknowledge(self, {
             "AwsSolutions-ECS2": "Only settings that are not secret are environment variables (host, port, workers, "
                                  "sign-in mode); the passwords and SECRET_KEY are ECS secrets from Secrets Manager.",

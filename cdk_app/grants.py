@@ -41,6 +41,8 @@ RESOURCELESS_ACTIONS: dict[str, str] = {
     "cloudwatch:PutMetricData": "Metrics take no resource; the statement's condition limits it to one namespace.",
     **dict.fromkeys(("ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:DescribeNetworkInterfaces",
                      "ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"), _ENI),
+    "ecr:GetAuthorizationToken": "The registry's sign-in token takes no resource; ECS's execution role needs it to "
+                                 "pull a task's image, whose repository its other statements name.",
 }
 
 
