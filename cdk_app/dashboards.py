@@ -82,12 +82,8 @@ OIDC_CALLBACK = "/oauth-authorized/oidc"  # Flask-AppBuilder's, for the provider
 
 def athena_bundle(env: EnvConfig, results_bucket: str) -> dict[str, dict]:
     """The bundle rendered for the environment's Athena workgroup, with Athena's result reuse in the URI."""
-    docs = render("athena", region=env.region, s3_staging_dir=f"s3://{results_bucket}/{RESULTS_PREFIX}",
-                  work_group=env.workgroup_name)
-    for path, doc in docs.items():
-        if path.startswith("databases/"):
-            doc["sqlalchemy_uri"] += f"&result_reuse_enable=true&result_reuse_minutes={RESULT_REUSE_MINUTES}"
-    return docs
+    return render("athena", region=env.region, s3_staging_dir=f"s3://{results_bucket}/{RESULTS_PREFIX}",
+                  work_group=env.workgroup_name, result_reuse_minutes=RESULT_REUSE_MINUTES)
 
 
 def oidc_environment(metadata_url: str, client_id: str, groups_claim: str) -> dict[str, str]:

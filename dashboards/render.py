@@ -54,14 +54,17 @@ def duckdb_uri(serving_db: Path) -> str:
     return f"duckdb:///{Path(serving_db).resolve()}?access_mode=read_only"
 
 
-def athena_uri(region: str, database: str, s3_staging_dir: str, work_group: str) -> str:
-    """PyAthena's SQLAlchemy URI; credentials come from the task role, never from the URI."""
+def athena_uri(region: str, database: str, s3_staging_dir: str, work_group: str,
+               result_reuse_minutes: int | None = None) -> str:
+    """PyAthena's SQLAlchemy URI; credentials come from the task role, never from the URI. With
+    `result_reuse_minutes`, Athena answers a repeated query from its results that are at most that old."""
     if not s3_staging_dir.startswith("s3://"):
         raise BundleError(f"s3_staging_dir must be an s3:// URI, got {s3_staging_dir!r}")
     if not (region and database and work_group):
         raise BundleError("the athena target needs a region, a database and a work_group")
+    reuse = f"&result_reuse_enable=true&result_reuse_minutes={result_reuse_minutes}" if result_reuse_minutes else ""
     return (f"awsathena+rest://@athena.{region}.amazonaws.com:443/{database}"
-            f"?s3_staging_dir={quote_plus(s3_staging_dir)}&work_group={quote_plus(work_group)}")
+            f"?s3_staging_dir={quote_plus(s3_staging_dir)}&work_group={quote_plus(work_group)}{reuse}")
 
 
 # (database URI, Iceberg namespace -> the target's schema name, Athena SQL -> the target's SQL)
@@ -73,7 +76,7 @@ def _duckdb_target(serving_db: Path) -> Target:
 
 
 def _athena_target(region: str, s3_staging_dir: str, work_group: str,
-                   databases: Mapping[str, str] | None = None) -> Target:
+                   databases: Mapping[str, str] | None = None, result_reuse_minutes: int | None = None) -> Target:
     """`databases` maps an Iceberg namespace to its Glue database name (default: the same name)."""
     names = dict(databases or {})
     schema = lambda namespace: names.get(namespace, namespace)  # noqa: E731
@@ -85,7 +88,8 @@ def _athena_target(region: str, s3_staging_dir: str, work_group: str,
                 table.set("db", sqlglot.exp.to_identifier(schema(table.db), quoted=True))
         return statement.sql("athena", pretty=True)
 
-    return athena_uri(region, schema(DASHBOARD_NAMESPACE), s3_staging_dir, work_group), schema, athena_sql
+    uri = athena_uri(region, schema(DASHBOARD_NAMESPACE), s3_staging_dir, work_group, result_reuse_minutes)
+    return uri, schema, athena_sql
 
 
 TARGETS: dict[str, Callable[..., Target]] = {"duckdb": _duckdb_target, "athena": _athena_target}
@@ -270,7 +274,7 @@ def render(target: str, tables: Mapping[str, Schema] | None = None, **params: An
 
 def render_bundle(target: str, out_zip: Path, *, tables: Mapping[str, Schema] | None = None, **params: Any) -> Path:
     """Write the bundle for `target` ('duckdb': serving_db=PATH; 'athena': region=, s3_staging_dir=,
-    work_group=, databases={namespace: glue_database}) as a zip under one root folder."""
+    work_group=, databases={namespace: glue_database}, result_reuse_minutes=) as a zip under one root folder."""
     return write_bundle(render(target, tables, **params), out_zip)
 
 
