@@ -140,6 +140,8 @@ SILVER_ORDER_EVENTS = TableSpec(
         Column("item_count", IntegerType(), True, "Item lines of the order at this status change."),
         Column("ingested_at", TimestamptzType(), True, "When the stream received the event (UTC)."),
         Column("batch_id", StringType(), True, "Staging batch the row was merged from (see ops.merged_batches)."),
+        # Added with contract v3: optional, so older lakes migrate in place.
+        Column("session_id", StringType(), False, "The clickstream session that placed the order, when sent."),
     ),
     partition_by=(("event_time", DayTransform()),),
     sort_by=("event_time",),
@@ -185,6 +187,9 @@ SILVER_ORDERS = TableSpec(
         Column("refunded_at", TimestamptzType(), False, "Time of the order_refunded event, if received."),
         Column("status_time", TimestamptzType(), True, "event_time of the event the status comes from."),
         Column("updated_at", TimestamptzType(), True, "When the silver_merge job wrote the row."),
+        # Added with contract v3: optional, so older lakes migrate in place.
+        Column("session_id", StringType(), False, "The clickstream session that placed the order: the latest "
+                                                  "event's that names one."),
     ),
     sort_by=("order_id",),
     identifier=("order_id",),
@@ -269,7 +274,7 @@ GOLD_FUNNEL_DAILY = TableSpec(
     namespace="gold",
     name="funnel_daily",
     doc="The shop's funnel per UTC date and country (the rows of gold.daily_kpis): sessions reaching each "
-        "step, then paid orders.",
+        "step, then sessions that paid (and paid orders).",
     columns=(
         Column("event_date", DateType(), True, "UTC date of event_time."),
         Column("country", StringType(), True, "ISO 3166-1 alpha-2 country code; ZZ for orders without one."),
@@ -279,6 +284,9 @@ GOLD_FUNNEL_DAILY = TableSpec(
         Column("checkout_sessions", LongType(), True, "Sessions with a checkout_started."),
         Column("paid_orders", LongType(), True, "Distinct orders with an order_paid event."),
         Column("updated_at", TimestamptzType(), True, "When the gold_build job wrote the row."),
+        # Added with orders contract v3: optional, so older lakes migrate in place.
+        Column("paid_sessions", LongType(), False, "Distinct session_id of order_paid events (the funnel's last "
+                                                   "step); orders without a session count in none."),
     ),
     partition_by=(("event_date", IdentityTransform()),),
     sort_by=("event_date", "country"),
@@ -400,3 +408,18 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     GOLD_DAILY_KPIS, GOLD_FUNNEL_DAILY, GOLD_PRODUCT_SALES_DAILY,
     OPS_PIPELINE_RUNS, OPS_QUARANTINE, OPS_MERGED_BATCHES, OPS_QUALITY_RESULTS,
 )
+
+# --- the real-time half (docs/decisions/0500) --------------------------------------------------------------------
+# The cleaners' clean staging files, registered as they land by one committer per table (lambdas/live_committer/),
+# not rewritten: the columns are what the cleaner stages, silver's without the batch id that the merge adds. No
+# partitions and no identifier: a file's rows span any hour, and a key may appear in several batches until the
+# fresh views deduplicate it by silver's rule.
+LIVE_EVENTS = TableSpec(
+    namespace="live",
+    name="events",
+    doc="Clean clickstream events as the cleaner staged them, registered within seconds of being written; "
+        "not deduplicated (read fresh.events). Trimmed once the batch has merged them.",
+    columns=tuple(c for c in SILVER_EVENTS.columns if c.name != "batch_id"),
+)
+
+LIVE_TABLES: tuple[TableSpec, ...] = (LIVE_EVENTS,)

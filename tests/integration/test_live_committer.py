@@ -1,0 +1,145 @@
+"""The live committer on real files: the real cleaner stages batches on a local lake, the committer registers
+their clean files in a real Iceberg table (pyiceberg, sqlite catalog), and the Athena stand-in (DuckDB) reads
+them back; the expected rows are the generator's own clean events, not the cleaner's output."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from pyiceberg.catalog import Catalog
+
+from iceberg_tables.catalogs import local_catalog
+from iceberg_tables.migrator import migrate
+from iceberg_tables.specs import LIVE_EVENTS, LIVE_TABLES
+from lakehouse.athena import query
+from lakehouse.generator import generate
+from lambdas.cleaner.handler import handler
+from lambdas.live_committer.handler import BadNotification, notification
+from lambdas.live_committer.handler import handler as live_handler
+from lambdas.live_committer.committer import (STAGED_BATCHES, STAGED_FILES, Staged, commit, registered_files,
+                                              staged_from_manifest)
+from tests.fixtures.kinesis_events import ARRIVAL, FIRST_SEQUENCE, SEQUENCE_STEP, kinesis_event
+from tests.fixtures.kinesis_events import cleaner_lake as lake  # noqa: F401 (a fixture)
+
+
+@pytest.fixture
+def catalog(lake: Path) -> Catalog:  # noqa: F811 (the fixture above)
+    live = local_catalog(lake / "warehouse", lake / "catalog.db")
+    migrate(live, LIVE_TABLES)
+    return live
+
+
+def stage(batches: int, per_batch: int = 400) -> tuple[list[dict], set[str]]:
+    """Clean `batches` batches with the real cleaner; their manifests, and the ids of the clean events sent."""
+    generated = generate(batches * per_batch, seed=5, now=ARRIVAL)
+    clean_ids: set[str] = {e.event_id for e in generated.clean_events}
+    for first in range(0, len(generated.records), per_batch):
+        event = kinesis_event(generated.records[first:first + per_batch],
+                              generated.partition_keys[first:first + per_batch],
+                              first_sequence=FIRST_SEQUENCE + first * SEQUENCE_STEP)
+        assert handler(event, None) == {"batchItemFailures": []}
+    return manifests(), clean_ids
+
+
+def manifests() -> list[dict]:
+    return [json.loads(Path(uri.removeprefix("file://")).read_text()) for uri in manifest_uris()]
+
+
+def live_ids(catalog: Catalog) -> list[str]:
+    return sorted(row[0] for row in query(catalog, "SELECT event_id FROM live.events")[1])
+
+
+def test_every_clean_file_is_registered_once_in_one_commit(catalog: Catalog) -> None:
+    written, clean_ids = stage(3)
+    staged = [s for s in map(staged_from_manifest, written) if s]
+    assert len(staged) == 3
+
+    committed = commit(catalog.load_table(LIVE_EVENTS.full_name), staged)
+    table = catalog.load_table(LIVE_EVENTS.full_name)
+    assert committed.registered == tuple(staged) and committed.already == ()
+    assert [s.snapshot_id for s in table.metadata.snapshots] == [committed.snapshot_id]  # one commit
+    summary = table.current_snapshot().summary
+    assert json.loads(summary[STAGED_BATCHES]) == [s.batch_id for s in staged]
+    assert int(summary["added-data-files"]) == 3
+    # the generator's clean events; a re-send in a later batch is a second live row until fresh.events dedupes it
+    ids = live_ids(catalog)
+    assert set(ids) == clean_ids
+    assert len(ids) == sum(m["clean"] for m in written)  # each staged row once
+
+
+def test_a_delivery_repeated_or_overlapping_adds_nothing_twice(catalog: Catalog) -> None:
+    written, _ = stage(3)
+    first, second, third = [s for s in map(staged_from_manifest, written) if s]
+    table = catalog.load_table(LIVE_EVENTS.full_name)
+    commit(table, [first, first])  # the same notification twice in one delivery
+    again = commit(table, [first, second])  # redelivered with a new one
+    assert again.registered == (second,) and again.already == (first,)
+    nothing = commit(table, [second, first])
+    assert (nothing.registered, nothing.snapshot_id) == ((), None)
+    commit(table, [third])
+    table = catalog.load_table(LIVE_EVENTS.full_name)
+    assert len(table.metadata.snapshots) == 3
+    assert registered_files(table) == {first.clean_file, second.clean_file, third.clean_file}
+    assert len(table.inspect.files()) == 3  # each file is one data file of the table
+    assert len(live_ids(catalog)) == sum(m["clean"] for m in written)
+
+
+def test_a_batch_without_clean_rows_has_nothing_to_register() -> None:
+    assert staged_from_manifest({"batch_id": "b1", "files": {"clean": None, "quarantine": "file:///q.parquet"}}) is None
+    assert staged_from_manifest({"batch_id": "b2", "files": {"clean": "file:///c.parquet"}}) == Staged(
+        "b2", "file:///c.parquet")
+
+
+def test_files_a_commit_records_are_read_from_every_retained_snapshot(catalog: Catalog) -> None:
+    written, _ = stage(2)
+    one, two = [s for s in map(staged_from_manifest, written) if s]
+    table = catalog.load_table(LIVE_EVENTS.full_name)
+    commit(table, [one])
+    commit(table, [two])
+    history = [json.loads(s.summary[STAGED_FILES]) for s in catalog.load_table(LIVE_EVENTS.full_name).metadata.snapshots]
+    assert history == [[one.clean_file], [two.clean_file]]
+
+
+def sqs_event(bodies: list[str]) -> dict:
+    """An SQS FIFO batch as Lambda delivers it (only the fields the handler reads, and the group id)."""
+    return {"Records": [{"messageId": f"m{i}", "body": body, "attributes": {"MessageGroupId": "live.events"}}
+                        for i, body in enumerate(bodies)]}
+
+
+def manifest_uris() -> list[str]:
+    staging = Path(os.environ["STAGING_URI"].removeprefix("file://"))
+    return [f"file://{p}" for p in sorted((staging / "manifests").rglob("*.json"))]
+
+
+def test_the_handler_commits_a_delivery_and_a_redelivery_adds_nothing(
+        catalog: Catalog, lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    monkeypatch.setenv("LAKEHOUSE_WAREHOUSE", str(lake / "warehouse"))
+    monkeypatch.setenv("LAKEHOUSE_CATALOG_DB", str(lake / "catalog.db"))
+    written, clean_ids = stage(2)
+    event = sqs_event([notification("live.events", uri) for uri in manifest_uris()])
+    assert live_handler(event, None) == {"batchItemFailures": []}
+    assert live_handler(event, None) == {"batchItemFailures": []}  # SQS delivered it again
+    assert len(catalog.load_table(LIVE_EVENTS.full_name).metadata.snapshots) == 1
+    assert set(live_ids(catalog)) == clean_ids and len(live_ids(catalog)) == sum(m["clean"] for m in written)
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("not json", "a notification must be JSON with 'table' and 'manifest'"),
+    ('{"table": "live.events"}', "a notification must be JSON with 'table' and 'manifest'"),
+    ('{"table": "silver.events", "manifest": "file:///m.json"}', "unknown live table 'silver.events'"),
+])
+def test_a_bad_notification_is_named(body: str, message: str) -> None:
+    with pytest.raises(BadNotification, match=message):
+        live_handler(sqs_event([body]), None)
+
+
+def test_a_failed_commit_reports_that_tables_messages_for_redelivery(
+        catalog: Catalog, lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    monkeypatch.setenv("LAKEHOUSE_WAREHOUSE", str(lake / "warehouse"))
+    monkeypatch.setenv("LAKEHOUSE_CATALOG_DB", str(lake / "catalog.db"))
+    stage(1)
+    catalog.drop_table(LIVE_EVENTS.full_name)  # the commit fails: the table is gone
+    result = live_handler(sqs_event([notification("live.events", uri) for uri in manifest_uris()]), None)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
