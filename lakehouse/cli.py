@@ -65,8 +65,9 @@ def demo(
 
     lake = LocalLake.default()
     console.rule("[bold]Serverless Lakehouse demo (offline)")
-    records, keys = _records(input_path, events, seed, defect_rate)
-    summary = demo_module.run_pipeline(records, keys, lake, progress=console.print, on_steps=_step_printer())
+    records, keys, sessions = _records(input_path, events, seed, defect_rate)
+    summary = demo_module.run_pipeline(records, keys, lake, progress=console.print, on_steps=_step_printer(),
+                                       sessions=sessions)
     _print_summary(summary)
     if json_path:
         demo_module.write_json(summary, json_path)
@@ -85,21 +86,23 @@ def demo(
         serve_dashboards(lake, port=port, console=console)
 
 
-def _records(input_path: Path | None, events: int, seed: int, defect_rate: float) -> tuple[list[bytes], list[str]]:
-    """The records to send, with their partition keys: the file's lines, or generated events."""
+def _records(input_path: Path | None, events: int, seed: int,
+             defect_rate: float) -> tuple[list[bytes], list[str], tuple | None]:
+    """The records to send, with their partition keys: the file's lines, or generated events; and the
+    generated sessions that reached checkout (the orders' sessions; None for a file)."""
     if input_path is not None:
         from lakehouse.pipeline import read_lines
         from lakehouse.producer import partition_key
 
         records = read_lines(input_path)
         console.print(f"read {len(records):,} records from {input_path}")
-        return records, [partition_key(r) for r in records]
+        return records, [partition_key(r) for r in records], None
     from lakehouse.generator import generate
 
     with console.status("generating events"):
         generated = generate(events, seed=seed, defect_rate=defect_rate)
     console.print(f"generated {len(generated.records):,} records (seed {seed}, defect rate {defect_rate:.0%})")
-    return generated.records, generated.partition_keys
+    return generated.records, generated.partition_keys, generated.checkout_sessions
 
 
 def _step_printer():  # noqa: ANN202 - a callback for lakehouse.workflows.run
@@ -259,7 +262,7 @@ def ingest(
     except (config.ConfigError, NoLocalCloud) as error:
         console.print(f"[red]{error}")
         raise typer.Exit(2) from None
-    records, keys = _records(file, generate_events or 0, seed, 0.05)
+    records, keys, _ = _records(file, generate_events or 0, seed, 0.05)
     refused = set(unsendable(records, keys))
     sendable = [i for i in range(len(records)) if i not in refused]
     try:

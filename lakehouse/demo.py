@@ -12,13 +12,13 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import boto3
 
 from iceberg_tables.specs import ALL_TABLES
 from lakehouse import landing, moto_patches, workflows
-from lakehouse.generator import generate_orders
+from lakehouse.generator import CheckoutSession, NoCheckoutSession, generate_orders
 from lakehouse.product_catalog import write_catalog
 from lakehouse.layout import LocalLake
 from lakehouse.ledger import staged_ledger
@@ -70,8 +70,8 @@ Progress = Callable[[str], None]
 # The catalog lists the products the shop's events name (P-00001 to P-01999), less those its own defects
 # spoil: about 4 % of ordered lines then name a product missing from it, which local's quality limit allows.
 CATALOG_ROWS, CATALOG_SEED = 2100, 17
-# Orders are generated apart from the clickstream's sessions; this many keep paid orders below the
-# checkouts of 10,000 clickstream events, as in a real shop's funnel.
+# Orders are placed by the clickstream's checkout sessions (one order each while they last); this many
+# keep paid sessions below the checkouts of 10,000 clickstream events, as in a real shop's funnel.
 ORDERS, ORDERS_SEED = 300, 23
 FX_DAYS = 4  # the generator's events span the last days; the connector backfills their rates
 SOURCES = ("clickstream", "orders", "products", "fx_rates")
@@ -79,8 +79,10 @@ SOURCES = ("clickstream", "orders", "products", "fx_rates")
 
 def run_pipeline(records: list[bytes], partition_keys: list[str], lake: LocalLake,
                  progress: Progress = lambda message: None,
-                 on_steps: Callable[[list[workflows.Step]], None] | None = None) -> Summary:
-    """Run every stage on a fresh local lake and return the run's ledger."""
+                 on_steps: Callable[[list[workflows.Step]], None] | None = None,
+                 sessions: Sequence[CheckoutSession] | None = None) -> Summary:
+    """Run every stage on a fresh local lake and return the run's ledger. `sessions`: the clickstream's
+    checkout sessions, which place the orders (None: orders without a session, e.g. for an --input file)."""
     with LocalPipeline(lake, progress=progress) as pipeline:
         assert pipeline.resources is not None
         refused = set(unsendable(records, partition_keys))
@@ -96,7 +98,7 @@ def run_pipeline(records: list[bytes], partition_keys: list[str], lake: LocalLak
                  f"(its logs and metrics: {moto_patches.LOG_DIR})")
         if polled.failed_records:
             progress(f"[red]cleaner: {polled.failed_records} records given up on, in the on-failure queue")
-        _load_orders(pipeline, progress)
+        _load_orders(pipeline, progress, sessions)
         loaded_at = datetime.now(timezone.utc)
         failures = _load_catalog_and_fx(pipeline, loaded_at, progress)
         execution = workflows.run(pipeline.resources.state_machine_arn, on_change=on_steps)
@@ -107,10 +109,16 @@ def run_pipeline(records: list[bytes], partition_keys: list[str], lake: LocalLak
         return summary
 
 
-def _load_orders(pipeline: LocalPipeline, progress: Progress) -> None:
-    """Order events on their own stream, cleaned by the cleaner's orders instance."""
+def _load_orders(pipeline: LocalPipeline, progress: Progress, sessions: Sequence[CheckoutSession] | None) -> None:
+    """Order events, placed by the clickstream's checkout sessions, on their own stream, cleaned by the
+    cleaner's orders instance."""
     assert pipeline.resources is not None
-    orders = generate_orders(ORDERS, seed=ORDERS_SEED)
+    try:
+        orders = generate_orders(ORDERS, seed=ORDERS_SEED, sessions=sessions)
+    except NoCheckoutSession:  # a small clickstream may have no session that checked out in time
+        progress("[yellow]orders: no clickstream session started checkout in time to place an order; "
+                 "the orders carry no session")
+        orders = generate_orders(ORDERS, seed=ORDERS_SEED)
     put_records(pipeline.resources.kinesis_sources["orders"]["stream"], orders.records, orders.partition_keys)
     polled = pipeline.drain("orders")
     progress(f"orders: {polled.records} records through the orders cleaner in {polled.invocations} invocations")

@@ -2,7 +2,8 @@
 
 `generate`: a clickstream. Users browse in sessions along the funnel page_view -> product_view ->
 add_to_cart -> checkout_started, with drop-off at each step. `generate_orders`: orders placed, mostly
-paid, some cancelled or refunded, each event carrying the order's items and exact total. Producers are
+paid, some cancelled or refunded, each event carrying the order's items and exact total; given the
+clickstream's checkout sessions (`Generated.checkout_sessions`), each order is placed by one of them. Producers are
 imperfect the way real ones are: codes in any case and padded, local times with their UTC offset,
 e-mail addresses in URLs, personal data in the wrong field, late arrivals. A `defect_rate` share of the records is broken on purpose,
 one defect each (one kind per reason code of the contract; `defects=` limits the kinds), or is an exact
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from lambdas.contracts import clickstream as contract
 from lambdas.cleaner.pii import LOCAL_KEY
@@ -129,11 +130,37 @@ class _Output:
         return path
 
 
+@dataclass(frozen=True)
+class CheckoutSession:
+    """A clickstream session that reached checkout_started: who shopped, where, and when checkout began."""
+
+    session_id: str
+    user_id: str
+    country: str
+    event_time_offset: str
+    checkout_at: datetime  # UTC: its first checkout_started event's time
+    whole_seconds: bool  # its client sends no fraction of a second
+
+
 @dataclass
 class Generated(_Output):
     """A clickstream: `events` are ClickEvents."""
 
     expected_daily_kpis: dict[tuple[date, str], dict[str, int]] = field(repr=False)
+
+    @property
+    def checkout_sessions(self) -> tuple[CheckoutSession, ...]:
+        """The sessions whose clean events include a checkout_started, by (checkout time, session_id): the
+        sessions an order may come from (`generate_orders(..., sessions=)`)."""
+        first: dict[str, ClickEvent] = {}
+        for event in self.clean_events:
+            if event.event_type == "checkout_started":
+                known = first.get(event.session_id)
+                if known is None or event.event_time < known.event_time:
+                    first[event.session_id] = event
+        return tuple(sorted((CheckoutSession(e.session_id, e.user_id, e.country, e.event_time_offset, e.event_time,
+                                             e.event_time.microsecond == 0) for e in first.values()),
+                            key=lambda s: (s.checkout_at, s.session_id)))
 
 
 @dataclass(frozen=True)
@@ -548,6 +575,7 @@ class OrderEvent:
     currency: str  # upper case
     total: Decimal
     items: tuple[OrderItem, ...]
+    session_id: str | None = None  # the clickstream session that placed the order, when known
 
 
 @dataclass
@@ -567,31 +595,48 @@ class GeneratedOrders(_Output):
 
 
 def generate_orders(n: int, seed: int, defect_rate: float = 0.05, start: datetime | None = None, days: int = 3,
-                    *, now: datetime | None = None, defects: Sequence[str] | None = None) -> GeneratedOrders:
+                    *, now: datetime | None = None, defects: Sequence[str] | None = None,
+                    sessions: Sequence[CheckoutSession] | None = None) -> GeneratedOrders:
     """`n` order events over `days` days, like `generate` (same window, determinism and defect rules):
-    orders are placed, mostly paid, some cancelled or refunded; each event carries the order's items."""
+    orders are placed, mostly paid, some cancelled or refunded; each event carries the order's items.
+
+    `sessions` (a clickstream's `checkout_sessions`): each order is placed by one of them, in turn in a
+    seeded shuffle (a session places a second order only once all have placed one), shortly after its
+    checkout began, by its user in its country, and every event of the order carries its session_id.
+    Sessions whose checkout began in the last `_CHECKOUT_TO_ORDER` before the window's end are left out;
+    NoCheckoutSession (a ValueError) when that leaves none. None (the default): shoppers of the orders'
+    own, no session_id."""
     now, start, end = _window(n, defect_rate, days, start, now, orders_contract.MAX_AGE_DAYS)
     rng = random.Random(seed)
     plan = _Plan.of(rng, n, defect_rate, _pick(_ORDER_DEFECTS, defects))
-    base = _orders(rng, n - plan.duplicates, start, end)
+    base = _orders(rng, n - plan.duplicates, start, end, sessions)
     sent = _deliver(rng, plan, base, now, _serialize_order, lambda e: e.order_id)
     return GeneratedOrders(records=[s.record for s in sent], partition_keys=[s.key for s in sent],
                            labels=[s.label for s in sent], events=[s.event for s in sent],
                            counts=_counts([s.label for s in sent], orders_contract.REASONS))
 
 
-def _orders(rng: random.Random, count: int, start: datetime, end: datetime) -> list[OrderEvent]:
-    users = [_user(rng, i) for i in range(max(1, count // 6))]
+def _orders(rng: random.Random, count: int, start: datetime, end: datetime,
+            sessions: Sequence[CheckoutSession] | None = None) -> list[OrderEvent]:
+    shoppers = _checkout_shoppers(rng, count, start, end, sessions) if sessions is not None else None
+    users = [_user(rng, i) for i in range(max(1, count // 6))] if shoppers is None else []
     span = (end - start).total_seconds()
     events: list[OrderEvent] = []
     while len(events) < count:
-        user = rng.choice(users)
+        session = next(shoppers) if shoppers is not None else None
+        user = rng.choice(users) if session is None else _User(session.user_id, session.country, 0, None, None,
+                                                               session.whole_seconds)
+        offset = _offset(user.offset_minutes) if session is None else session.event_time_offset
         currency = _CURRENCY_OF_COUNTRY.get(user.country, "USD")
         items = tuple(_item(rng, currency) for _ in range(rng.choice((1, 1, 1, 2, 2, 3, 4))))
         exact = sum((i.qty * i.unit_price for i in items), Decimal(0))
         total = exact.quantize(Decimal(1).scaleb(-MINOR_UNITS[currency]), rounding=ROUND_HALF_EVEN)
         order_id = f"o-{uuid.UUID(int=rng.getrandbits(128), version=4).hex[:16]}"
-        t = start + timedelta(milliseconds=rng.randrange(int(span * 1000)))
+        if session is None:
+            t = start + timedelta(milliseconds=rng.randrange(int(span * 1000)))
+        else:
+            t = session.checkout_at + timedelta(milliseconds=rng.randrange(
+                5_000, int(_CHECKOUT_TO_ORDER.total_seconds() * 1000)))
         steps = [("order_placed", t)]
         if rng.random() < 0.85:
             steps.append(("order_paid", t + timedelta(seconds=rng.randrange(20, 1800))))
@@ -603,9 +648,32 @@ def _orders(rng: random.Random, count: int, start: datetime, end: datetime) -> l
             if at >= end or len(events) == count:
                 break
             at = at.replace(microsecond=0) if user.whole_seconds else at.replace(microsecond=at.microsecond // 1000 * 1000)
-            events.append(OrderEvent(order_id, event_type, at, _offset(user.offset_minutes), user.user_id,
-                                     user.country, currency, total, items))
+            events.append(OrderEvent(order_id, event_type, at, offset, user.user_id, user.country, currency, total,
+                                     items, None if session is None else session.session_id))
     return events
+
+
+# An order is placed within this long after its session's checkout began.
+_CHECKOUT_TO_ORDER = timedelta(minutes=10)
+
+
+class NoCheckoutSession(ValueError):
+    """generate_orders was given sessions, but none that can place an order inside its window."""
+
+
+def _checkout_shoppers(rng: random.Random, count: int, start: datetime, end: datetime,
+                       sessions: Sequence[CheckoutSession]) -> Iterator[CheckoutSession]:
+    """The sessions to place orders, each in turn of a seeded shuffle, over and over: those whose checkout
+    began in the window early enough for the order to be placed in it too."""
+    fit = [s for s in sessions if start <= s.checkout_at and s.checkout_at + _CHECKOUT_TO_ORDER <= end]
+    if count and not fit:
+        raise NoCheckoutSession(f"none of the {len(sessions)} checkout session(s) began checking out between "
+                         f"{start.isoformat()} and {(end - _CHECKOUT_TO_ORDER).isoformat()}, so no order can be "
+                         "placed by one inside the window")
+    while True:
+        turn = list(fit)
+        rng.shuffle(turn)
+        yield from turn
 
 
 def _item(rng: random.Random, currency: str) -> OrderItem:
@@ -623,6 +691,8 @@ def _order_wire(rng: random.Random, event: OrderEvent) -> dict[str, Any]:
         "event_time": _local_stamp(rng, event.event_time, event.event_time_offset),
         "user_id": event.user_id, "country": _sloppy_country(rng, event.country), "currency": currency, "total": _number(event.total),
         "items": [{"product_id": i.product_id, "qty": i.qty, "unit_price": _number(i.unit_price)} for i in event.items],
+        # optional (contract v3): a producer that does not know the session leaves it out
+        **({} if event.session_id is None else {"session_id": event.session_id}),
     }
 
 

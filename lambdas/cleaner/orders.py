@@ -19,6 +19,7 @@ from lambdas.contracts.orders import Reason
 
 NAMES: tuple[str, ...] = tuple(f.name for f in contract.FIELDS)
 STRINGS: tuple[str, ...] = tuple(f.name for f in contract.FIELDS if f.type in ("string", "timestamp"))
+REQUIRED_STRINGS: tuple[str, ...] = tuple(name for name in STRINGS if name in contract.REQUIRED)
 _SCALE = Decimal(1).scaleb(-contract.AMOUNT_SCALE)
 
 
@@ -31,7 +32,7 @@ def clean_record(raw: bytes, *, now: datetime, masker: IpMasker | None = None) -
     missing = [name for name in contract.REQUIRED if _missing(doc[name])]
     if missing:
         return Rejected(Reason.MISSING_FIELD, f"missing or empty required field(s): {', '.join(missing)}")
-    values = rules.string_fields(doc, STRINGS, STRINGS)
+    values = rules.string_fields(doc, STRINGS, REQUIRED_STRINGS)
     if isinstance(values, Rejected):
         return values
     items = _items(doc["items"])

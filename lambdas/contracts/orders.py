@@ -1,10 +1,12 @@
-"""Orders contract, version 2: one change of an order's status, as the shop's order service emits it.
+"""Orders contract, version 3: one change of an order's status, as the shop's order service emits it.
 
 An order is placed, then paid, and may be cancelled or refunded: each step is one event carrying the
 order's items and total at that moment. The cleaner enforces the contract, the generator writes to
 it, and the docs (docs/contracts.md) describe it. Change it here only, and bump VERSION.
 Version 2 (from 1): the required `country`, the shopper's billing country, under the clickstream's
 country rule (docs/decisions/0420-orders-carry-the-billing-country.md).
+Version 3 (from 2): the optional `session_id`, the clickstream session that placed the order, so the funnel
+ends in sessions that paid (docs/decisions/0421-orders-carry-their-session.md). Records without it stay clean.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from lambdas.contracts import common, currencies
 from lambdas.contracts.common import Field, FieldType
 
 SOURCE = "orders"
-VERSION = 2
+VERSION = 3
 
 EVENT_TYPES: tuple[str, ...] = ("order_placed", "order_paid", "order_cancelled", "order_refunded")
 CURRENCIES: tuple[str, ...] = currencies.CODES
@@ -41,6 +43,7 @@ FIELDS: tuple[Field, ...] = (
     Field("total", "decimal", True, "Order total in `currency`: the items' sum, rounded to the currency's minor units."),
     Field("items", "items", True, f"1 to {MAX_ITEMS} lines: product_id (string), qty (integer, 1 to "
                                   f"{MAX_QUANTITY}), unit_price (number >= 0)."),
+    Field("session_id", "string", False, "The clickstream's session_id of the session that placed the order."),
 )
 
 ITEM_FIELDS: tuple[str, ...] = ("product_id", "qty", "unit_price")

@@ -50,8 +50,18 @@ def test_a_valid_order_is_exact_and_normalised() -> None:
         "user_id": "u-7", "country": "NL", "currency": "EUR", "total": Decimal("59.9700"),
         "items": [{"product_id": "P-00001", "qty": 2, "unit_price": Decimal("19.99")},
                   {"product_id": "P-00002", "qty": 1, "unit_price": Decimal("19.99")}],
-        "event_time_offset": "+01:00",
+        "session_id": None, "event_time_offset": "+01:00",
     }
+
+
+def test_session_id_is_optional_trimmed_and_a_string() -> None:
+    got = clean_record(order(session_id=" s-0123456789abcdef0123 "), now=NOW)
+    assert not isinstance(got, Rejected) and got["session_id"] == "s-0123456789abcdef0123"
+    for absent in (..., None, "", "  "):  # an order without a session (older producers) is still clean
+        got = clean_record(order(session_id=absent), now=NOW)
+        assert not isinstance(got, Rejected) and got["session_id"] is None
+    wrong = rejected(order(session_id=42))
+    assert wrong.reason == Reason.WRONG_TYPE and "session_id is a number, expected string" in wrong.message
 
 
 @pytest.mark.parametrize("changes, reason, message", [

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from lakehouse.generator import (KPI_NAMES, LABEL_CLEAN, LABEL_DUPLICATE, ClickEvent, Generated, GeneratedOrders,
-                                 OrderEvent, generate, generate_orders)
+                                 NoCheckoutSession, OrderEvent, generate, generate_orders)
 from lambdas.cleaner import orders as order_rules
 from lambdas.cleaner.clickstream import clean_record
 from lambdas.cleaner.pii import LOCAL_KEY, IpMasker
@@ -221,7 +221,14 @@ def orders_gen() -> GeneratedOrders:
     return generate_orders(6_000, seed=8, now=NOW)
 
 
-def test_order_labels_and_values_match_the_cleaner_record_by_record(orders_gen: GeneratedOrders) -> None:
+@pytest.fixture(scope="module")
+def session_orders(gen: Generated) -> GeneratedOrders:
+    return generate_orders(3_000, seed=8, now=NOW, sessions=gen.checkout_sessions)
+
+
+@pytest.mark.parametrize("which", ["orders_gen", "session_orders"])
+def test_order_labels_and_values_match_the_cleaner_record_by_record(which: str, request: pytest.FixtureRequest) -> None:
+    orders_gen: GeneratedOrders = request.getfixturevalue(which)
     seen: set[tuple[str, str, datetime]] = set()
     for i, (raw, label, event) in enumerate(zip(orders_gen.records, orders_gen.labels, orders_gen.events)):
         result = order_rules.clean_record(raw, now=NOW)
@@ -236,7 +243,7 @@ def test_order_labels_and_values_match_the_cleaner_record_by_record(orders_gen: 
             "user_id": event.user_id, "country": event.country, "currency": event.currency, "total": event.total,
             "items": [{"product_id": item.product_id, "qty": item.qty, "unit_price": item.unit_price}
                       for item in event.items],
-            "event_time_offset": event.event_time_offset,
+            "session_id": event.session_id, "event_time_offset": event.event_time_offset,
         }
 
 
@@ -269,6 +276,53 @@ def test_order_countries_are_written_as_sloppily_as_the_clickstreams(orders_gen:
     # (That each one cleans to the event's country is checked record by record above.)
     sent = [json.loads(r)["country"] for r, label in zip(orders_gen.records, orders_gen.labels) if label == LABEL_CLEAN]
     assert any(c != c.strip() for c in sent) and any(c.islower() for c in sent) and any(c.isupper() for c in sent)
+
+
+def test_checkout_sessions_are_the_clean_sessions_that_reached_checkout(gen: Generated) -> None:
+    sessions = gen.checkout_sessions
+    checkouts = [e for e in gen.clean_events if e.event_type == "checkout_started"]
+    assert [s.session_id for s in sessions] and len({s.session_id for s in sessions}) == len(sessions) \
+        == len({e.session_id for e in checkouts})
+    assert [(s.checkout_at, s.session_id) for s in sessions] == sorted((s.checkout_at, s.session_id) for s in sessions)
+    first = {}
+    for e in sorted(checkouts, key=lambda e: e.event_time):
+        first.setdefault(e.session_id, e)
+    assert all((s.user_id, s.country, s.event_time_offset, s.checkout_at) == (
+        first[s.session_id].user_id, first[s.session_id].country, first[s.session_id].event_time_offset,
+        first[s.session_id].event_time) for s in sessions)
+
+
+def test_orders_are_placed_by_checkout_sessions_of_their_user_and_country(gen: Generated,
+                                                                         session_orders: GeneratedOrders) -> None:
+    sessions = {s.session_id: s for s in gen.checkout_sessions}
+    by_order: dict[str, list[OrderEvent]] = {}
+    for event in session_orders.clean_events:
+        by_order.setdefault(event.order_id, []).append(event)
+    placed = []
+    for events in by_order.values():
+        assert len({e.session_id for e in events}) == 1  # every event of an order names its session
+        session = sessions[events[0].session_id]
+        assert all((e.user_id, e.country, e.event_time_offset) == (session.user_id, session.country,
+                                                                   session.event_time_offset) for e in events)
+        for e in events:
+            if e.event_type == "order_placed":
+                assert session.checkout_at < e.event_time <= session.checkout_at + timedelta(minutes=10)
+                placed.append(e.session_id)
+    # in turn: no session places a second order before every session that can has placed one
+    assert len(set(placed)) == min(len(placed), len(sessions)) or len(placed) > len(sessions)
+    assert len(set(placed)) > 0.9 * len(sessions)
+    sent = [json.loads(r) for r, label in zip(session_orders.records, session_orders.labels) if label == LABEL_CLEAN]
+    assert all(doc["session_id"] in sessions for doc in sent)
+    assert not any("session_id" in json.loads(r) for r in generate_orders(50, seed=8, now=NOW, defect_rate=0).records)
+
+
+def test_orders_from_sessions_are_deterministic_and_need_a_session_in_the_window(gen: Generated) -> None:
+    sessions = gen.checkout_sessions
+    assert generate_orders(300, seed=2, now=NOW, sessions=sessions).records == \
+        generate_orders(300, seed=2, now=NOW, sessions=sessions).records
+    with pytest.raises(NoCheckoutSession, match="none of the 0 checkout session"):
+        generate_orders(10, seed=2, now=NOW, sessions=[])
+    assert generate_orders(0, seed=2, now=NOW, sessions=[]).records == []
 
 
 def test_orders_are_deterministic() -> None:
