@@ -114,13 +114,16 @@ def daily_kpis(events: DataFrame, order_events: DataFrame, fx: DataFrame,
 
 
 def funnel_daily(events: DataFrame, order_events: DataFrame, updated_at: datetime) -> DataFrame:
-    """One row per date and country with any event or order event (the keys of daily_kpis)."""
+    """One row per date and country with any event or order event (the keys of daily_kpis). The last step,
+    paid_sessions, counts sessions as the others do, on the date and in the country of the step's event:
+    the distinct session_id of order_paid events (an order without a session counts in paid_orders only)."""
     steps = _dated(events).groupBy(*KEYS).agg(
         *(_distinct_when(kind, "session_id").alias(column) for column, kind in FUNNEL_STEPS.items()))
-    paid = _orders(order_events).groupBy(*KEYS).agg(_distinct_when(PAID, "order_id").alias("paid_orders"))
+    paid = _orders(order_events).groupBy(*KEYS).agg(_distinct_when(PAID, "order_id").alias("paid_orders"),
+                                                    _distinct_when(PAID, "session_id").alias("paid_sessions"))
     zero = F.lit(0).cast("long")
     return (_full(steps, paid)
-            .select(*KEYS, *(F.coalesce(c, zero).alias(c) for c in (*FUNNEL_STEPS, "paid_orders")))
+            .select(*KEYS, *(F.coalesce(c, zero).alias(c) for c in (*FUNNEL_STEPS, "paid_orders", "paid_sessions")))
             .withColumn("updated_at", F.lit(updated_at).cast("timestamp")))
 
 

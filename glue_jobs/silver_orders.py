@@ -30,8 +30,8 @@ STATUS_OF = {event_type: event_type.removeprefix("order_") for event_type in ord
 STATUS_TIMES = {event_type: f"{status}_at" for event_type, status in STATUS_OF.items()}
 
 _AMOUNT = DecimalType(orders.AMOUNT_PRECISION, orders.AMOUNT_SCALE)
-# The cleaner's staged columns (lambdas/cleaner/schemas.py); `country` came with contract v2, so a v1
-# file reads it as null.
+# The cleaner's staged columns (lambdas/cleaner/schemas.py); `country` came with contract v2 and
+# `session_id` with v3, so an older file reads them as null.
 STAGED = StructType([
     StructField("order_id", StringType(), False), StructField("event_type", StringType(), False),
     StructField("event_time", TimestampType(), False), StructField("event_time_offset", StringType(), True),
@@ -40,6 +40,7 @@ STAGED = StructType([
     StructField("items", ArrayType(StructType([
         StructField("product_id", StringType(), False), StructField("qty", LongType(), False),
         StructField("unit_price", _AMOUNT, False)])), False),
+    StructField("session_id", StringType(), True),
     StructField("ingested_at", TimestampType(), False), StructField(BATCH_ID, StringType(), True),
 ])
 
@@ -78,15 +79,16 @@ def _rank() -> Column:
 def order_states(events: DataFrame) -> DataFrame:
     """Per order_id, its state from `events` (silver.order_events rows): the latest event by (event_time,
     rank) gives status, user, currency, total and item count; the latest event that has a country gives
-    the country; each status's first event_time its `<status>_at`."""
+    the country, and the latest that has a session_id the session_id; each status's first event_time its
+    `<status>_at`."""
     latest = F.struct("event_time", _rank())
     status = F.coalesce(*(F.when(F.col("event_type") == t, F.lit(s)) for t, s in STATUS_OF.items()))
     state = events.groupBy("order_id").agg(
         F.max_by(F.struct(status.alias("status"), "user_id", "currency", "total", "item_count",
                           F.col("event_time").alias("status_time")), latest).alias("_latest"),
-        F.max_by("country", F.when(F.col("country").isNotNull(), latest)).alias("country"),
+        *(F.max_by(c, F.when(F.col(c).isNotNull(), latest)).alias(c) for c in ("country", "session_id")),
         *(F.min(F.when(F.col("event_type") == t, F.col("event_time"))).alias(c) for t, c in STATUS_TIMES.items()))
-    return state.select("order_id", "_latest.*", "country", *STATUS_TIMES.values())
+    return state.select("order_id", "_latest.*", "country", "session_id", *STATUS_TIMES.values())
 
 
 def update_orders(spark: SparkSession, touched: DataFrame) -> None:

@@ -81,6 +81,7 @@ def daily_kpis(events: Iterable[Row], order_events: Iterable[Row], rates: Rates)
 def funnel_daily(events: Iterable[Row], order_events: Iterable[Row]) -> Gold:
     sessions: dict[tuple[date, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     paid: dict[tuple[date, str], set[str]] = defaultdict(set)
+    paid_sessions: dict[tuple[date, str], set[str]] = defaultdict(set)
     for e in events:
         sessions[(utc_date(e["event_time"]), e["country"])][e["event_type"]].add(e["session_id"])
     for o in order_events:
@@ -88,8 +89,10 @@ def funnel_daily(events: Iterable[Row], order_events: Iterable[Row]) -> Gold:
         paid[key]  # a row for every date and country with an order event, as daily_kpis has
         if o["event_type"] == "order_paid":
             paid[key].add(o["order_id"])
+            if o.get("session_id"):  # an order without a session pays in no session
+                paid_sessions[key].add(o["session_id"])
     return {key: {**{column: len(sessions[key][kind]) for column, kind in FUNNEL.items()},
-                  "paid_orders": len(paid[key])}
+                  "paid_orders": len(paid[key]), "paid_sessions": len(paid_sessions[key])}
             for key in sessions.keys() | paid.keys()}
 
 
@@ -153,7 +156,7 @@ def order_rows(orders: GeneratedOrders) -> tuple[list[dict[str, Any]], list[dict
     """(order events, their lines) of the orders stream's clean events."""
     events: list[OrderEvent] = orders.clean_events
     rows = [{"order_id": e.order_id, "event_type": e.event_type, "event_time": e.event_time, "country": e.country,
-             "currency": e.currency, "total": e.total} for e in events]
+             "currency": e.currency, "total": e.total, "session_id": e.session_id} for e in events]
     lines = [{"order_id": e.order_id, "event_type": e.event_type, "event_time": e.event_time,
               "product_id": item.product_id, "qty": item.qty, "unit_price": item.unit_price, "currency": e.currency}
              for e in events for item in e.items]

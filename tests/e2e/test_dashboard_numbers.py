@@ -90,7 +90,7 @@ def test_the_funnel_and_the_products_equal_the_ground_truth(demo_run: DemoRun, c
     truth = expected_gold(demo_run)
     steps = {"1. Viewed a page": "view_sessions", "2. Viewed a product": "product_view_sessions",
              "3. Added to cart": "add_to_cart_sessions", "4. Started checkout": "checkout_sessions",
-             "5. Paid (orders)": "paid_orders"}
+             "5. Paid": "paid_sessions"}
     assert {r["step"]: r["step_sessions"] for r in charts["Funnel"]} == {
         step: sum(row[column] for row in truth.funnel_daily.values()) for step, column in steps.items()}
 

@@ -100,6 +100,8 @@ def test_every_gold_number_equals_the_ground_truth(demo_run: DemoRun) -> None:
         assert want and ground_truth.differences(_gold(demo_run.lake, table), want) == [], table
     assert any(v["name"] is None for v in expected.product_sales_daily.values())  # sales of unknown products
     assert any(v["units_refunded"] for v in expected.product_sales_daily.values())
+    funnel = expected.funnel_daily.values()  # orders are placed by checkout sessions: the last step is real
+    assert 0 < sum(v["paid_sessions"] for v in funnel) < sum(v["checkout_sessions"] for v in funnel)
 
 
 def test_silver_holds_each_clean_event_once_with_pii_masked(demo_run: DemoRun) -> None:

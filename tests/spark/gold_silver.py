@@ -42,8 +42,9 @@ def click_rows(ids: range, seed: int, *, start: datetime = T0, hours: int = 60) 
 def order_rows(count: int, seed: int, *, start: datetime = T0, hours: int = 60, first: int = 0,
                products: int = 8) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Orders o<n>: placed, most paid minutes to a day later, some of those refunded up to two days
-    later, some cancelled; lines of products P-00001.. (P-00001..P-0000<products>). Silver rows
-    (order events, order lines)."""
+    later, some cancelled; lines of products P-00001.. (P-00001..P-0000<products>); most placed in a
+    session, some sessions placing two orders, every ninth order in none. Silver rows (order events,
+    order lines)."""
     rnd = random.Random(seed)
     events, lines = [], []
     for n in range(first, first + count):
@@ -62,11 +63,12 @@ def order_rows(count: int, seed: int, *, start: datetime = T0, hours: int = 60, 
         elif roll < 0.9:
             steps.append(("order_cancelled", placed + timedelta(minutes=rnd.randrange(1, 600))))
         country = rnd.choice(COUNTRIES)
+        session = None if n % 9 == 0 else f"s-{n * 7 % (count * 3 // 4 or 1):04d}"  # not from rnd: same orders
         for kind, at in steps:
             events.append({"order_id": f"o{n:04d}", "event_type": kind, "event_time": at, "event_time_offset": "+00:00",
                            "user_id": f"u{rnd.randrange(12)}", "country": country, "currency": currency,
                            "total": total, "item_count": len(items), "ingested_at": at + timedelta(seconds=5),
-                           "batch_id": f"orders-{seed}"})
+                           "batch_id": f"orders-{seed}", "session_id": session})
             lines += [{"order_id": f"o{n:04d}", "event_type": kind, "event_time": at, "line_number": i,
                        "product_id": product, "qty": qty, "unit_price": price, "currency": currency,
                        "batch_id": f"orders-{seed}"} for i, (product, qty, price) in enumerate(items, start=1)]

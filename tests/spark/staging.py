@@ -106,24 +106,27 @@ def job_args(staging: Path, run_id: str) -> dict[str, str]:
 # --- orders: the cleaner's staged order events ------------------------------------------------------------
 
 ORDER_SCHEMA = CLEAN_SCHEMAS[orders.SOURCE]
-ORDER_SCHEMA_V1 = pa.schema([f for f in ORDER_SCHEMA if f.name != "country"])  # before the country column
+ORDER_SCHEMA_V2 = pa.schema([f for f in ORDER_SCHEMA if f.name != "session_id"])  # before the session column
+ORDER_SCHEMA_V1 = pa.schema([f for f in ORDER_SCHEMA_V2 if f.name != "country"])  # before the country column
 
 
 def order_event(order_id: str, event_type: str, event_time: datetime, *, ingested_after: timedelta = timedelta(seconds=5),
                 items: list[tuple[str, int, str]] = (("P-00001", 1, "10.00"),), currency: str = "EUR",
-                country: str | None = "DE", user_id: str = "u1") -> dict[str, Any]:
+                country: str | None = "DE", user_id: str = "u1", session_id: str | None = None) -> dict[str, Any]:
     """One staged order event; items as (product_id, qty, unit_price); total = their sum."""
     lines = [{"product_id": p, "qty": q, "unit_price": Decimal(price)} for p, q, price in items]
     return {"order_id": order_id, "event_type": f"order_{event_type}", "event_time": event_time, "user_id": user_id,
             "country": country, "currency": currency, "total": sum((line["qty"] * line["unit_price"] for line in lines),
                                                                   Decimal(0)),
-            "items": lines, "event_time_offset": "+00:00", "ingested_at": event_time + ingested_after}
+            "items": lines, "session_id": session_id, "event_time_offset": "+00:00",
+            "ingested_at": event_time + ingested_after}
 
 
 def write_order_batch(staging: Path, batch_id: str, rows: list[dict[str, Any]], *, v1: bool = False,
-                      **kwargs: Any) -> dict[str, Any]:
-    """An orders batch as the cleaner stages it; `v1`: a file of contract v1, without country."""
-    schema = ORDER_SCHEMA_V1 if v1 else ORDER_SCHEMA
+                      v2: bool = False, **kwargs: Any) -> dict[str, Any]:
+    """An orders batch as the cleaner stages it; `v1`: a file of contract v1, without country (nor session_id);
+    `v2`: of contract v2, without session_id."""
+    schema = ORDER_SCHEMA_V1 if v1 else ORDER_SCHEMA_V2 if v2 else ORDER_SCHEMA
     return write_batch(staging, batch_id, [{k: v for k, v in r.items() if k in schema.names} for r in rows],
                        schema=schema, source=orders.SOURCE, **kwargs)
 

@@ -49,6 +49,8 @@ def test_every_gold_table_equals_an_independent_computation(spark: SparkSession,
     assert {p for (_, p), v in sales.items() if v["name"] is None} >= {"P-00007", "P-00008"}
     assert {v["name"] for (d, p), v in sales.items() if p == "P-00002"} == {"Rain Shell", "Rain Shell, navy"}
     assert any(v["name"] is None for (d, p), v in sales.items() if p == "P-00006" and d < date(2026, 3, 3))
+    funnel = expected[GOLD_FUNNEL_DAILY]  # sessions that paid: fewer than paid orders (shared and no sessions)
+    assert 0 < sum(v["paid_sessions"] for v in funnel.values()) < sum(v["paid_orders"] for v in funnel.values())
 
     assert result["dates"] is None  # no earlier build: every date
     assert result["rows_written"] == sum(len(rows) for rows in expected.values())

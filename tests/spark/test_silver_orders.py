@@ -1,5 +1,6 @@
 """silver.order_events, order_lines and orders on real PySpark + Iceberg: statuses arriving out of order and
-late never regress an order, cancellations and refunds, v1 files without country, the ledger per batch;
+late never regress an order, cancellations and refunds, v1 files without country and v2 files without
+session_id, the ledger per batch;
 expected rows from a pure-Python model of the rules."""
 from __future__ import annotations
 
@@ -39,10 +40,12 @@ def model_orders(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
                       key=lambda e: (e["event_time"], RANK[e["event_type"]]))
         last = mine[-1]
         with_country = [e for e in mine if e.get("country")]
+        with_session = [e for e in mine if e.get("session_id")]
         state[order_id] = {
             "order_id": order_id, "status": last["event_type"].removeprefix("order_"), "user_id": last["user_id"],
             "country": with_country[-1]["country"] if with_country else None, "currency": last["currency"],
             "total": last["total"], "item_count": len(last["items"]), "status_time": last["event_time"],
+            "session_id": with_session[-1]["session_id"] if with_session else None,
             **{f"{t.removeprefix('order_')}_at": min((e["event_time"] for e in mine if e["event_type"] == t), default=None)
                for t in orders.EVENT_TYPES}}
     return state
@@ -62,8 +65,9 @@ def check_events_and_lines(lake: SparkLake, chosen: dict[tuple, dict[str, Any]],
     for key, row in chosen.items():
         got = events[key]
         assert (got["user_id"], got["country"], got["currency"], got["total"], got["item_count"], got["ingested_at"],
-                got["batch_id"]) == (row["user_id"], row.get("country"), row["currency"], row["total"],
-                                     len(row["items"]), row["ingested_at"], owner[key])
+                got["batch_id"], got["session_id"]) == (row["user_id"], row.get("country"), row["currency"], row["total"],
+                                                        len(row["items"]), row["ingested_at"], owner[key],
+                                                        row.get("session_id"))
     lines = sorted((r["order_id"], r["event_type"], r["event_time"], r["line_number"], r["product_id"], r["qty"],
                     r["unit_price"], r["currency"]) for r in table(lake, "silver.order_lines"))
     assert lines == sorted((*key, n, item["product_id"], item["qty"], item["unit_price"], row["currency"])
@@ -89,7 +93,7 @@ def test_out_of_order_and_late_statuses_never_regress_an_order(
           order_event("o5", "paid", T0 + 3 * h, country="DE"), order_event("o5", "placed", T0 + 3 * h, country="DE"),
           order_event("o2", "placed", T0, ingested_after=timedelta(hours=8), country="DE")]
     m1 = write_order_batch(staging, "ob1", b1, v1=True, duplicates_dropped=1, quarantined_by_reason={"TOTAL_MISMATCH": 2})
-    m2 = write_order_batch(staging, "ob2", b2, quarantined_by_reason={"UNKNOWN_CURRENCY": 1})
+    m2 = write_order_batch(staging, "ob2", b2, v2=True, quarantined_by_reason={"UNKNOWN_CURRENCY": 1})
 
     first = silver_merge.run(spark, job_args(staging, "run-1"))
 
@@ -113,11 +117,13 @@ def test_out_of_order_and_late_statuses_never_regress_an_order(
         (b, r["reason"], r["sequence_number"]) for b, q in (("ob1", {"TOTAL_MISMATCH": 2}), ("ob2", {"UNKNOWN_CURRENCY": 1}))
         for r in quarantine_rows(b, q, orders.SOURCE))
 
-    # run 2: o3 refunded after its cancellation; o1's paid re-sent with an earlier copy (silver keeps its
-    # first merged copy); o2 gets a stale placed event from before everything (no regression).
-    b3 = [order_event("o3", "refunded", T0 + 7 * h, country="NL"),
-          order_event("o1", "paid", T0 + h, ingested_after=-timedelta(seconds=1), items=two_lines, country="FR"),
-          order_event("o2", "placed", T0 - 2 * h, ingested_after=20 * h, country="DE")]
+    # run 2 (contract v3, with sessions): o3 refunded after its cancellation; o1's paid re-sent with an earlier
+    # copy (silver keeps its first merged copy, without a session); o2 gets a stale placed event from before
+    # everything (no regression of its status, but the only event naming its session).
+    b3 = [order_event("o3", "refunded", T0 + 7 * h, country="NL", session_id="s-3"),
+          order_event("o1", "paid", T0 + h, ingested_after=-timedelta(seconds=1), items=two_lines, country="FR",
+                      session_id="s-1"),
+          order_event("o2", "placed", T0 - 2 * h, ingested_after=20 * h, country="DE", session_id="s-2")]
     m3 = write_order_batch(staging, "ob3", b3)
     second = silver_merge.run(spark, job_args(staging, "run-2"))
 
@@ -128,6 +134,8 @@ def test_out_of_order_and_late_statuses_never_regress_an_order(
     assert silver_orders(lake) == expected
     assert expected["o3"]["status"] == "refunded" and expected["o2"]["status"] == "refunded"
     assert expected["o2"]["placed_at"] == T0 - 2 * h
+    assert {o: s["session_id"] for o, s in expected.items()} == {"o1": None, "o2": "s-2", "o3": "s-3", "o4": None,
+                                                                 "o5": None}
     assert (second["received"], second["clean"], second["duplicates"]) == (m3["received"], 2, 1)
 
     before = {name: sorted(map(repr, table(lake, name))) for name in

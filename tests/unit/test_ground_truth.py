@@ -32,6 +32,31 @@ def test_click_kpis_equal_the_generators_and_order_columns_match_its_orders() ->
     assert {p for (_, p), v in gold.product_sales_daily.items() if v["name"] is not None} <= known
 
 
+def test_the_funnel_ends_in_the_sessions_that_placed_paid_orders() -> None:
+    clicks = generate(3000, seed=3, now=NOW)
+    orders = generate_orders(600, seed=4, now=NOW, sessions=clicks.checkout_sessions)
+    funnel = truth.from_generators(clicks, orders, [], truth.fixture_rates(DAYS)).funnel_daily
+    paid = {(e.event_time.date(), e.country, e.session_id) for e in orders.clean_events if e.event_type == "order_paid"}
+    assert sum(v["paid_sessions"] for v in funnel.values()) == len(paid) > 0
+    assert {s for _, _, s in paid} <= {s.session_id for s in clicks.checkout_sessions}
+    # without sessions (an older producer's orders), paid orders count and no session does
+    alone = truth.from_generators(clicks, generate_orders(600, seed=4, now=NOW), [], {}).funnel_daily
+    assert sum(v["paid_sessions"] for v in alone.values()) == 0 < sum(v["paid_orders"] for v in alone.values())
+
+
+def test_paid_sessions_are_distinct_per_date_and_country_of_the_payment() -> None:
+    at = datetime(2026, 3, 1, 23, 50, tzinfo=timezone.utc)
+    base = {"event_type": "order_paid", "country": "DE", "currency": "EUR", "total": Decimal("1")}
+    events = [{**base, "order_id": "o1", "event_time": at, "session_id": "s1"},
+              {**base, "order_id": "o2", "event_time": at, "session_id": "s1"},  # a second order of s1
+              {**base, "order_id": "o3", "event_time": at, "session_id": None},
+              {**base, "order_id": "o4", "event_time": at + timedelta(minutes=20), "session_id": "s1"},  # next day
+              {**base, "order_id": "o5", "event_time": at, "session_id": "s2", "event_type": "order_placed"}]
+    funnel = truth.funnel_daily([], events)
+    assert {k: (v["paid_orders"], v["paid_sessions"]) for k, v in funnel.items()} == {
+        (date(2026, 3, 1), "DE"): (3, 1), (date(2026, 3, 2), "DE"): (1, 1)}
+
+
 def test_money_is_cash_basis_at_the_days_rate_and_null_without_one() -> None:
     day1, day2 = date(2026, 3, 1), date(2026, 3, 2)
     at = datetime(2026, 3, 1, 10, tzinfo=timezone.utc)
