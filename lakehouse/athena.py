@@ -22,6 +22,7 @@ from sqlglot.errors import ParseError
 from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.schema import MappingSchema
 
+from iceberg_tables.views import ALL_VIEWS
 from lakehouse.athena_dialect import AthenaError, LakeTables, repair
 
 # avro first: the iceberg extension reads manifests through it and must not autoload it.
@@ -76,7 +77,8 @@ def offline_duckdb() -> duckdb.DuckDBPyConnection:
 
 
 def connect(catalog: Catalog) -> duckdb.DuckDBPyConnection:
-    """DuckDB with a schema per namespace and a view per Iceberg table of `catalog`.
+    """DuckDB with a schema per namespace and a view per Iceberg table of `catalog`, and the views of
+    iceberg_tables.views whose tables the catalog has (fresh.events).
 
     Each view reads the table's snapshot that was current when `connect` ran: one connection
     sees one consistent state of the lake, as one Athena query does. Reconnect to see newer commits.
@@ -94,6 +96,10 @@ def _open(catalog: Catalog) -> tuple[duckdb.DuckDBPyConnection, dict[str, Table]
             table = tables[".".join(identifier)] = catalog.load_table(identifier)
             con.execute(f"CREATE VIEW {schema}.{ident(identifier[-1])} AS "
                         f"SELECT * FROM iceberg_scan({literal(table.metadata_location)})")
+    for view in ALL_VIEWS:
+        if set(view.reads) <= tables.keys():  # a lake from before the live tables has no fresh views
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(view.namespace)}")
+            con.execute(f"CREATE VIEW {ident(view.namespace)}.{ident(view.name)} AS {transpile(view.sql)}")
     return con, tables
 
 

@@ -4,7 +4,6 @@ them back; the expected rows are the generator's own clean events, not the clean
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -14,13 +13,11 @@ from iceberg_tables.catalogs import local_catalog
 from iceberg_tables.migrator import migrate
 from iceberg_tables.specs import LIVE_EVENTS, LIVE_TABLES
 from lakehouse.athena import query
-from lakehouse.generator import generate
-from lambdas.cleaner.handler import handler
 from lambdas.live_committer.handler import BadNotification, notification
 from lambdas.live_committer.handler import handler as live_handler
 from lambdas.live_committer.committer import (STAGED_BATCHES, STAGED_FILES, Staged, commit, registered_files,
                                               staged_from_manifest)
-from tests.fixtures.kinesis_events import ARRIVAL, FIRST_SEQUENCE, SEQUENCE_STEP, kinesis_event
+from tests.fixtures.staged_batches import manifest_uris, stage
 from tests.fixtures.kinesis_events import cleaner_lake as lake  # noqa: F401 (a fixture)
 
 
@@ -29,22 +26,6 @@ def catalog(lake: Path) -> Catalog:  # noqa: F811 (the fixture above)
     live = local_catalog(lake / "warehouse", lake / "catalog.db")
     migrate(live, LIVE_TABLES)
     return live
-
-
-def stage(batches: int, per_batch: int = 400) -> tuple[list[dict], set[str]]:
-    """Clean `batches` batches with the real cleaner; their manifests, and the ids of the clean events sent."""
-    generated = generate(batches * per_batch, seed=5, now=ARRIVAL)
-    clean_ids: set[str] = {e.event_id for e in generated.clean_events}
-    for first in range(0, len(generated.records), per_batch):
-        event = kinesis_event(generated.records[first:first + per_batch],
-                              generated.partition_keys[first:first + per_batch],
-                              first_sequence=FIRST_SEQUENCE + first * SEQUENCE_STEP)
-        assert handler(event, None) == {"batchItemFailures": []}
-    return manifests(), clean_ids
-
-
-def manifests() -> list[dict]:
-    return [json.loads(Path(uri.removeprefix("file://")).read_text()) for uri in manifest_uris()]
 
 
 def live_ids(catalog: Catalog) -> list[str]:
@@ -106,11 +87,6 @@ def sqs_event(bodies: list[str]) -> dict:
     """An SQS FIFO batch as Lambda delivers it (only the fields the handler reads, and the group id)."""
     return {"Records": [{"messageId": f"m{i}", "body": body, "attributes": {"MessageGroupId": "live.events"}}
                         for i, body in enumerate(bodies)]}
-
-
-def manifest_uris() -> list[str]:
-    staging = Path(os.environ["STAGING_URI"].removeprefix("file://"))
-    return [f"file://{p}" for p in sorted((staging / "manifests").rglob("*.json"))]
 
 
 def test_the_handler_commits_a_delivery_and_a_redelivery_adds_nothing(

@@ -1,0 +1,56 @@
+"""The fresh views: one name for "exact history" and "the last minute" (docs/decisions/0501).
+
+`fresh.events` is silver.events plus the rows of live.events whose key silver does not hold yet, one per
+key by silver's own rule (the earliest ingested copy; ties broken by the other columns, nulls last:
+glue_jobs/first_copies.py). Once the batch has merged an event, its row comes from silver only, so
+nothing is counted twice. The SQL is Athena SQL, generated from the table specs: Athena runs it as a
+view, and the local Athena stand-in creates it over the local catalog.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from iceberg_tables.specs import LIVE_EVENTS, SILVER_EVENTS, TableSpec
+from lambdas.contracts import clickstream
+
+ORIGIN = "origin"  # 'silver' or 'live': where a fresh row comes from
+
+
+@dataclass(frozen=True)
+class ViewSpec:
+    namespace: str
+    name: str
+    doc: str
+    sql: str
+    reads: tuple[str, ...]  # the tables it reads, 'namespace.table'
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.namespace}.{self.name}"
+
+
+def fresh_sql(silver: TableSpec, live: TableSpec, key: tuple[str, ...]) -> str:
+    """Athena SQL: `silver`'s rows, then `live`'s first copy of each key that `silver` lacks."""
+    columns = [c.name for c in silver.columns]
+    from_live = [name if any(c.name == name for c in live.columns) else f"CAST(NULL AS VARCHAR) AS {name}"
+                 for name in columns]
+    others = [c.name for c in live.columns if c.name not in (*key, "ingested_at")]
+    order = ", ".join(f"l.{c} ASC NULLS LAST" for c in ("ingested_at", *others))
+    on = " AND ".join(f"s.{k} = l.{k}" for k in key)
+    return (f"SELECT {', '.join(columns)}, 'silver' AS {ORIGIN} FROM {silver.full_name}\n"
+            f"UNION ALL\n"
+            f"SELECT {', '.join(from_live)}, 'live' AS {ORIGIN} FROM (\n"
+            f"  SELECT l.*, row_number() OVER (PARTITION BY {', '.join(f'l.{k}' for k in key)} ORDER BY {order}) "
+            f"AS copy_number\n"
+            f"  FROM {live.full_name} l\n"
+            f"  WHERE NOT EXISTS (SELECT 1 FROM {silver.full_name} s WHERE {on})\n"
+            f") WHERE copy_number = 1")
+
+
+FRESH_EVENTS = ViewSpec(
+    namespace="fresh", name="events",
+    doc="silver.events plus the live events the batch has not merged yet, each event once.",
+    sql=fresh_sql(SILVER_EVENTS, LIVE_EVENTS, clickstream.DEDUPLICATION_KEY),
+    reads=(SILVER_EVENTS.full_name, LIVE_EVENTS.full_name))
+
+ALL_VIEWS: tuple[ViewSpec, ...] = (FRESH_EVENTS,)
