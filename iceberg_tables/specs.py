@@ -17,7 +17,7 @@ from pyiceberg.transforms import DayTransform, IdentityTransform, Transform
 from pyiceberg.types import (BinaryType, BooleanType, DateType, DecimalType, DoubleType, IntegerType, LongType,
                              NestedField, PrimitiveType, StringType, TimestamptzType)
 
-from lambdas.contracts import clickstream, orders, products
+from lambdas.contracts import clickstream, live, orders, products
 
 FORMAT_VERSION = 2
 # Iceberg numbers partition fields from 1000 (the spec's PARTITION_DATA_ID_START).
@@ -415,8 +415,8 @@ ALL_TABLES: tuple[TableSpec, ...] = (
 # partitions and no identifier: a file's rows span any hour, and a key may appear in several batches until the
 # fresh views deduplicate it by silver's rule.
 LIVE_EVENTS = TableSpec(
-    namespace="live",
-    name="events",
+    namespace=live.NAMESPACE,
+    name=live.TABLE_OF_SOURCE[clickstream.SOURCE],
     doc="Clean clickstream events as the cleaner staged them, registered within seconds of being written; "
         "not deduplicated (read fresh.events). Trimmed once the batch has merged them.",
     columns=tuple(c for c in SILVER_EVENTS.columns if c.name != "batch_id"),

@@ -10,10 +10,12 @@ Environment: RAW_URI and STAGING_URI (zone roots, `file:///abs/path` or `s3://bu
 POWERTOOLS_METRICS_NAMESPACE, SOURCE (the contract: clickstream or orders; one function per
 source), PII_IP_MODE (hash, the default, or truncate) and the hash key's location:
 PII_KEY_SECRET_NAME (Secrets Manager) or PII_KEY_PARAMETER_NAME (SSM). Without either, the fixed
-local key is used, and only where LAKEHOUSE_ENV is unset or "local".
+local key is used, and only where LAKEHOUSE_ENV is unset or "local". LIVE_QUEUE_URL (optional): the live
+committer's SQS FIFO queue, notified of each staged batch with clean rows (docs/decisions/0500).
 """
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import time
@@ -22,19 +24,21 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
+import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
 from lambdas.cleaner.batch import SOURCES, CleanedBatch, Source, clean_batch, judged_at
 from lambdas.cleaner.events import Delivery, parse_event
-from lambdas.cleaner.metrics import (BATCH_LATENCY, CLEAN, DUPLICATES, INGEST_LAG, PAYLOAD_BYTES, QUARANTINED,
-                                     REASON_DIMENSION, RECORDS_IN, SERVICE, SERVICE_DIMENSION, SOURCE_DIMENSION,
-                                     WRITE_FAILURES)
+from lambdas.cleaner.metrics import (BATCH_LATENCY, CLEAN, DUPLICATES, INGEST_LAG, LIVE_NOTIFY_FAILURES,
+                                     PAYLOAD_BYTES, QUARANTINED, REASON_DIMENSION, RECORDS_IN, SERVICE,
+                                     SERVICE_DIMENSION, SOURCE_DIMENSION, WRITE_FAILURES)
 from lambdas.cleaner.pii import LOCAL_KEY, IpMasker, load_key, masker
 from lambdas.cleaner.redelivery import not_yet_staged, write_mark
 from lambdas.cleaner.writer import write_batch
 from lambdas.common import environment as names
 from lambdas.common.storage import Locations
+from lambdas.contracts import live
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)  # a no-op unless running in Lambda with tracing enabled
@@ -50,6 +54,7 @@ class Settings:
     metrics_namespace: str
     source: Source
     masker: IpMasker
+    live_queue_url: str | None = None
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -65,7 +70,8 @@ class Settings:
         if mode not in ("hash", "truncate"):
             raise ConfigurationError(f"cleaner: {names.PII_IP_MODE}={mode!r}; expected hash or truncate")
         return cls(Locations(env[names.RAW_URI], env[names.STAGING_URI]), env[names.METRICS_NAMESPACE],
-                   SOURCES[source], masker(mode, _pii_key() if mode == "hash" else b""))  # type: ignore[arg-type]
+                   SOURCES[source], masker(mode, _pii_key() if mode == "hash" else b""),  # type: ignore[arg-type]
+                   env.get(names.LIVE_QUEUE_URL) or None)
 
 
 def _pii_key() -> bytes:
@@ -136,12 +142,35 @@ def _clean_and_write(delivery: Delivery, settings: Settings) -> bool:
         write_mark(settings.locations, settings.source.name, fresh)  # after the manifest: the batch is complete
     except Exception:  # noqa: BLE001 - any failed write: retry the batch, never lose it
         return _failed(metrics, "writing the batch failed")
+    _notify_live(settings, manifest, metrics)
     # Counted once written, so a retried batch is not counted twice.
     oldest_ms = time.time() * 1000 - min(fresh.arrivals_ms)
     _count(metrics, batch, settings, manifest["payload_bytes"], time.perf_counter() - started, oldest_ms)
     logger.info("batch cleaned", extra={k: manifest[k] for k in (
         "received", "clean", "quarantined", "quarantined_by_reason", "duplicates", "files")})
     return True
+
+
+@functools.lru_cache(maxsize=4)
+def _sqs(endpoint: str | None) -> Any:
+    return boto3.client("sqs", endpoint_url=endpoint)
+
+
+def _notify_live(settings: Settings, manifest: dict[str, Any], metrics: Metrics) -> None:
+    """Tell the live committer the batch's clean file is staged. Best effort: the batch is complete without it,
+    and a batch never notified reaches fresh.events when the batch run merges it."""
+    table, clean = live.live_table(settings.source.name), manifest["files"]["clean"]
+    if not (settings.live_queue_url and table and clean):
+        return
+    notification = live.Notification(table, manifest["batch_id"], clean)
+    try:
+        _sqs(os.environ.get("AWS_ENDPOINT_URL")).send_message(
+            QueueUrl=settings.live_queue_url, MessageBody=notification.body(), MessageGroupId=table,
+            MessageDeduplicationId=notification.deduplication_id())
+    except Exception:  # noqa: BLE001 - the batch stands; only its live visibility waits for the batch run
+        logger.warning("notifying the live committer failed; the batch reaches fresh.events with the next "
+                       "batch run", exc_info=True)
+        metrics.add_metric(name=LIVE_NOTIFY_FAILURES, unit=MetricUnit.Count, value=1)
 
 
 def _failed(metrics: Metrics, what: str) -> bool:

@@ -17,6 +17,7 @@ CLEAN = "clean"
 QUARANTINED = "quarantined"
 DUPLICATES = "duplicates"
 WRITE_FAILURES = "write_failures"
+LIVE_NOTIFY_FAILURES = "live_notify_failures"  # the batch is staged; the live committer was not told
 PAYLOAD_BYTES = "payload_bytes"
 BATCH_LATENCY = "batch_latency"
 INGEST_LAG = "ingest_lag"

@@ -18,6 +18,7 @@ LAKEHOUSE_ENV = "LAKEHOUSE_ENV"  # the cdk.json environment; unset or "local" of
 PII_KEY_SECRET_NAME = "PII_KEY_SECRET_NAME"  # Secrets Manager
 PII_KEY_PARAMETER_NAME = "PII_KEY_PARAMETER_NAME"  # or SSM Parameter Store
 PII_IP_MODE = "PII_IP_MODE"
+LIVE_QUEUE_URL = "LIVE_QUEUE_URL"  # the live committer's SQS FIFO queue (optional: no live tables without it)
 FX_API_BASE_URL = "FX_API_BASE_URL"
 FX_API_SECRET_ID = "FX_API_SECRET_ID"  # a secret name or ARN
 
@@ -31,9 +32,12 @@ def zones(raw_uri: str, staging_uri: str) -> dict[str, str]:
     return {RAW_URI: raw_uri, STAGING_URI: staging_uri}
 
 
-def cleaner(raw_uri: str, staging_uri: str, source: str, pii_key_secret: str | None = None) -> dict[str, str]:
-    """A cleaner instance's; without `pii_key_secret` it uses the fixed local key (offline only)."""
-    return {**zones(raw_uri, staging_uri), SOURCE: source, **_pii_key(pii_key_secret)}
+def cleaner(raw_uri: str, staging_uri: str, source: str, pii_key_secret: str | None = None,
+            live_queue_url: str | None = None) -> dict[str, str]:
+    """A cleaner instance's; without `pii_key_secret` it uses the fixed local key (offline only), without
+    `live_queue_url` it notifies no live committer."""
+    return {**zones(raw_uri, staging_uri), SOURCE: source, **_pii_key(pii_key_secret),
+            **({LIVE_QUEUE_URL: live_queue_url} if live_queue_url else {})}
 
 
 def replay(raw_uri: str, staging_uri: str, pii_key_secret: str | None = None) -> dict[str, str]:

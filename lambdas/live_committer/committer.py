@@ -44,12 +44,6 @@ def registered_files(table: Table) -> set[str]:
     return files
 
 
-def staged_from_manifest(manifest: dict) -> Staged | None:
-    """The batch's clean file, or None for a batch with no clean rows (nothing to register)."""
-    clean = (manifest.get("files") or {}).get("clean")
-    return Staged(manifest["batch_id"], clean) if clean else None
-
-
 def commit(table: Table, staged: Sequence[Staged]) -> Committed:
     """Register the files of `staged` that `table` does not hold yet, in one commit."""
     held = registered_files(table)

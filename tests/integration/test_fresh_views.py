@@ -17,9 +17,9 @@ from iceberg_tables.migrator import migrate
 from iceberg_tables.specs import ALL_TABLES, LIVE_EVENTS, LIVE_TABLES, SILVER_EVENTS
 from iceberg_tables.views import FRESH_EVENTS, ORIGIN
 from lakehouse.athena import query
-from lambdas.live_committer.committer import commit, staged_from_manifest
+from lambdas.live_committer.committer import commit
 from tests.fixtures.kinesis_events import cleaner_lake as lake  # noqa: F401 (a fixture)
-from tests.fixtures.staged_batches import stage
+from tests.fixtures.staged_batches import stage, staged
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def fresh(catalog: Catalog) -> Counter:
 
 def test_each_clean_event_once_from_live_then_from_silver_once_merged(catalog: Catalog) -> None:
     manifests, clean_ids = stage(3)
-    commit(catalog.load_table(LIVE_EVENTS.full_name), [s for s in map(staged_from_manifest, manifests) if s])
+    commit(catalog.load_table(LIVE_EVENTS.full_name), staged(manifests))
     before = fresh(catalog)
     assert {event_id for event_id, _ in before} == clean_ids and set(before.values()) == {1}
     assert {origin for _, origin in before} == {"live"}
@@ -68,12 +68,12 @@ def test_each_clean_event_once_from_live_then_from_silver_once_merged(catalog: C
 
 def test_a_key_staged_twice_is_the_earliest_ingested_copy(catalog: Catalog) -> None:
     manifests, _ = stage(3)
-    commit(catalog.load_table(LIVE_EVENTS.full_name), [s for s in map(staged_from_manifest, manifests) if s])
-    staged = [r for m in manifests for r in pq.read_table(m["files"]["clean"].removeprefix("file://")).to_pylist()]
-    copies = Counter(r["event_id"] for r in staged)
+    commit(catalog.load_table(LIVE_EVENTS.full_name), staged(manifests))
+    rows_staged = [r for m in manifests for r in pq.read_table(m["files"]["clean"].removeprefix("file://")).to_pylist()]
+    copies = Counter(r["event_id"] for r in rows_staged)
     twice = [event_id for event_id, n in copies.items() if n > 1]
     assert twice, "the generator re-sends some events in a later batch"
-    earliest = {event_id: min(r["ingested_at"] for r in staged if r["event_id"] == event_id) for event_id in twice}
+    earliest = {event_id: min(r["ingested_at"] for r in rows_staged if r["event_id"] == event_id) for event_id in twice}
     _, rows = query(catalog, f"SELECT event_id, ingested_at FROM {FRESH_EVENTS.full_name} "
                              f"WHERE event_id IN ({', '.join(repr(e) for e in twice)})")
     assert dict(rows) == earliest

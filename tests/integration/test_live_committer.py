@@ -4,8 +4,10 @@ them back; the expected rows are the generator's own clean events, not the clean
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
+import boto3
 import pytest
 from pyiceberg.catalog import Catalog
 
@@ -13,11 +15,10 @@ from iceberg_tables.catalogs import local_catalog
 from iceberg_tables.migrator import migrate
 from iceberg_tables.specs import LIVE_EVENTS, LIVE_TABLES
 from lakehouse.athena import query
-from lambdas.live_committer.handler import BadNotification, notification
+from lambdas.contracts.live import BadNotification, Notification
+from lambdas.live_committer.committer import STAGED_BATCHES, STAGED_FILES, commit, registered_files
 from lambdas.live_committer.handler import handler as live_handler
-from lambdas.live_committer.committer import (STAGED_BATCHES, STAGED_FILES, Staged, commit, registered_files,
-                                              staged_from_manifest)
-from tests.fixtures.staged_batches import manifest_uris, stage
+from tests.fixtures.staged_batches import stage, staged
 from tests.fixtures.kinesis_events import cleaner_lake as lake  # noqa: F401 (a fixture)
 
 
@@ -34,15 +35,15 @@ def live_ids(catalog: Catalog) -> list[str]:
 
 def test_every_clean_file_is_registered_once_in_one_commit(catalog: Catalog) -> None:
     written, clean_ids = stage(3)
-    staged = [s for s in map(staged_from_manifest, written) if s]
-    assert len(staged) == 3
+    batches = staged(written)
+    assert len(batches) == 3
 
-    committed = commit(catalog.load_table(LIVE_EVENTS.full_name), staged)
+    committed = commit(catalog.load_table(LIVE_EVENTS.full_name), batches)
     table = catalog.load_table(LIVE_EVENTS.full_name)
-    assert committed.registered == tuple(staged) and committed.already == ()
+    assert committed.registered == tuple(batches) and committed.already == ()
     assert [s.snapshot_id for s in table.metadata.snapshots] == [committed.snapshot_id]  # one commit
     summary = table.current_snapshot().summary
-    assert json.loads(summary[STAGED_BATCHES]) == [s.batch_id for s in staged]
+    assert json.loads(summary[STAGED_BATCHES]) == [s.batch_id for s in batches]
     assert int(summary["added-data-files"]) == 3
     # the generator's clean events; a re-send in a later batch is a second live row until fresh.events dedupes it
     ids = live_ids(catalog)
@@ -52,7 +53,7 @@ def test_every_clean_file_is_registered_once_in_one_commit(catalog: Catalog) -> 
 
 def test_a_delivery_repeated_or_overlapping_adds_nothing_twice(catalog: Catalog) -> None:
     written, _ = stage(3)
-    first, second, third = [s for s in map(staged_from_manifest, written) if s]
+    first, second, third = staged(written)
     table = catalog.load_table(LIVE_EVENTS.full_name)
     commit(table, [first, first])  # the same notification twice in one delivery
     again = commit(table, [first, second])  # redelivered with a new one
@@ -67,15 +68,9 @@ def test_a_delivery_repeated_or_overlapping_adds_nothing_twice(catalog: Catalog)
     assert len(live_ids(catalog)) == sum(m["clean"] for m in written)
 
 
-def test_a_batch_without_clean_rows_has_nothing_to_register() -> None:
-    assert staged_from_manifest({"batch_id": "b1", "files": {"clean": None, "quarantine": "file:///q.parquet"}}) is None
-    assert staged_from_manifest({"batch_id": "b2", "files": {"clean": "file:///c.parquet"}}) == Staged(
-        "b2", "file:///c.parquet")
-
-
 def test_files_a_commit_records_are_read_from_every_retained_snapshot(catalog: Catalog) -> None:
     written, _ = stage(2)
-    one, two = [s for s in map(staged_from_manifest, written) if s]
+    one, two = staged(written)
     table = catalog.load_table(LIVE_EVENTS.full_name)
     commit(table, [one])
     commit(table, [two])
@@ -89,12 +84,16 @@ def sqs_event(bodies: list[str]) -> dict:
                         for i, body in enumerate(bodies)]}
 
 
+def notifications(written: list[dict]) -> list[str]:
+    return [Notification("live.events", s.batch_id, s.clean_file).body() for s in staged(written)]
+
+
 def test_the_handler_commits_a_delivery_and_a_redelivery_adds_nothing(
         catalog: Catalog, lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     monkeypatch.setenv("LAKEHOUSE_WAREHOUSE", str(lake / "warehouse"))
     monkeypatch.setenv("LAKEHOUSE_CATALOG_DB", str(lake / "catalog.db"))
     written, clean_ids = stage(2)
-    event = sqs_event([notification("live.events", uri) for uri in manifest_uris()])
+    event = sqs_event(notifications(written))
     assert live_handler(event, None) == {"batchItemFailures": []}
     assert live_handler(event, None) == {"batchItemFailures": []}  # SQS delivered it again
     assert len(catalog.load_table(LIVE_EVENTS.full_name).metadata.snapshots) == 1
@@ -102,9 +101,10 @@ def test_the_handler_commits_a_delivery_and_a_redelivery_adds_nothing(
 
 
 @pytest.mark.parametrize(("body", "message"), [
-    ("not json", "a notification must be JSON with 'table' and 'manifest'"),
-    ('{"table": "live.events"}', "a notification must be JSON with 'table' and 'manifest'"),
-    ('{"table": "silver.events", "manifest": "file:///m.json"}', "unknown live table 'silver.events'"),
+    ("not json", "a notification must be JSON with 'table', 'batch_id' and 'clean_file'"),
+    ('{"table": "live.events"}', "a notification must be JSON with 'table', 'batch_id' and 'clean_file'"),
+    ('{"table": "silver.events", "batch_id": "b", "clean_file": "file:///c.parquet"}',
+     "unknown live table 'silver.events'"),
 ])
 def test_a_bad_notification_is_named(body: str, message: str) -> None:
     with pytest.raises(BadNotification, match=message):
@@ -115,7 +115,47 @@ def test_a_failed_commit_reports_that_tables_messages_for_redelivery(
         catalog: Catalog, lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     monkeypatch.setenv("LAKEHOUSE_WAREHOUSE", str(lake / "warehouse"))
     monkeypatch.setenv("LAKEHOUSE_CATALOG_DB", str(lake / "catalog.db"))
-    stage(1)
+    written, _ = stage(1)
     catalog.drop_table(LIVE_EVENTS.full_name)  # the commit fails: the table is gone
-    result = live_handler(sqs_event([notification("live.events", uri) for uri in manifest_uris()]), None)
+    result = live_handler(sqs_event(notifications(written)), None)
     assert result == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+
+
+def _fifo_queue(name: str) -> str:
+    return boto3.client("sqs").create_queue(
+        QueueName=f"{name}-{uuid.uuid4().hex[:8]}.fifo",
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "false"})["QueueUrl"]
+
+
+def _received(queue_url: str) -> list[dict]:
+    sqs, messages = boto3.client("sqs"), []
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
+                                       AttributeNames=["MessageGroupId"]).get("Messages", []):
+        messages += batch
+        sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)])
+    return messages
+
+
+@pytest.mark.usefixtures("local_cloud")  # a real moto server stands in for SQS
+def test_the_cleaner_notifies_each_staged_batch_in_the_tables_group_and_the_committer_registers_it(
+        catalog: Catalog, lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    queue = _fifo_queue("live-commits")
+    monkeypatch.setenv("LIVE_QUEUE_URL", queue)
+    monkeypatch.setenv("LAKEHOUSE_WAREHOUSE", str(lake / "warehouse"))
+    monkeypatch.setenv("LAKEHOUSE_CATALOG_DB", str(lake / "catalog.db"))
+    written, clean_ids = stage(3)
+    messages = _received(queue)
+    assert [Notification(**json.loads(m["Body"])) for m in messages] == [
+        Notification("live.events", s.batch_id, s.clean_file) for s in staged(written)]
+    assert {m["Attributes"]["MessageGroupId"] for m in messages} == {"live.events"}
+    event = {"Records": [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]}
+    assert live_handler(event, None) == {"batchItemFailures": []}
+    assert set(live_ids(catalog)) == clean_ids
+
+
+@pytest.mark.usefixtures("local_cloud")
+def test_a_failed_notification_leaves_the_batch_staged(lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    monkeypatch.setenv("LIVE_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/000000000000/no-such-queue.fifo")
+    written, _ = stage(1)
+    assert [m["clean"] for m in written] and all(m["files"]["clean"] for m in written)
