@@ -123,6 +123,15 @@ def decimal(node: exp.Cast) -> None:
     node.set("to", exp.DataType.build(f"DECIMAL({precision}, {scale})"))
 
 
+def timestamp_precision(node: exp.Cast) -> None:
+    """Trino types TIMESTAMP '2026-01-01 10:00:00' as timestamp(0) and compares it with any timestamp,
+    with time zone too; DuckDB makes TIMESTAMP(0) its TIMESTAMP_S, which it refuses to compare with a
+    TIMESTAMPTZ column. A literal's precision is that of its own digits, so dropping it changes no value
+    (a cast of a column keeps its precision: it may truncate)."""
+    if node.to.is_type(exp.DataType.Type.TIMESTAMP) and node.to.expressions and node.this.is_string:
+        node.set("to", exp.DataType.build("TIMESTAMP"))
+
+
 def regexp_extract(node: exp.RegexpExtract) -> exp.Expression:
     """Trino's regexp_extract is NULL without a match, DuckDB's is '': return NULL as Athena does."""
     matches = exp.RegexpLike(this=node.this.copy(), expression=node.expression.copy())
@@ -304,6 +313,7 @@ def repair(statement: exp.Expression, schema: Mapping[str, Any] | None,
             node.replace(date_diff(node))
         elif isinstance(node, exp.Cast):
             decimal(node)
+            timestamp_precision(node)
         elif isinstance(node, exp.Extract):
             extract_field(node)
         elif isinstance(node, exp.Bracket):

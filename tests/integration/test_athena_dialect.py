@@ -312,3 +312,16 @@ def test_time_travel_to_nothing_is_refused(kpi_lake: KpiLake, travel: str, messa
     # DuckDB's iceberg_scan would read no rows before the first snapshot: Athena fails the query
     with pytest.raises(AthenaError, match=message):
         query(kpi_lake.catalog, f"SELECT count(*) FROM gold.daily_kpis {travel}")
+
+
+def test_a_timestamp_literal_compares_with_a_timestamp_with_time_zone_column(kpi_lake) -> None:
+    """Trino compares timestamp(0) with timestamp(3) with time zone (trino.io/docs/current/language/types.html);
+    DuckDB refused TIMESTAMP_S against TIMESTAMPTZ."""
+    import datetime as dt
+
+    from lakehouse.athena import query
+
+    sql = ("SELECT count(*) FROM gold.daily_kpis WHERE updated_at >= TIMESTAMP '2026-11-27 00:00:00' "
+           "AND updated_at < TIMESTAMP '2026-11-28 00:00:00'")
+    day = dt.date(2026, 11, 27)
+    assert query(kpi_lake.catalog, sql)[1] == [(sum(r["updated_at"].date() == day for r in kpi_lake.rows),)]
