@@ -231,6 +231,11 @@ class EnvConfig:
         return self.resource_name("data-quality")
 
     @property
+    def live_commit_queue_name(self) -> str:
+        """The live committer's SQS FIFO queue (a FIFO queue's name must end in .fifo), decision 0500."""
+        return self.resource_name("live-commits") + ".fifo"
+
+    @property
     def alert_topic_name(self) -> str:
         """SNS topic of the batch pipeline's alerts: a failed step, failed data-quality checks."""
         return self.resource_name("pipeline-alerts")

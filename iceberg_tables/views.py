@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iceberg_tables.specs import LIVE_EVENTS, SILVER_EVENTS, TableSpec
+from pyiceberg.types import (BinaryType, BooleanType, DateType, DecimalType, DoubleType, IntegerType, LongType,
+                             PrimitiveType, StringType, TimestampType, TimestamptzType)
+
+from iceberg_tables.specs import ALL_TABLES, LIVE_EVENTS, SILVER_EVENTS, Column, TableSpec
 from lambdas.contracts import clickstream
 
 ORIGIN = "origin"  # 'silver' or 'live': where a fresh row comes from
@@ -47,10 +50,45 @@ def fresh_sql(silver: TableSpec, live: TableSpec, key: tuple[str, ...]) -> str:
             f") WHERE copy_number = 1")
 
 
+# Athena's (Presto's) name of each Iceberg type a view's column can have; a decimal is decimal(precision,scale)
+PRESTO_TYPES: dict[type[PrimitiveType], str] = {
+    StringType: "varchar", TimestamptzType: "timestamp(6) with time zone", TimestampType: "timestamp(6)",
+    LongType: "bigint", IntegerType: "integer", DoubleType: "double", BooleanType: "boolean", DateType: "date",
+    BinaryType: "varbinary"}
+
+
+def fresh_columns(view: ViewSpec) -> tuple[Column, ...]:
+    """A fresh view's columns, as fresh_sql selects them: the silver table's (the first it reads), then ORIGIN."""
+    silver = next(spec for spec in ALL_TABLES if spec.full_name == view.reads[0])
+    return (*silver.columns, Column(ORIGIN, StringType(), True, "Where the row comes from: 'silver' or 'live'."))
+
+
+def presto_type(column: Column) -> str:
+    """The column's type as Athena names it in a view's definition."""
+    if isinstance(column.type, DecimalType):
+        return f"decimal({column.type.precision},{column.type.scale})"
+    return PRESTO_TYPES[type(column.type)]
+
+
 FRESH_EVENTS = ViewSpec(
     namespace="fresh", name="events",
     doc="silver.events plus the live events the batch has not merged yet, each event once.",
     sql=fresh_sql(SILVER_EVENTS, LIVE_EVENTS, clickstream.DEDUPLICATION_KEY),
     reads=(SILVER_EVENTS.full_name, LIVE_EVENTS.full_name))
 
-ALL_VIEWS: tuple[ViewSpec, ...] = (FRESH_EVENTS,)
+# Live metrics per minute of event time (UTC), over the fresh view: what `lakehouse watch` and the Live dashboard show
+MINUTE_EVENTS = ViewSpec(
+    namespace="fresh", name="minute_events",
+    doc="Events per minute of event time (UTC) and event type.",
+    sql="SELECT date_trunc('minute', event_time) AS minute, event_type, count(*) AS events\n"
+        "FROM fresh.events GROUP BY date_trunc('minute', event_time), event_type",
+    reads=(FRESH_EVENTS.full_name,))
+
+MINUTE_SESSIONS = ViewSpec(
+    namespace="fresh", name="minute_sessions",
+    doc="Sessions with an event in each minute of event time (UTC).",
+    sql="SELECT date_trunc('minute', event_time) AS minute, count(DISTINCT session_id) AS active_sessions\n"
+        "FROM fresh.events GROUP BY date_trunc('minute', event_time)",
+    reads=(FRESH_EVENTS.full_name,))
+
+ALL_VIEWS: tuple[ViewSpec, ...] = (FRESH_EVENTS, MINUTE_EVENTS, MINUTE_SESSIONS)  # a view after what it reads

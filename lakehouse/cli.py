@@ -505,5 +505,46 @@ def status(limit: Annotated[int, typer.Option(help="How many runs.", callback=_p
           f"FROM ops.pipeline_runs ORDER BY started_at DESC LIMIT {limit}")
 
 
+@app.command()
+def watch(
+    interval: Annotated[int, typer.Option(help="Seconds between refreshes.", callback=_positive)] = 5,
+    minutes: Annotated[int, typer.Option(help="Minutes of event time shown.", callback=_positive)] = 10,
+    once: Annotated[bool, typer.Option("--once", help="Print once and exit (exit 1 when something is flagged).")] = False,
+) -> None:
+    """The live half of the local lake, per minute, refreshed until Ctrl-C: events and active sessions from
+    fresh.events, the last live commit, each source's quarantine rate, and what the AWS alarms would flag."""
+    import time
+
+    from rich.live import Live
+
+    from cdk_app import config
+    from iceberg_tables.specs import LIVE_EVENTS
+    from lakehouse.catalog import local_catalog
+    from lakehouse.watch import Look, look, render
+
+    lake = _existing_lake()
+    catalog, env = local_catalog(lake.warehouse, lake.catalog_db), config.load("local")
+    if not catalog.table_exists(LIVE_EVENTS.full_name):
+        console.print(f"[red]the lake at {lake.root} has no {LIVE_EVENTS.full_name}: it predates the live half; "
+                      "run `lakehouse up` or `lakehouse demo` to make a new one")
+        raise typer.Exit(2)
+    staging = Path(lake.staging_uri.removeprefix("file://"))
+
+    def current() -> Look:
+        return look(catalog, staging, env, datetime.now(timezone.utc), minutes)
+
+    if once:
+        view = current()
+        console.print(render(view))
+        raise typer.Exit(1 if view.alerts else 0)
+    with Live(render(current()), console=console, refresh_per_second=1) as screen:
+        try:
+            while True:
+                time.sleep(interval)
+                screen.update(render(current()))
+        except KeyboardInterrupt:
+            pass
+
+
 def main() -> None:
     sys.exit(app())

@@ -22,6 +22,7 @@ from lakehouse.layout import LocalLake
 from lakehouse.local_cloud import FAKE_CREDENTIALS, LocalCloud
 from lakehouse.poller import KinesisPoller, MappingSettings, PollStats
 from lakehouse.provision import Provisioned, provision
+from lakehouse.sqs_poller import SqsPoller, SqsPollStats
 
 CLOUD_FILE = "cloud.json"
 
@@ -60,6 +61,7 @@ class LocalPipeline:
         self.fx_api: FxFixtureServer | None = None
         self.resources: Provisioned | None = None
         self._pollers: dict[str, KinesisPoller] = {}
+        self._live_poller: SqsPoller | None = None
 
     def start(self) -> "LocalPipeline":
         from lakehouse.catalog import migrated_catalog
@@ -89,6 +91,17 @@ class LocalPipeline:
         """Deliver every record now in a source's stream to its cleaner (in batches, as Lambda would)."""
         return self.poller(source).drain()
 
+    def live_poller(self) -> SqsPoller:
+        """The event source mapping of the live committer's FIFO queue (decision 0500)."""
+        if self._live_poller is None:
+            assert self.resources is not None, "start() first"
+            self._live_poller = SqsPoller(self.resources.live_queue_url, self.resources.live_committer_function)
+        return self._live_poller
+
+    def drain_live(self) -> SqsPollStats:
+        """Commit every staged batch the cleaners have notified so far to the live tables."""
+        return self.live_poller().drain()
+
     def serve(self, stop: threading.Event) -> None:
         """Publish cloud.json and poll continuously until `stop` is set.
 
@@ -102,6 +115,8 @@ class LocalPipeline:
         others = [threading.Thread(target=_poll_on_thread, args=(self.poller(source), stop), daemon=True,
                                    name=f"poller-{source}") for source in self.resources.kinesis_sources
                   if source != "clickstream"]
+        others.append(threading.Thread(target=self.live_poller().run_until, args=(stop,), daemon=True,
+                                       name="poller-live-commits"))
         for thread in others:
             thread.start()
         try:

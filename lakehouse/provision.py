@@ -24,11 +24,12 @@ from lakehouse import landing, moto_patches
 from lakehouse.fx_fixture import FIXTURE_API_KEY
 from lakehouse.layout import LocalLake
 from lambdas.common import environment
-from lambdas.contracts import clickstream, lake_layout
+from lambdas.contracts import clickstream, lake_layout, live
 from lambdas.data_quality.engines import DUCKDB, ENV_ENGINE
 from lambdas.data_quality.thresholds import ENV_THRESHOLDS
 
 ASL_DIR = PROJECT_ROOT / "step_functions"
+LIVE_MAX_RECEIVES = 5  # then a notification goes to the live queue's dead-letter queue
 
 _TRUST = {"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Action": "sts:AssumeRole",
@@ -49,6 +50,8 @@ class Provisioned:
     kinesis_sources: dict[str, dict[str, str]]
     alert_topic_arn: str  # the batch pipeline's alerts (failed steps, failed quality checks)
     alert_queue_url: str  # subscribed to the alert topic: the local stand-in for an operator's inbox
+    live_queue_url: str  # the live committer's FIFO queue, which the cleaners notify (decision 0500)
+    live_committer_function: str
 
 
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
@@ -133,10 +136,11 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
     fx_secret = boto3.client("secretsmanager").create_secret(
         Name=env.resource_name("fx-api-key"), SecretString=json.dumps({"api_key": FIXTURE_API_KEY}))["Name"]
 
+    live_queue = _live_queue(env)
     for source, names in sources.items():  # one cleaner instance per Kinesis source, as in CDK
         # no PII key secret: offline, the cleaner uses the fixed local key
-        _create_function(role, "cleaner", names["function"],
-                         environment.cleaner(lake.raw_uri, lake.staging_uri, source))
+        _create_function(role, "cleaner", names["function"], environment.cleaner(
+            lake.raw_uri, lake.staging_uri, source, live_queue_url=live_queue if live.live_table(source) else None))
     local_catalog = {ENV_WAREHOUSE: str(lake.warehouse), ENV_CATALOG_DB: str(lake.catalog_db)}
     function_env = {
         "record_run": local_catalog,
@@ -144,6 +148,7 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
         "api_connector": environment.api_connector(fx_api_base_url, fx_secret, lake.raw_uri, lake.staging_uri),
         "file_loader": landing.function_environment(lake),
         "run_lease": {},
+        "live_committer": local_catalog,
     }
     arns = {function: _create_function(role, function, env.function_name(function), variables)
             for function, variables in function_env.items()}
@@ -188,7 +193,18 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
                        file_loader_function=env.function_name("file_loader"), kinesis_sources=sources,
                        dlq_url=clicks["dlq_url"], state_machine_arn=state_machine,
                        maintenance_state_machine_arn=maintenance, replay_state_machine_arn=replay,
-                       alert_topic_arn=alert_topic, alert_queue_url=alert_queue)
+                       alert_topic_arn=alert_topic, alert_queue_url=alert_queue, live_queue_url=live_queue,
+                       live_committer_function=env.function_name("live_committer"))
+
+
+def _live_queue(env: EnvConfig) -> str:
+    """The live committer's FIFO queue, with its FIFO dead-letter queue after LIVE_MAX_RECEIVES receives."""
+    sqs = boto3.client("sqs")
+    fifo = {"FifoQueue": "true", "ContentBasedDeduplication": "false"}
+    dlq = sqs.create_queue(QueueName=env.live_commit_queue_name.replace(".fifo", "-dlq.fifo"), Attributes=fifo)
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq["QueueUrl"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return sqs.create_queue(QueueName=env.live_commit_queue_name, Attributes={**fifo, "RedrivePolicy": json.dumps(
+        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(LIVE_MAX_RECEIVES)})})["QueueUrl"]
 
 
 def _replay_workflow(env: EnvConfig, role: str, lake: LocalLake, batch_pipeline_arn: str) -> str:

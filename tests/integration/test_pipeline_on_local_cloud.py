@@ -19,11 +19,16 @@ from cdk_app import config
 from cdk_app.config import PROJECT_ROOT
 from lakehouse import moto_patches, workflows
 from lakehouse.alerts import take_alerts
+from lakehouse.athena import query
+from lakehouse.catalog import local_catalog
 from lakehouse.generator import generate
 from lakehouse.layout import LocalLake
 from lakehouse.poller import KinesisPoller, MappingSettings
 from lakehouse.producer import put_records
 from lakehouse.provision import Provisioned, render_asl
+from lakehouse.sqs_poller import SqsPoller
+from iceberg_tables.migrator import migrate
+from iceberg_tables.specs import LIVE_TABLES
 from lambdas.data_quality.checks import all_checks
 from tests.fixtures.batch_runs import (LOCK_TABLE, WAIT_SECONDS, Gate, expire_lease, in_background, lock_item,
                                       stand_in_jobs)
@@ -551,3 +556,25 @@ def test_a_day_with_a_fraction_of_the_trailing_days_events_fails_volume_until_th
     _stream(resources, "clickstream", generate(200, seed=53, defect_rate=0.05, start=last_day, days=1))
     _stream(resources, "orders", generate_orders(40, seed=52, defect_rate=0.05, start=last_day, days=1))
     _passed_run(resources, "backlog-arrived")
+
+
+def test_the_live_path_makes_every_clean_event_queryable_before_any_batch_run(
+        pipeline: tuple[LocalLake, Provisioned]) -> None:
+    """Kinesis -> cleaner -> the FIFO queue -> the live committer -> live.events, all provisioned as `lakehouse up`
+    provisions them; fresh.events holds each of the generator's clean events once, from live."""
+    lake, resources = pipeline
+    catalog = local_catalog(lake.warehouse, lake.catalog_db)
+    migrate(catalog, LIVE_TABLES)
+    generated = generate(1500, seed=6, defect_rate=0.08)
+    put_records(resources.stream_name, generated.records, generated.partition_keys)
+    settings = MappingSettings(batch_size=300, on_failure_queue_url=resources.dlq_url)
+    cleaned = KinesisPoller(resources.stream_name, resources.cleaner_function, settings).drain()
+    poller = SqsPoller(resources.live_queue_url, resources.live_committer_function)
+    committed = poller.drain()
+
+    assert committed.messages == cleaned.invocations and committed.failed == 0
+    assert committed.invocations == -(-cleaned.invocations // poller.batch_size)  # whatever waits: one commit
+    _, rows = query(catalog, "SELECT event_id, origin FROM fresh.events")
+    assert sorted(event_id for event_id, _ in rows) == sorted(e.event_id for e in generated.clean_events)
+    assert {origin for _, origin in rows} == {"live"}
+    assert poller.drain().messages == 0  # nothing left, nothing in flight

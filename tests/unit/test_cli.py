@@ -37,6 +37,8 @@ runner = CliRunner()
     (["query", "SELECT 1", "--file", "tests/unit/test_cli.py"], "give exactly one of the SQL argument or --file"),
     (["query", "--file", "no/such/query.sql"], "Invalid value for '--file': no such file: no/such/query.sql"),
     (["query", "SELECT 1", "--format", "xml"], "must be one of table, csv, json, got 'xml'"),
+    (["watch", "--interval", "0"], "must be a positive number, got 0"),
+    (["watch", "--minutes", "-1"], "must be a positive number, got -1"),
 ])
 def test_bad_arguments_are_named(argv: list[str], message: str) -> None:
     result = runner.invoke(app, argv)
@@ -44,7 +46,7 @@ def test_bad_arguments_are_named(argv: list[str], message: str) -> None:
     assert message in " ".join(result.output.split())
 
 
-@pytest.mark.parametrize("argv", [["query", "SELECT 1"], ["dashboards"], ["screenshots"]])
+@pytest.mark.parametrize("argv", [["query", "SELECT 1"], ["dashboards"], ["screenshots"], ["watch", "--once"]])
 def test_commands_without_a_lake_say_how_to_make_one(argv: list[str], tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path / "nothing-here"))
