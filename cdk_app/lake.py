@@ -17,11 +17,11 @@ from cdk_app.nag import acknowledge
 from cdk_app.raw_zone import raw_readers, restrict_raw_access
 from cdk_app.secure_bucket import access_log_bucket, bucket_name, removal_policy, secure_bucket
 from cdk_app.table_migrator import TableMigrator
-from iceberg_tables.specs import ALL_TABLES
+from iceberg_tables.specs import MIGRATED_TABLES
 from lambdas.contracts.lake_layout import BATCH_SOURCES, staged_prefixes
 
-# Iceberg namespaces = Glue databases, as the table specs name them.
-DATABASES: tuple[str, ...] = tuple(sorted({table.namespace for table in ALL_TABLES}))
+# Iceberg namespaces = Glue databases, as the table specs name them (the batch's and the live tables').
+DATABASES: tuple[str, ...] = tuple(sorted({table.namespace for table in MIGRATED_TABLES}))
 
 
 def warehouse_prefix(database: str) -> str:

@@ -20,7 +20,7 @@ from pyiceberg.table.sorting import NullOrder
 from pyiceberg.transforms import IdentityTransform
 from pyiceberg.types import DecimalType, DoubleType, FloatType, IcebergType, IntegerType, LongType
 
-from iceberg_tables.specs import ALL_TABLES, FORMAT_VERSION, TableSpec, partition_field_name
+from iceberg_tables.specs import FORMAT_VERSION, MIGRATED_TABLES, TableSpec, partition_field_name
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def _create(catalog: Catalog, spec: TableSpec) -> str:
     return f"{spec.full_name}: created ({len(spec.columns)} columns, partitioned by {parts})"
 
 
-def migrate(catalog: Catalog, specs: Sequence[TableSpec] = ALL_TABLES) -> list[str]:
+def migrate(catalog: Catalog, specs: Sequence[TableSpec] = MIGRATED_TABLES) -> list[str]:
     """Bring every spec'd table in line with its spec; returns what was done, one line per change.
 
     Raises IncompatibleTableChange listing every refused change, before applying any of them.

@@ -423,3 +423,7 @@ LIVE_EVENTS = TableSpec(
 )
 
 LIVE_TABLES: tuple[TableSpec, ...] = (LIVE_EVENTS,)
+
+# Every table the migrator applies (locally and in AWS, lambdas/table_migrator) and the Glue databases CDK makes
+# (cdk_app/lake.py): the batch's tables and the live ones. ALL_TABLES stays the batch's (the maintenance job's).
+MIGRATED_TABLES: tuple[TableSpec, ...] = (*ALL_TABLES, *LIVE_TABLES)

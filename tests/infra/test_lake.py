@@ -96,7 +96,7 @@ def test_glue_databases_point_into_the_warehouse(lake) -> None:
     warehouse = bucket_name(load(env), "warehouse")
     databases = {r["Properties"]["DatabaseInput"]["Name"]: r["Properties"]["DatabaseInput"]["LocationUri"]
                  for r in resources(template, "AWS::Glue::Database").values()}
-    assert databases == {db: f"s3://{warehouse}/{db}.db/" for db in ("silver", "gold", "ops")}
+    assert databases == {db: f"s3://{warehouse}/{db}.db/" for db in ("silver", "gold", "ops", "live")}
     # tables come from the migrator, never from CloudFormation (it drops table_type=ICEBERG)
     assert resources(template, "AWS::Glue::Table") == {}
 
@@ -105,7 +105,7 @@ def test_tables_are_migrated_by_the_custom_resource(lake) -> None:
     env, template = lake
     config = load(env)
     migration = only(template, "Custom::IcebergTables")
-    assert migration["Databases"] == ["gold", "ops", "silver"]
+    assert migration["Databases"] == ["gold", "live", "ops", "silver"]
     assert len(migration["CodeHash"]) == 64
     template.has_resource_properties("AWS::Lambda::Function", {
         "FunctionName": config.function_name("table_migrator"),
@@ -125,7 +125,7 @@ def test_migrator_may_change_only_the_lake_databases(lake) -> None:
                 glue_resources |= {flatten_arn(r) for r in as_list(statement["Resource"])}
     prefix = f"arn:aws:glue:{config.region}:{config.account}"
     expected = {f"{prefix}:catalog"}
-    for db in ("silver", "gold", "ops"):
+    for db in ("silver", "gold", "ops", "live"):
         expected |= {f"{prefix}:database/{db}", f"{prefix}:table/{db}/*"}
     assert glue_resources == expected
 
