@@ -2,7 +2,8 @@
 
 Only the signals that mean "data is waiting, was parked or stopped flowing": a dead-letter queue
 holding a message, a function failing or throttled, a consumer falling behind its stream or topic, a
-stream refusing writes, a workflow failing, no batch run succeeding for hours. The ingestion stack's
+stream refusing writes, a workflow failing, no batch run succeeding for hours, a staged batch waiting too long for
+its live commit. The ingestion stack's
 alarms publish to `lakehouse-<env>-ingestion-alarms`, the processing stack's to its pipeline alerts
 topic. Each topic subscribes the environment's `alert_emails` (cdk.json; none by default).
 """
@@ -34,6 +35,10 @@ SUSTAINED = 3
 # Records the Kafka consumer group is behind its topic, sustained: about ten minutes of one poller's
 # throughput (about 5 MB/s of 1 KB records, cdk_app/msk.py); a burst the pollers absorb stays below it.
 KAFKA_LAG_LIMIT = 3_000_000
+# The live path's promise (issue 14): a staged batch is committed to its live table within two minutes. SQS
+# publishes queue metrics every minute, so the lag alarm looks at each minute.
+COMMIT_LAG_LIMIT = Duration.minutes(2)
+COMMIT_LAG_PERIOD = Duration.minutes(1)
 
 
 def encrypted_topic(scope: Construct, construct_id: str, *, env: EnvConfig, name: str, key: kms.IKey) -> sns.Topic:
@@ -120,6 +125,14 @@ class Alarms(Construct):
         metric = function.metric("IteratorAge", period=PERIOD, statistic="Maximum")
         self._add(f"{what}-iterator-age", metric, ITERATOR_AGE_LIMIT.to_milliseconds(),
                   f"the {what} is more than {ITERATOR_AGE_LIMIT.to_minutes()} minutes behind its stream")
+
+    def commit_lag(self, queue: sqs.Queue, what: str) -> None:
+        """The oldest message waiting in `queue` (a notification of a staged batch) is COMMIT_LAG_LIMIT old: the
+        `what` is failing, throttled or stopped, and the live tables fall behind."""
+        metric = queue.metric_approximate_age_of_oldest_message(period=COMMIT_LAG_PERIOD, statistic="Maximum")
+        self._add(f"{what}-commit-lag", metric, COMMIT_LAG_LIMIT.to_seconds(),
+                  f"a staged batch has waited {COMMIT_LAG_LIMIT.to_minutes()} minutes or more for the {what}: "
+                  "the live tables fall behind (docs/infrastructure.md, The live path)")
 
     def every_throttle(self, scope: Construct) -> None:
         """A throttles alarm for every function of this app under `scope` (each PythonFunction), named

@@ -16,6 +16,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk_app.config import KINESIS_SOURCES, EnvConfig
@@ -26,6 +27,7 @@ from cdk_app.raw_zone import RAW_READERS
 from cdk_app.queues import OnFailureQueue, dead_letter_queue
 from lambdas.common import environment
 from lambdas.contracts.lake_layout import manifest_prefix, position_prefix, raw_prefix, staged_prefixes
+from lambdas.contracts.live import live_table
 
 PII_KEY_SECRET = "pii-hash-key"  # the secret's component name: lakehouse-<env>-pii-hash-key
 # Beyond the layers, the cleaner's package imports these (fast JSON, ISA-L gzip).
@@ -46,9 +48,11 @@ class Cleaner(Construct):
     env.cleaner_for(source)), `dead_letters` (its on-failure queue), `pii_key` (Secrets Manager)."""
 
     def __init__(self, scope: Construct, construct_id: str, *, env: EnvConfig, source: str, key: kms.IKey,
-                 bucket_names: dict[str, str], pii_key: secretsmanager.ISecret | None = None) -> None:
+                 bucket_names: dict[str, str], pii_key: secretsmanager.ISecret | None = None,
+                 live_queue: sqs.IQueue | None = None) -> None:
         """Without `pii_key` this cleaner creates the key every cleaner shares (one key: a visitor's IP
-        hashes alike in every source); it stays in this scope so its logical id, hence its value, is stable."""
+        hashes alike in every source); it stays in this scope so its logical id, hence its value, is stable.
+        With `live_queue` (the live committer's), a source with a live table notifies it of each staged batch."""
         super().__init__(scope, construct_id)
         self._env = env
         self.source = source
@@ -58,12 +62,14 @@ class Cleaner(Construct):
             self, "DeadLetters", env=env, component=f"{self.component}-dlq", key=key,
             holds=f"batches that failed every retry of the {source} cleaner's event source mappings")
         self.pii_key = pii_key or _pii_key(self, env, key)
+        self.live_queue = live_queue if live_table(source) is not None else None
         self.function = PythonFunction(
             self, "Function", env=env, folder="cleaner", name=name, key=key, bundled=CLEANER_BUNDLED,
             with_pyarrow=True, timeout=Duration.minutes(5), memory_mb=1024,
             # the secret's name as a literal: its attribute is a token
             environment=environment.cleaner(f"s3://{bucket_names['raw']}", f"s3://{bucket_names['staging']}",
-                                            source, pii_key_secret=env.resource_name(PII_KEY_SECRET)),
+                                            source, pii_key_secret=env.resource_name(PII_KEY_SECRET),
+                                            live_queue_url=self.live_queue.queue_url if self.live_queue else None),
         )
         role = self.function.role
         allow(role, WRITE_OBJECTS, [objects_arn(self, bucket_names["raw"], raw_prefix(source))],
@@ -79,10 +85,12 @@ class Cleaner(Construct):
               wildcard_reason="The cleaner keeps one mark object per shard (or topic-partition) under its "
                               "source's positions prefix; shard ids are known at run time only.")
         allow_list(role, bucket_names["staging"], [manifest_prefix(source), position_prefix(source)])
-        allow(role, ("sqs:SendMessage",), [arn(self, "sqs", self.dead_letters.queue_name)])
+        # its failed batches (sent by the mapping as the role), and its notifications of staged batches
+        allow(role, ("sqs:SendMessage",), [arn(self, "sqs", self.dead_letters.queue_name),
+                                           *([arn(self, "sqs", env.live_commit_queue_name)] if self.live_queue else [])])
         role.add_to_principal_policy(iam.PolicyStatement(
             actions=["secretsmanager:GetSecretValue"], resources=[self.pii_key.secret_arn]))
-        allow_key(role, key)  # S3 SSE-KMS writes, SQS SSE-KMS sends and the secret's decryption
+        allow_key(role, key)  # S3 SSE-KMS writes, SQS SSE-KMS sends (both queues), the secret's decryption
 
     def mapping_options(self) -> dict[str, Any]:
         """Settings every event source mapping of the cleaner shares (config: `cleaner_*`)."""

@@ -5,7 +5,9 @@
 - Kafka, where `msk_enabled`: an MSK Serverless topic, read by the clickstream's cleaner (cdk_app/msk.py);
 - FX rates: the scheduled API connector (cdk_app/api_connector.py);
 - the product catalog: CSV drops on the landing bucket, loaded by the file loader (cdk_app/file_loader.py);
-- replay: the role that re-drives the cleaners' failures, and the replay workflow (cdk_app/replay.py).
+- replay: the role that re-drives the cleaners' failures, and the replay workflow (cdk_app/replay.py);
+- the live path: the live committer and its SQS FIFO queue, which the cleaners of sources with a live table
+  notify (cdk_app/live_committer.py); here beside them, so the queue's URL and grant stay in one stack.
 """
 from __future__ import annotations
 
@@ -20,11 +22,14 @@ from cdk_app.api_connector import ApiConnector
 from cdk_app.cleaner import Cleaner
 from cdk_app.config import KINESIS_SOURCES, EnvConfig
 from cdk_app.file_loader import FileLoader
+from cdk_app.live_committer import LiveCommitter
 from cdk_app.msk import MskIngestion, availability_zones
 from cdk_app.nag import acknowledge
 from cdk_app.replay import Replay, ReplayWorkflow
 from cdk_app.secure_bucket import bucket_name
 from lambdas.contracts import clickstream
+
+LIVE_COMMITTER = "live-committer"  # its alarms' names: lakehouse-<env>-live-committer-*
 
 
 class IngestionStack(Stack):
@@ -40,6 +45,7 @@ class IngestionStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         env = env_config
+        self.live_committer = LiveCommitter(self, "LiveCommitter", env=env, key=key, bucket_names=bucket_names)
         # one stream and one cleaner per source; clickstream's keep their first construct ids (and so
         # their logical ids: CloudFormation would otherwise replace them)
         self.streams: dict[str, kinesis.Stream] = {}
@@ -49,7 +55,8 @@ class IngestionStack(Stack):
             self.streams[source] = self._stream(f"{prefix}Stream", env, env.stream_for(source), key)
             self.cleaners[source] = Cleaner(
                 self, f"{prefix}Cleaner", env=env, source=source, key=key, bucket_names=bucket_names,
-                pii_key=self.cleaners[clickstream.SOURCE].pii_key if self.cleaners else None)
+                pii_key=self.cleaners[clickstream.SOURCE].pii_key if self.cleaners else None,
+                live_queue=self.live_committer.queue)
             self.cleaners[source].read_stream(self.streams[source])
         self.stream, self.cleaner = self.streams[clickstream.SOURCE], self.cleaners[clickstream.SOURCE]
         self.msk: MskIngestion | None = None
@@ -76,6 +83,9 @@ class IngestionStack(Stack):
             self.alarms.errors(part.function.function, what)
             self.alarms.dead_letters(part.dead_letters, what)
         self.alarms.errors(self.replay_workflow.function.function, "replay")
+        self.alarms.errors(self.live_committer.function.function, LIVE_COMMITTER)
+        self.alarms.dead_letters(self.live_committer.dead_letter_queue, LIVE_COMMITTER)
+        self.alarms.commit_lag(self.live_committer.queue, LIVE_COMMITTER)
         self.alarms.every_throttle(self)
         for source, stream in self.streams.items():
             self.alarms.write_throttles(stream, env.stream_for(source).removeprefix(env.resource_name("")))

@@ -19,6 +19,8 @@ from tests.infra.helpers import flatten_arn, logical_id, only, resources
 PARTS = ("cleaner", "cleaner-orders", "api-connector", "file-loader")
 CLEANERS = ("cleaner", "cleaner-orders")  # one per Kinesis source, each behind its own stream
 RUN_BY_HAND = ("replay",)  # functions a state machine runs: errors alarmed, no queue of their own
+# the live committer: errors, throttles, its FIFO dead-letter queue and its commit lag (tests/infra/test_live_committer.py)
+LIVE = ("live-committer",)
 STREAMS = ("events", "orders")  # config.stream_for's components
 BATCH_FUNCTIONS = ("record-run", "run-lease", "data-quality")
 SCHEDULES = ("batch-pipeline-schedule", "maintenance-schedule")
@@ -56,6 +58,8 @@ def test_every_alarm_watches_its_resource_and_publishes_to_the_topic(ingestion) 
     expected |= {config.resource_name(f"{part}-throttles") for part in PARTS + RUN_BY_HAND}
     expected |= {config.resource_name(f"{stream}-write-throttles") for stream in STREAMS}
     expected |= {config.resource_name("cleaner-kafka-lag")} if config.msk_enabled else set()
+    expected |= {config.resource_name(f"{part}-{what}") for part in LIVE
+                 for what in ("errors", "throttles", "dead-letters", "commit-lag")}
     assert set(alarms) == expected
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == [{"Ref": topic}]
@@ -102,7 +106,7 @@ def test_every_function_has_a_throttles_alarm(synthesized, ingestion) -> None:
     env, template = ingestion
     config = load(env)
     processing = Template.from_stack(synthesized(env).stage.processing)
-    for stack, parts in ((template, PARTS + RUN_BY_HAND), (processing, BATCH_FUNCTIONS)):
+    for stack, parts in ((template, PARTS + RUN_BY_HAND + LIVE), (processing, BATCH_FUNCTIONS)):
         alarms = _alarms(stack)
         named = {r["Properties"]["FunctionName"] for r in resources(stack, "AWS::Lambda::Function").values()
                  if "FunctionName" in r["Properties"]}

@@ -7,6 +7,7 @@ import pytest
 from cdk_app.config import KINESIS_SOURCES, load
 from cdk_app.layers import POWERTOOLS_PARAMETER
 from cdk_app.secure_bucket import bucket_name
+from lambdas.contracts.live import live_table
 from tests.infra.helpers import (as_list, cleaner_mapping_settings, flatten_arn, grants, logical_id, resources,
                                  role_statements)
 
@@ -65,7 +66,8 @@ def test_kinesis_mapping_follows_config(ingestion, source: str) -> None:
 def test_every_dead_letter_queue_is_encrypted_tls_only_and_kept_two_weeks(ingestion) -> None:
     env, template = ingestion
     config = load(env)
-    queues = resources(template, "AWS::SQS::Queue")
+    # the live commits' FIFO queues are tested in tests/infra/test_live_committer.py
+    queues = {k: q for k, q in resources(template, "AWS::SQS::Queue").items() if not q["Properties"].get("FifoQueue")}
     assert {q["Properties"]["QueueName"] for q in queues.values()} == {
         config.resource_name(f"{part}-dlq") for part in ("cleaner", "cleaner-orders", "api-connector", "file-loader")}
     for queue in queues.values():
@@ -74,7 +76,7 @@ def test_every_dead_letter_queue_is_encrypted_tls_only_and_kept_two_weeks(ingest
     tls_only = {policy["Properties"]["Queues"][0]["Ref"] for policy in resources(template, "AWS::SQS::QueuePolicy").values()
                 if any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
                        for s in policy["Properties"]["PolicyDocument"]["Statement"])}
-    assert tls_only == set(queues)
+    assert set(queues) <= tls_only
 
 
 @pytest.mark.parametrize("source", KINESIS_SOURCES)
@@ -98,6 +100,9 @@ def test_cleaner_function_settings(ingestion, source: str) -> None:
         "POWERTOOLS_SERVICE_NAME": "cleaner",
         "POWERTOOLS_METRICS_NAMESPACE": "lakehouse",
         "LAKEHOUSE_ENV": env,
+        # a source with a live table notifies the live committer's queue (tests/infra/test_live_committer.py)
+        **({"LIVE_QUEUE_URL": {"Ref": logical_id(template, "AWS::SQS::Queue", QueueName=config.live_commit_queue_name)}}
+           if live_table(source) else {}),
     }
 
 
@@ -123,7 +128,8 @@ def test_cleaner_writes_only_its_raw_and_staging_prefixes(ingestion, source: str
     queue = logical_id(template, "AWS::SQS::Queue", QueueName=f"{_cleaner(env, source)}-dlq")
     own_queue = repr({"Fn::GetAtt": [queue, "QueueName"]})
     assert grants(role_statements(template, _cleaner(env, source)), "sqs") == {
-        f"arn:aws:sqs:{config.region}:{config.account}:{own_queue}": ["sqs:SendMessage"]}
+        f"arn:aws:sqs:{config.region}:{config.account}:{name}": ["sqs:SendMessage"]
+        for name in (own_queue, *([config.live_commit_queue_name] if live_table(source) else []))}
 
 
 @pytest.mark.parametrize("source", KINESIS_SOURCES)

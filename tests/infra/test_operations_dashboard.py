@@ -121,7 +121,8 @@ def test_every_dead_letter_queue_its_depth(stage) -> None:
     config = load(env)
     queues = _names(deployed, "AWS::SQS::Queue", "QueueName")
     assert queues == {config.resource_name(f"{part}-dlq") for part in (
-        "cleaner", "cleaner-orders", "api-connector", "file-loader", "batch-pipeline-schedule", "maintenance-schedule")}
+        "cleaner", "cleaner-orders", "api-connector", "file-loader", "batch-pipeline-schedule", "maintenance-schedule")
+    } | {config.live_commit_queue_name, config.resource_name("live-commits-dlq.fifo")}  # charted with them
     assert _charted(_graphs(deployed)["Dead-letter queues (messages waiting)"], "AWS/SQS",
                     "ApproximateNumberOfMessagesVisible", "QueueName") == queues
 

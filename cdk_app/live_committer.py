@@ -1,0 +1,98 @@
+"""The live committer: the one writer of the live tables (docs/decisions/0500), fed in order by an SQS FIFO queue.
+
+The cleaners send each staged batch's notification (lambdas/contracts/live.py) to the queue, in its table's
+message group: Lambda runs one invocation per group at a time, so commits to a table never conflict. The function
+registers the clean staging files in the live tables (Iceberg add_files) and reports a failed table's messages
+for redelivery; after MAX_RECEIVES receives a message goes to the FIFO dead-letter queue.
+
+Least privilege: it reads the staged clean files of the sources with a live table, reads and updates the live
+database's tables in the Glue catalog, and writes their data and metadata files under the warehouse's live folder.
+"""
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from cdk_app.config import EnvConfig
+from cdk_app.grants import allow, allow_key, allow_list, arn, catalog_arns, objects_arn
+from cdk_app.lake import warehouse_prefix
+from cdk_app.nag import acknowledge
+from cdk_app.python_function import PythonFunction
+from cdk_app.queues import RETENTION
+from cdk_app.secure_bucket import removal_policy
+from iceberg_tables.catalogs import ENV_WAREHOUSE_URI
+from lambdas.contracts import live
+from lambdas.contracts.lake_layout import clean_prefix
+
+FOLDER = "live_committer"  # lambdas/live_committer/
+FIFO = ".fifo"  # SQS requires it at the end of a FIFO queue's name
+TIMEOUT = Duration.minutes(1)  # a commit reads a few Parquet footers and writes three metadata files
+# Lambda's advice for an SQS source: at least six times the function's timeout, so a message is not redelivered
+# while its retries of a throttled invocation still run.
+VISIBILITY_TIMEOUT = Duration.seconds(6 * TIMEOUT.to_seconds())
+BATCH_SIZE = 10  # SQS FIFO's maximum per delivery: everything waiting for a table becomes one commit
+MAX_RECEIVES = 5  # a table's messages fail this often (each a failed commit) before they are parked
+# What Lambda's SQS event source mapping calls as the function's role (AWS's AWSLambdaSQSQueueExecutionRole);
+# CDK's SqsEventSource would add sqs:GetQueueUrl and sqs:ChangeMessageVisibility, which it does not use.
+CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+
+
+def dead_letter_queue_name(env: EnvConfig) -> str:
+    """lakehouse-<env>-live-commits-dlq.fifo, beside the queue's env.live_commit_queue_name (as the local cloud's)."""
+    return env.live_commit_queue_name.removesuffix(FIFO) + "-dlq" + FIFO
+
+
+class LiveCommitter(Construct):
+    """`function` (PythonFunction lambdas/live_committer), `queue` (SQS FIFO, what the cleaners notify) and
+    `dead_letter_queue` (FIFO: what failed MAX_RECEIVES times, to replay)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, env: EnvConfig, key: kms.IKey,
+                 bucket_names: dict[str, str]) -> None:
+        super().__init__(scope, construct_id)
+        fifo = {"fifo": True, "encryption": sqs.QueueEncryption.KMS, "encryption_master_key": key,
+                "enforce_ssl": True, "removal_policy": removal_policy(env)}
+        self.dead_letter_queue = sqs.Queue(self, "DeadLetters", queue_name=dead_letter_queue_name(env),
+                                           retention_period=RETENTION, **fifo)
+        acknowledge(self.dead_letter_queue, {
+            "AwsSolutions-SQS3": "This queue is itself the dead-letter queue of the live commits; it has no consumer "
+                                 "to fail.",
+        })
+        self.queue = sqs.Queue(
+            self, "Queue", queue_name=env.live_commit_queue_name, visibility_timeout=VISIBILITY_TIMEOUT,
+            # the cleaner sends each notification's deduplication id (lambdas/contracts/live.py)
+            content_based_deduplication=False,
+            # A redelivery is checked against the snapshots the live table keeps (decision 0500): no message may
+            # wait longer than they are kept.
+            retention_period=Duration.hours(min(env.snapshot_retention_hours, RETENTION.to_hours())),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=MAX_RECEIVES),
+            **fifo)
+        warehouse = bucket_names["warehouse"]
+        self.function = PythonFunction(
+            self, "Function", env=env, folder=FOLDER, key=key, extra_sources=["iceberg_tables"],
+            bundled=["pyiceberg"],  # an unpartitioned table: no transforms, so no pyiceberg-core
+            with_pyarrow=True, timeout=TIMEOUT, memory_mb=1024,
+            environment={ENV_WAREHOUSE_URI: f"s3://{warehouse}"},
+        )
+        self.mapping = lambda_.EventSourceMapping(
+            self, "Mapping", target=self.function.function, event_source_arn=self.queue.queue_arn,
+            batch_size=BATCH_SIZE, report_batch_item_failures=True)
+        role = self.function.role
+        allow(role, CONSUME, [arn(self, "sqs", env.live_commit_queue_name)])  # and the key's decryption, below
+        self.mapping.node.add_dependency(role)  # the mapping checks the role's permissions when it is created
+        allow(role, ("s3:GetObject",),
+              [objects_arn(self, bucket_names["staging"], clean_prefix(source)) for source in live.TABLE_OF_SOURCE],
+              wildcard_reason="The committer reads the footers of the clean staging files it registers, one per "
+                              "cleaned batch under the clean prefix of each source with a live table; the keys are "
+                              "made at run time.")
+        allow(role, ("glue:GetDatabase", "glue:GetTable", "glue:UpdateTable"), catalog_arns(self, [live.NAMESPACE]),
+              wildcard_reason="The committer commits to every live table (lambdas/contracts/live.py), defined in "
+                              "iceberg_tables/.")
+        allow_list(role, warehouse, [warehouse_prefix(live.NAMESPACE)])
+        allow(role, ("s3:GetObject", "s3:PutObject"), [objects_arn(self, warehouse, warehouse_prefix(live.NAMESPACE))],
+              wildcard_reason="Iceberg commits read the live tables' metadata and write new manifests and metadata "
+                              "files, named at run time, under the live tables' folder.")
+        allow_key(role, key)
+
