@@ -31,8 +31,8 @@ from pyiceberg.types import (DateType, DecimalType, DoubleType, FloatType, Integ
 
 from dashboards.layout import native_filters, position
 from dashboards.query_context import columns_of, metrics_of, query_context
-from iceberg_tables.specs import ALL_TABLES
-from lakehouse.athena import SNAPSHOTS_SCHEMA, SNAPSHOTS_SUFFIX, ident, offline_duckdb, transpile
+from iceberg_tables.specs import ALL_TABLES, LIVE_TABLES
+from lakehouse.athena import SNAPSHOTS_SCHEMA, SNAPSHOTS_SUFFIX, create_views, ident, offline_duckdb, transpile
 
 BUNDLE_DIR = Path(__file__).resolve().parent / "bundle"
 ROOT_FOLDER = "lakehouse_dashboards"  # Superset wants every file of a bundle under one folder
@@ -122,7 +122,8 @@ def dataset_sql(path: str, dataset: dict[str, Any], tables: Mapping[str, Schema]
 
 
 def _empty_lake(tables: Mapping[str, Schema]) -> duckdb.DuckDBPyConnection:
-    """DuckDB holding an empty table per schema, and its snapshots table, under the same names."""
+    """DuckDB holding an empty table per schema, and its snapshots table, under the same names, and the views
+    over them (fresh.*)."""
     con = offline_duckdb()
     for name, schema in tables.items():
         namespace, table = name.split(".")
@@ -131,6 +132,7 @@ def _empty_lake(tables: Mapping[str, Schema]) -> duckdb.DuckDBPyConnection:
             con.register("empty_table", arrow.empty_table())
             con.execute(f"CREATE TABLE {ident(namespace)}.{ident(table + suffix)} AS SELECT * FROM empty_table")
             con.unregister("empty_table")
+    create_views(con, set(tables))
     return con
 
 
@@ -172,7 +174,7 @@ def bundle_dashboards() -> dict[str, str]:
 
 def spec_schemas() -> dict[str, Schema]:
     """The Iceberg schema of every table defined in iceberg_tables/specs.py, by 'namespace.table'."""
-    return {spec.full_name: spec.schema() for spec in ALL_TABLES}
+    return {spec.full_name: spec.schema() for spec in (*ALL_TABLES, *LIVE_TABLES)}
 
 
 def dataset_columns(schema: Schema) -> list[dict[str, Any]]:

@@ -96,13 +96,19 @@ def _open(catalog: Catalog) -> tuple[duckdb.DuckDBPyConnection, dict[str, Table]
             table = tables[".".join(identifier)] = catalog.load_table(identifier)
             con.execute(f"CREATE VIEW {schema}.{ident(identifier[-1])} AS "
                         f"SELECT * FROM iceberg_scan({literal(table.metadata_location)})")
+    create_views(con, set(tables))
+    return con, tables
+
+
+def create_views(con: duckdb.DuckDBPyConnection, tables: set[str]) -> None:
+    """The views of iceberg_tables.views whose tables (or views) are there; a lake from before the live
+    tables has no fresh views."""
     readable = set(tables)
     for view in ALL_VIEWS:
-        if set(view.reads) <= readable:  # a lake from before the live tables has no fresh views
+        if set(view.reads) <= readable:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(view.namespace)}")
             con.execute(f"CREATE VIEW {ident(view.namespace)}.{ident(view.name)} AS {transpile(view.sql)}")
             readable.add(view.full_name)
-    return con, tables
 
 
 def _athena_column_names(statement: exp.Expression) -> None:

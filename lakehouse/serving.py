@@ -1,8 +1,8 @@
 """The serving file: the tables the dashboards read, copied out of Iceberg into one DuckDB file for Superset.
 
-It holds the gold and ops tables, and for every table of the catalog its Athena metadata table
-`"<table>$snapshots"` (the dashboards' freshness reads it), so a dashboard's SQL runs unchanged here
-and on Athena.
+It holds the gold and ops tables, for every table of the catalog its Athena metadata table
+`"<table>$snapshots"` (the dashboards' freshness reads it), and the live metrics views' last two days
+(the Live dashboard reads them), so a dashboard's SQL runs unchanged here and on Athena.
 
 Superset opens the file read-only. The export writes a new file beside it and renames it over
 the old one, so a running Superset sees either the previous complete file or the new one, never a
@@ -17,9 +17,12 @@ from pathlib import Path
 
 from pyiceberg.catalog import Catalog
 
+from iceberg_tables.views import MINUTE_EVENTS, MINUTE_SESSIONS
 from lakehouse.athena import SNAPSHOTS_SUFFIX, UnknownTableError, connect, ident, literal, snapshots, table_names
 
 SERVED_NAMESPACES = ("gold", "ops")
+SERVED_VIEWS = (MINUTE_EVENTS, MINUTE_SESSIONS)  # per minute: their last LIVE_WINDOW of minutes is copied
+LIVE_WINDOW = "INTERVAL 2 DAY"  # the Live dashboard shows the last hour; a re-export stays small however old the lake
 
 
 def export_serving(catalog: Catalog, db_path: Path, tables: Iterable[str] | None = None) -> Path:
@@ -53,6 +56,14 @@ def export_serving(catalog: Catalog, db_path: Path, tables: Iterable[str] | None
             con.execute(f"CREATE TABLE serving.{ident(namespace)}.{ident(table + SNAPSHOTS_SUFFIX)} AS "
                         "SELECT * FROM table_snapshots")
             con.unregister("table_snapshots")
+        views = {f"{schema}.{name}" for schema, name in con.execute(
+            "SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        for view in SERVED_VIEWS:
+            if view.full_name in views:  # a lake from before the live half has none
+                name = f"{ident(view.namespace)}.{ident(view.name)}"
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS serving.{ident(view.namespace)}")
+                con.execute(f"CREATE TABLE serving.{name} AS SELECT * FROM {name} "
+                            f"WHERE minute >= (SELECT max(minute) FROM {name}) - {LIVE_WINDOW}")
         con.execute("DETACH serving")  # checkpoints, so no .wal is left to go with the file
         os.replace(scratch, db_path)
     finally:

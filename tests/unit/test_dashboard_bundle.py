@@ -26,7 +26,7 @@ from lakehouse.superset import LocalSuperset, SupersetError
 from tests.fixtures.superset import free_port
 
 ATHENA = {"region": "eu-west-1", "s3_staging_dir": "s3://lakehouse-dev-athena/results/", "work_group": "lakehouse-dev",
-          "databases": {ns: f"lakehouse_dev_{ns}" for ns in ("silver", "gold", "ops")}}
+          "databases": {ns: f"lakehouse_dev_{ns}" for ns in ("silver", "gold", "ops", "live", "fresh")}}
 
 
 def unzip(path: Path) -> dict[str, Any]:
@@ -119,7 +119,7 @@ def test_a_filter_reaches_the_charts_whose_dataset_has_its_column(local_docs: di
 def test_local_target_opens_the_serving_file_read_only(local_docs: dict[str, Any]) -> None:
     [database] = of_kind(local_docs, f"{ROOT_FOLDER}/databases/")
     assert database["sqlalchemy_uri"] == "duckdb:////srv/lake/serving.duckdb?access_mode=read_only"
-    assert {d["schema"] for d in of_kind(local_docs, f"{ROOT_FOLDER}/datasets/")} == {"gold", "ops"}
+    assert {d["schema"] for d in of_kind(local_docs, f"{ROOT_FOLDER}/datasets/")} == {"gold", "ops", "fresh", "live"}
 
 
 def test_athena_target_uses_pyathena_the_glue_databases_and_athena_sql() -> None:
