@@ -81,7 +81,7 @@ def test_a_key_staged_twice_is_the_earliest_ingested_copy(catalog: Catalog) -> N
 
 def test_a_lake_without_live_tables_has_no_fresh_view(tmp_path: Path) -> None:
     older = local_catalog(tmp_path / "warehouse", tmp_path / "catalog.db")
-    migrate(older)
+    migrate(older, ALL_TABLES)
     with pytest.raises(Exception, match="fresh"):
         query(older, f"SELECT count(*) FROM {FRESH_EVENTS.full_name}")
 

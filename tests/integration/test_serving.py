@@ -7,9 +7,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from iceberg_tables.specs import GOLD_DAILY_KPIS
+from iceberg_tables.specs import GOLD_DAILY_KPIS, LIVE_EVENTS
 from lakehouse.athena import UnknownTableError
-from lakehouse.serving import export_serving
+from lakehouse.serving import SERVED_VIEWS, export_serving
 from tests.fixtures.superset import KpiLake, append_daily_kpis, daily_kpis_rows, make_lake
 
 COLUMNS = [c.name for c in GOLD_DAILY_KPIS.columns]
@@ -35,8 +35,9 @@ def test_by_default_gold_and_ops_are_served_with_every_tables_snapshots(kpi_lake
     con = read_only(export_serving(kpi_lake.catalog, tmp_path / "serving.duckdb"))
     served = con.execute("SELECT table_schema || '.' || table_name FROM information_schema.tables").fetchall()
     tables = {".".join(t) for ns in kpi_lake.catalog.list_namespaces() for t in kpi_lake.catalog.list_tables(ns)}
+    live_metrics = {v.full_name for v in SERVED_VIEWS} if LIVE_EVENTS.full_name in tables else set()
     assert sorted(t for (t,) in served) == sorted(
-        {t for t in tables if t.startswith(("gold.", "ops."))} | {f"{t}$snapshots" for t in tables})
+        {t for t in tables if t.startswith(("gold.", "ops."))} | {f"{t}$snapshots" for t in tables} | live_metrics)
     kpis = kpi_lake.catalog.load_table("gold.daily_kpis")
     snapshots = con.execute('SELECT snapshot_id, parent_id, operation, epoch_ms(committed_at) '
                             'FROM gold."daily_kpis$snapshots" ORDER BY committed_at').fetchall()
