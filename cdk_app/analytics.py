@@ -23,13 +23,13 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from cdk_app.config import EnvConfig
-from iceberg_tables.views import FRESH_EVENTS, ViewSpec, fresh_columns, presto_type
+from iceberg_tables.views import ALL_VIEWS, ViewSpec, presto_type
 
 ENGINE_VERSION = "Athena engine version 3"
 RESULTS_PREFIX = "athena/"
 ATHENA_CATALOG = "awsdatacatalog"  # the Glue Data Catalog, as Athena names it
-# The views CloudFormation deploys: those whose columns the specs give (fresh_columns)
-DEPLOYED_VIEWS: tuple[ViewSpec, ...] = (FRESH_EVENTS,)
+# The views CloudFormation deploys: every view of iceberg_tables/views.py
+DEPLOYED_VIEWS: tuple[ViewSpec, ...] = ALL_VIEWS
 # Hive's name of a Presto type where the two differ (timestamps of any precision or zone are Hive's `timestamp`)
 HIVE_TYPES = {"varchar": "string", "integer": "int", "varbinary": "binary"}
 
@@ -56,7 +56,7 @@ class AnalyticsStack(Stack):
 def presto_view_text(view: ViewSpec) -> str:
     """The view as Athena stores it in the Glue table's ViewOriginalText."""
     definition = {"originalSql": view.sql, "catalog": ATHENA_CATALOG, "schema": view.namespace,
-                  "columns": [{"name": c.name, "type": presto_type(c)} for c in fresh_columns(view)]}
+                  "columns": [{"name": c.name, "type": presto_type(c)} for c in view.columns]}
     return f"/* Presto View: {base64.b64encode(json.dumps(definition).encode()).decode()} */"
 
 
@@ -77,7 +77,7 @@ def athena_view(scope: Construct, view: ViewSpec, database: glue.CfnDatabase) ->
             partition_keys=[],
             storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
                 columns=[glue.CfnTable.ColumnProperty(name=c.name, type=hive_type(presto_type(c)))
-                         for c in fresh_columns(view)],
+                         for c in view.columns],
                 serde_info=glue.CfnTable.SerdeInfoProperty()),
         ),
     )

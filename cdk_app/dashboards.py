@@ -49,6 +49,7 @@ from cdk_app.generated_secret import generated_secret
 from cdk_app.grants import (WRITE_OBJECTS, Arn, allow, allow_key, allow_list, arn, bucket_arn, catalog_arns,
                             objects_arn, resourceless_reason)
 from cdk_app.lake import DATABASES, warehouse_prefix
+from iceberg_tables.views import ALL_VIEWS
 from cdk_app.nag import acknowledge, nag_ref
 from cdk_app.python_function import LOG_RETENTION, encrypted_log_group
 from cdk_app.secure_bucket import bucket_name, removal_policy
@@ -77,6 +78,7 @@ CATALOG_READ = ("glue:GetDatabase", "glue:GetDatabases", "glue:GetTable", "glue:
 ATHENA_METADATA = ("athena:ListDatabases", "athena:ListTableMetadata", "athena:GetTableMetadata")
 # ECR's registry token takes no resource: the execution role needs it to pull the image from the asset repository
 REGISTRY_TOKEN = "ecr:GetAuthorizationToken"
+VIEW_DATABASES = tuple(sorted({view.namespace for view in ALL_VIEWS}))  # the Live dashboard reads fresh.*
 OIDC_CALLBACK = "/oauth-authorized/oidc"  # Flask-AppBuilder's, for the provider named oidc
 
 
@@ -305,9 +307,9 @@ class DashboardsStack(Stack):
         warehouse, results = bucket_names["warehouse"], bucket_names["athena-results"]
         allow(role, ATHENA_QUERY, [arn(self, "athena", f"workgroup/{env.workgroup_name}")])
         allow(role, ATHENA_METADATA, [arn(self, "athena", "datacatalog/AwsDataCatalog")])
-        allow(role, CATALOG_READ, catalog_arns(self, DATABASES),
-              wildcard_reason="Dashboards and SQL Lab read the tables of the lake's databases, defined in "
-                              "iceberg_tables/; Athena reads each one's metadata location from the catalog.")
+        allow(role, CATALOG_READ, catalog_arns(self, (*DATABASES, *VIEW_DATABASES)),
+              wildcard_reason="Dashboards and SQL Lab read the tables of the lake's databases and the views over them "
+                              "(iceberg_tables/); Athena reads each table's metadata location from the catalog.")
         read = [warehouse_prefix(database) for database in DATABASES]
         allow_list(role, warehouse, read)
         allow(role, ("s3:GetObject",), [objects_arn(self, warehouse, prefix) for prefix in read],

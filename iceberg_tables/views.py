@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pyiceberg.types import (BinaryType, BooleanType, DateType, DecimalType, DoubleType, IntegerType, LongType,
                              PrimitiveType, StringType, TimestampType, TimestamptzType)
 
-from iceberg_tables.specs import ALL_TABLES, LIVE_EVENTS, SILVER_EVENTS, Column, TableSpec
+from iceberg_tables.specs import LIVE_EVENTS, SILVER_EVENTS, Column, TableSpec
 from lambdas.contracts import clickstream
 
 ORIGIN = "origin"  # 'silver' or 'live': where a fresh row comes from
@@ -25,7 +25,10 @@ class ViewSpec:
     name: str
     doc: str
     sql: str
-    reads: tuple[str, ...]  # the tables it reads, 'namespace.table'
+    reads: tuple[str, ...]  # the tables (or views) it reads, 'namespace.table'
+    # what its SQL returns: Athena's view definition needs the types (tests/integration/test_fresh_views.py
+    # holds them to what the SQL returns)
+    columns: tuple[Column, ...]
 
     @property
     def full_name(self) -> str:
@@ -57,9 +60,8 @@ PRESTO_TYPES: dict[type[PrimitiveType], str] = {
     BinaryType: "varbinary"}
 
 
-def fresh_columns(view: ViewSpec) -> tuple[Column, ...]:
-    """A fresh view's columns, as fresh_sql selects them: the silver table's (the first it reads), then ORIGIN."""
-    silver = next(spec for spec in ALL_TABLES if spec.full_name == view.reads[0])
+def fresh_columns(silver: TableSpec) -> tuple[Column, ...]:
+    """A fresh view's columns, as fresh_sql selects them: the silver table's, then ORIGIN."""
     return (*silver.columns, Column(ORIGIN, StringType(), True, "Where the row comes from: 'silver' or 'live'."))
 
 
@@ -74,7 +76,9 @@ FRESH_EVENTS = ViewSpec(
     namespace="fresh", name="events",
     doc="silver.events plus the live events the batch has not merged yet, each event once.",
     sql=fresh_sql(SILVER_EVENTS, LIVE_EVENTS, clickstream.DEDUPLICATION_KEY),
-    reads=(SILVER_EVENTS.full_name, LIVE_EVENTS.full_name))
+    reads=(SILVER_EVENTS.full_name, LIVE_EVENTS.full_name), columns=fresh_columns(SILVER_EVENTS))
+
+_MINUTE = Column("minute", TimestamptzType(), False, "Minute of event time (UTC).")
 
 # Live metrics per minute of event time (UTC), over the fresh view: what `lakehouse watch` and the Live dashboard show
 MINUTE_EVENTS = ViewSpec(
@@ -82,13 +86,16 @@ MINUTE_EVENTS = ViewSpec(
     doc="Events per minute of event time (UTC) and event type.",
     sql="SELECT date_trunc('minute', event_time) AS minute, event_type, count(*) AS events\n"
         "FROM fresh.events GROUP BY date_trunc('minute', event_time), event_type",
-    reads=(FRESH_EVENTS.full_name,))
+    reads=(FRESH_EVENTS.full_name,),
+    columns=(_MINUTE, Column("event_type", StringType(), False, "The event type."),
+             Column("events", LongType(), False, "Events of the type in the minute, each once.")))
 
 MINUTE_SESSIONS = ViewSpec(
     namespace="fresh", name="minute_sessions",
     doc="Sessions with an event in each minute of event time (UTC).",
     sql="SELECT date_trunc('minute', event_time) AS minute, count(DISTINCT session_id) AS active_sessions\n"
         "FROM fresh.events GROUP BY date_trunc('minute', event_time)",
-    reads=(FRESH_EVENTS.full_name,))
+    reads=(FRESH_EVENTS.full_name,),
+    columns=(_MINUTE, Column("active_sessions", LongType(), False, "Sessions with an event in the minute.")))
 
 ALL_VIEWS: tuple[ViewSpec, ...] = (FRESH_EVENTS, MINUTE_EVENTS, MINUTE_SESSIONS)  # a view after what it reads

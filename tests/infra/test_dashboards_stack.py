@@ -20,7 +20,8 @@ from aws_cdk.assertions import Template
 
 from cdk_app.analytics import RESULTS_PREFIX
 from cdk_app.config import CONTEXT_KEY, load
-from cdk_app.dashboards import (CPU, DATABASE_PORT, GROUP_ROLES, HEALTH_PATH, MEMORY_MIB, OIDC_CALLBACK,
+from cdk_app.lake import DATABASES
+from cdk_app.dashboards import (VIEW_DATABASES, CPU, DATABASE_PORT, GROUP_ROLES, HEALTH_PATH, MEMORY_MIB, OIDC_CALLBACK,
                                 RESULT_REUSE_MINUTES, SUPERSET_PORT, WAITER, DashboardsStack, athena_bundle)
 from cdk_app.data_quality import ATHENA_QUERY
 from cdk_app.nag import add_checks
@@ -198,14 +199,15 @@ def test_the_task_role_queries_only_its_workgroup_and_reads_the_lake(dashboards)
     warehouse, results = bucket_name(config, "warehouse"), bucket_name(config, "athena-results")
     assert grants(statements, "s3") == {
         f"arn:aws:s3:::{warehouse}": ["s3:ListBucket"],
-        **{f"arn:aws:s3:::{warehouse}/{db}.db/*": ["s3:GetObject"] for db in ("gold", "ops", "silver")},
+        **{f"arn:aws:s3:::{warehouse}/{db}.db/*": ["s3:GetObject"] for db in DATABASES},  # views have no files
         f"arn:aws:s3:::{results}": ["s3:GetBucketLocation", "s3:ListBucket"],
         f"arn:aws:s3:::{results}/{RESULTS_PREFIX}*": ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
     }
     glue = grants(statements, "glue")
     assert set(glue) == {f"arn:aws:glue:{config.region}:{config.account}:{r}" for r in (
-        "catalog", *(f"database/{d}" for d in ("gold", "ops", "silver")),
-        *(f"table/{d}/*" for d in ("gold", "ops", "silver")))}
+        "catalog", *(f"database/{d}" for d in (*DATABASES, *VIEW_DATABASES)),
+        *(f"table/{d}/*" for d in (*DATABASES, *VIEW_DATABASES)))}
+    assert set(DATABASES) == {"gold", "live", "ops", "silver"} and VIEW_DATABASES == ("fresh",)
     assert all(not any(a.startswith(("glue:Create", "glue:Update", "glue:Delete")) for a in acts)
                for acts in glue.values())
     kms_actions = [s["Action"] for s in statements if "kms:Decrypt" in s["Action"]]

@@ -15,8 +15,8 @@ from pyiceberg.catalog import Catalog
 from iceberg_tables.catalogs import local_catalog
 from iceberg_tables.migrator import migrate
 from iceberg_tables.specs import ALL_TABLES, LIVE_EVENTS, LIVE_TABLES, SILVER_EVENTS
-from iceberg_tables.views import FRESH_EVENTS, ORIGIN
-from lakehouse.athena import query
+from iceberg_tables.views import ALL_VIEWS, FRESH_EVENTS, ORIGIN
+from lakehouse.athena import connect, query
 from lambdas.live_committer.committer import commit
 from tests.fixtures.kinesis_events import cleaner_lake as lake  # noqa: F401 (a fixture)
 from tests.fixtures.staged_batches import stage, staged
@@ -92,3 +92,18 @@ def test_the_view_sql_is_athena_sql_over_the_two_tables() -> None:
     statement = sqlglot.parse_one(FRESH_EVENTS.sql, read="athena")
     assert {f"{t.db}.{t.name}" for t in statement.find_all(sqlglot.exp.Table)} == set(FRESH_EVENTS.reads)
     assert FRESH_EVENTS.reads == (SILVER_EVENTS.full_name, LIVE_EVENTS.full_name)
+
+
+_DUCKDB_NAMES = {"string": "VARCHAR", "long": "BIGINT", "timestamptz": "TIMESTAMP WITH TIME ZONE"}
+
+
+@pytest.mark.parametrize("view", ALL_VIEWS, ids=lambda v: v.full_name)
+def test_a_views_declared_columns_are_what_its_sql_returns(catalog: Catalog, view) -> None:
+    """Athena's view definition (deployed by CDK, cdk_app/analytics.py) states the columns: they must be the SQL's."""
+    con = connect(catalog)
+    try:
+        described = con.execute(f"DESCRIBE {view.full_name}").fetchall()
+    finally:
+        con.close()
+    assert [(name, kind) for name, kind, *_ in described] == [
+        (c.name, _DUCKDB_NAMES[str(c.type)]) for c in view.columns]
