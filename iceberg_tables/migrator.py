@@ -135,8 +135,8 @@ def _create(catalog: Catalog, spec: TableSpec) -> str:
     catalog.create_table(spec.full_name, schema, partition_spec=spec.partition_spec(schema),
                          sort_order=spec.sort_order(schema),
                          properties={**spec.properties, "format-version": str(FORMAT_VERSION)})
-    parts = ", ".join(partition_field_name(c, t) for c, t in spec.partition_by) or "unpartitioned"
-    return f"{spec.full_name}: created ({len(spec.columns)} columns, partitioned by {parts})"
+    parts = ", ".join(partition_field_name(c, t) for c, t in spec.partition_by)
+    return f"{spec.full_name}: created ({len(spec.columns)} columns, {f'partitioned by {parts}' if parts else 'unpartitioned'})"
 
 
 def migrate(catalog: Catalog, specs: Sequence[TableSpec] = MIGRATED_TABLES) -> list[str]:

@@ -508,7 +508,7 @@ def status(limit: Annotated[int, typer.Option(help="How many runs.", callback=_p
 @app.command()
 def watch(
     interval: Annotated[int, typer.Option(help="Seconds between refreshes.", callback=_positive)] = 5,
-    minutes: Annotated[int, typer.Option(help="Minutes of event time shown.", callback=_positive)] = 10,
+    minutes: Annotated[int, typer.Option(help="Minutes of event time shown, up to the newest.", callback=_positive)] = 10,
     once: Annotated[bool, typer.Option("--once", help="Print once and exit (exit 1 when something is flagged).")] = False,
 ) -> None:
     """The live half of the local lake, per minute, refreshed until Ctrl-C: events and active sessions from

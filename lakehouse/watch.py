@@ -3,7 +3,7 @@
 It reads what the Live dashboard and the AWS alarms read: events and active sessions per minute from the
 fresh views (through the Athena stand-in), how long ago the live committer last committed, and each
 source's quarantine rate over the last five minutes of staged batches. It flags the conditions the AWS
-alarms page on (docs/decisions/0502): a source quarantining more than its limit (cdk.json
+alarms page on (docs/live.md): a source quarantining more than its limit (cdk.json
 `quality.max_quarantine_rate`), and a staged batch waiting more than two minutes for its live commit.
 """
 from __future__ import annotations
@@ -67,13 +67,13 @@ def _recent_manifests(staging: Path, source: str, since: datetime) -> list[tuple
 
 
 def look(catalog: Catalog, staging: Path, env: EnvConfig, now: datetime, minutes: int = 10) -> Look:
-    """The live numbers as of `now`: the last `minutes` minutes of event time, the live commit, the rates."""
-    since = (now - timedelta(minutes=minutes)).replace(second=0, microsecond=0)
-    literal = since.strftime("%Y-%m-%d %H:%M:%S UTC")  # a timestamp with time zone, as the view's minutes are
+    """The live numbers as of `now`: the `minutes` minutes of event time up to the newest (as the Live
+    dashboard shows them: the stream's last minutes, also once it stops), the live commit, the rates."""
+    newest = f"(SELECT max(minute) FROM {MINUTE_EVENTS.full_name}) - INTERVAL '{minutes}' MINUTE"
     _, by_type = query(catalog, f"SELECT minute, event_type, events FROM {MINUTE_EVENTS.full_name} "
-                                f"WHERE minute >= TIMESTAMP '{literal}'")
+                                f"WHERE minute > {newest}")
     _, sessions = query(catalog, f"SELECT minute, active_sessions FROM {MINUTE_SESSIONS.full_name} "
-                                 f"WHERE minute >= TIMESTAMP '{literal}'")
+                                 f"WHERE minute > {newest}")
     events: dict[datetime, dict[str, int]] = {}
     for minute, event_type, count in by_type:
         events.setdefault(minute, {})[event_type] = count

@@ -170,3 +170,23 @@ def test_data_quality_shows_every_check_of_the_run(demo_run: DemoRun, charts: Ch
     over_time = by_group(charts["Check failures over time"], "checked_at", "failed_checks")
     assert {name for _, name in over_time} == {c["check_name"] for c in checks}
     assert sum(over_time.values()) == len(failed)
+
+
+def test_the_live_dashboard_shows_the_last_hour_of_the_generators_clean_events(demo_run: DemoRun,
+                                                                               charts: Charts) -> None:
+    def minute(at: dt.datetime) -> dt.datetime:
+        return at.astimezone(dt.timezone.utc).replace(second=0, microsecond=0)
+
+    clean = demo_run.truth.clean_events
+    newest = max(minute(e.event_time) for e in clean)
+    hour = [e for e in clean if minute(e.event_time) > newest - dt.timedelta(minutes=60)]
+    assert charts["Events in the last hour"] == [{"minute_events": len(hour)}]
+    per_minute = Counter((minute(e.event_time), e.event_type) for e in hour)
+    assert {(dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc), kind): int(n) for (ms, kind), n in
+            by_group(charts["Events per minute"], "minute", "minute_events").items()} == per_minute
+    sessions: dict[dt.datetime, set[str]] = defaultdict(set)
+    for e in hour:
+        sessions[minute(e.event_time)].add(e.session_id)
+    assert {dt.datetime.fromtimestamp(r["minute"] / 1000, tz=dt.timezone.utc): r["sessions_in_minute"]
+            for r in charts["Active sessions per minute"]} == {m: len(s) for m, s in sessions.items()}
+    assert sum(r["added_records"] for r in charts["Live commits"]) == demo_run.summary["live"]["events"]

@@ -59,7 +59,7 @@ def test_published_dashboards_show_a_new_export_without_restart(superset: LocalS
     serving_db = tmp_path / "serving.duckdb"
     urls = publish_dashboards(superset, catalog, serving_db, tmp_path / "bundle.zip")
     assert sorted(urls) == [f"{superset.url}/superset/dashboard/{slug}/" for slug in
-                            ("business", "data-quality", "operations")]
+                            ("business", "data-quality", "live", "operations")]
     with superset.client() as client:
         assert client.get("/api/v1/dashboard/business").json()["result"]["dashboard_title"] == "Business"
     assert big_number(superset.chart_data(bundle_charts()["Total events"])) == sum(r["events"] for r in first)

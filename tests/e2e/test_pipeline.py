@@ -226,3 +226,18 @@ def test_every_aws_call_of_the_demo_is_allowed_by_its_roles_synthesized_policies
                                                calls)
     assert evaluated >= 15
     assert denied == [], "grant these in cdk_app/ (where the parts meet):\n" + "\n".join(denied)
+
+
+def test_the_live_half_made_every_clean_event_queryable_before_the_batch_and_the_batch_took_them_over(
+        demo_run: DemoRun) -> None:
+    """Before the batch ran, the live committer had registered every staged clean row (the demo prints its
+    event -> queryable times); after it, fresh.events holds each of the generator's clean events once, from
+    silver, and the batch's ledger is the one above (the live half changes nothing of the batch's)."""
+    live = demo_run.summary["live"]
+    staged = demo_run.summary["sources"]["clickstream"]["clean"]
+    assert live["events"] == staged and 0 <= live["p50_s"] <= live["p95_s"] <= live["max_s"]
+    assert "event -> queryable p50" in demo_run.output
+    _, rows = athena.query(local_catalog(demo_run.lake.warehouse, demo_run.lake.catalog_db),
+                           "SELECT event_id, origin FROM fresh.events")
+    assert sorted(event_id for event_id, _ in rows) == sorted(e.event_id for e in demo_run.truth.clean_events)
+    assert {origin for _, origin in rows} == {"silver"}
