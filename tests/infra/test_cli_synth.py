@@ -60,7 +60,8 @@ def _template(assembly: Path, stack: str, env_name: str = "dev") -> dict:
 def test_every_dev_stack_is_synthesized(cli_synth: Path) -> None:
     manifest = json.loads((cli_synth / "manifest.json").read_text())
     stacks = {a["displayName"] for a in manifest["artifacts"].values() if a["type"] == "aws:cloudformation:stack"}
-    assert stacks == {"dev/Lake", "dev/Ingestion", "dev/Processing", "dev/Analytics"}
+    dashboards = {"dev/Dashboards"} if load("dev").dashboards.enabled else set()
+    assert stacks == {"dev/Lake", "dev/Ingestion", "dev/Processing", "dev/Analytics", "dev/Operations", *dashboards}
 
 
 def test_cleaner_package_holds_its_code_and_nothing_a_layer_provides(cli_synth: Path) -> None:
