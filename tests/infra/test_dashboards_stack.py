@@ -90,7 +90,7 @@ def test_the_image_pins_the_superset_version_of_the_local_venv() -> None:
 def test_the_image_installs_a_hashed_lock_without_resolving() -> None:
     dockerfile = (ROOT / "dashboards/image/Dockerfile").read_text()
     assert "--require-hashes --no-deps" in dockerfile
-    lock = (ROOT / "dashboards/image/requirements-image.txt").read_text()
+    lock = (ROOT / "dashboards/image/requirements-image-lock.txt").read_text()
     pins = dict(re.findall(r"^([a-z0-9_.-]+)==(\S+) \\$", lock, re.M))
     assert {"pyathena": "3.40.0", "flask-caching": "2.4.1"}.items() <= pins.items()
     assert {"psycopg2-binary", "authlib"} <= pins.keys()
