@@ -51,8 +51,8 @@ $(VENV)/stamp: $(LOCK) pyproject.toml
 	@$(VENV)/bin/python -c "import pyspark, pyiceberg, duckdb, moto, aws_cdk, lakehouse"
 	@touch $@
 
-$(BUILD)/jars/stamp: $(VENV)/stamp $(BUILD)/apt.stamp lakehouse/spark_jars.py
-	@$(VENV)/bin/python -m lakehouse.spark_jars $(BUILD)/jars
+$(BUILD)/jars/stamp: $(VENV)/stamp $(BUILD)/apt.stamp lakehouse/lake/spark_jars.py
+	@$(VENV)/bin/python -m lakehouse.lake.spark_jars $(BUILD)/jars
 	@touch $@
 
 $(WHEELHOUSE): $(VENV)/stamp cdk_app/wheelhouse.py

@@ -47,8 +47,8 @@ from glue_jobs import first_copies, gold_build, silver_events, silver_merge
 from glue_jobs.batches import pending_batches
 from glue_jobs.common import temp_view
 from glue_jobs.silver_merge import BATCH_ID
-from lakehouse.catalog import migrated_catalog
-from lakehouse.spark import get_spark
+from lakehouse.lake.catalog import migrated_catalog
+from lakehouse.lake.spark import get_spark
 from lambdas.cleaner.schemas import CLEAN_SCHEMAS, TIMESTAMP
 from lambdas.common import manifests
 from lambdas.contracts import clickstream, lake_layout

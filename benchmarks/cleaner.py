@@ -42,8 +42,8 @@ from typing import Any, Callable, Iterator
 import msgspec
 import pyarrow as pa
 
-from lakehouse.generator import generate
-from lakehouse.poller import kinesis_event
+from lakehouse.cloud.poller import kinesis_event
+from lakehouse.sources.generator import generate
 from lambdas.cleaner.events import map_or_none
 from lambdas.common import environment
 from lambdas.contracts import clickstream

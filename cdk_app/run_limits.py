@@ -1,5 +1,5 @@
 """The batch pipeline's time limits, as definition substitutions of its ASL: CDK and the local cloud
-(lakehouse/provision.py) fill in the same numbers.
+(lakehouse/cloud/provision.py) fill in the same numbers.
 
 - `GlueJobTimeoutSeconds`: each Glue task's own timeout, the job's (`glue_timeout_minutes`). The task's clock
   starts at StartJobRun, before the job's, so the task times out first, as States.Timeout, which its Retry

@@ -1,5 +1,5 @@
 """A state machine from an ASL file as every workflow of the app is deployed: named, logged in full to an
-encrypted log group, traced. The same file runs locally (lakehouse/provision.py)."""
+encrypted log group, traced. The same file runs locally (lakehouse/cloud/provision.py)."""
 from __future__ import annotations
 
 from collections.abc import Mapping

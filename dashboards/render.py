@@ -32,7 +32,8 @@ from pyiceberg.types import (DateType, DecimalType, DoubleType, FloatType, Integ
 from dashboards.layout import native_filters, position
 from dashboards.query_context import columns_of, metrics_of, query_context
 from iceberg_tables.specs import ALL_TABLES, LIVE_TABLES
-from lakehouse.athena import SNAPSHOTS_SCHEMA, SNAPSHOTS_SUFFIX, create_views, ident, offline_duckdb, transpile
+from lakehouse.analytics.athena import (SNAPSHOTS_SCHEMA, SNAPSHOTS_SUFFIX, create_views, ident, offline_duckdb,
+                                        transpile)
 
 BUNDLE_DIR = Path(__file__).resolve().parent / "bundle"
 ROOT_FOLDER = "lakehouse_dashboards"  # Superset wants every file of a bundle under one folder

@@ -1,6 +1,6 @@
 """Superset configuration for the local, offline Superset (loaded through SUPERSET_CONFIG_PATH).
 
-Everything Superset keeps lives under LAKEHOUSE_SUPERSET_HOME (lakehouse/superset.py sets it; by
+Everything Superset keeps lives under LAKEHOUSE_SUPERSET_HOME (lakehouse/analytics/superset.py sets it; by
 default .lakehouse/superset in the repository). Nothing here makes an outbound call: SQLite
 metadata, in-process caches, and a Content-Security-Policy that only allows this origin, which
 also stops the browser from fetching the frontend's telemetry pixel. In AWS the same Superset

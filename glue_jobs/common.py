@@ -1,7 +1,7 @@
 """What the Glue jobs share: table names, arguments, snapshots, the step row of ops.pipeline_runs, the Glue entry point.
 
 Plain PySpark only: in AWS this module ships to Glue with --extra-py-files (Glue 5.0 has no
-pyiceberg), locally the jobs run on lakehouse.spark's session.
+pyiceberg), locally the jobs run on lakehouse.lake.spark's session.
 """
 from __future__ import annotations
 

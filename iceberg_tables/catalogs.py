@@ -45,7 +45,7 @@ def local_catalog(warehouse: Path, catalog_db: Path) -> SqlCatalog:
     """The local Iceberg catalog: tables under `warehouse`, their pointers in sqlite `catalog_db`.
 
     Creating it also creates the catalog's own tables (schema V1, with views), which Spark's
-    JdbcCatalog then uses as they are (lakehouse.spark turns its own creation off).
+    JdbcCatalog then uses as they are (lakehouse.lake.spark turns its own creation off).
     """
     warehouse.mkdir(parents=True, exist_ok=True)
     enable_wal(catalog_db)

@@ -1,7 +1,7 @@
 """Spark configuration of the Glue jobs in AWS: the same catalog name as locally, backed by Glue + S3.
 
 CDK puts these into each Glue job's default arguments. No pyspark or CDK import here.
-Local Spark uses lakehouse.spark instead (JdbcCatalog on sqlite); SQL is the same in both.
+Local Spark uses lakehouse.lake.spark instead (JdbcCatalog on sqlite); SQL is the same in both.
 """
 from __future__ import annotations
 

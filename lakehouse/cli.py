@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lakehouse.layout import LocalLake
+from lakehouse.lake.layout import LocalLake
 
 app = typer.Typer(help="Serverless Lakehouse: the local runtime. `lakehouse demo` runs everything offline.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -82,7 +82,7 @@ def demo(
         console.print(f"[red]not every source was loaded: {'; '.join(summary.source_failures)}")
         raise typer.Exit(1)
     if serve:
-        from lakehouse.dashboards import serve_dashboards
+        from lakehouse.analytics.dashboards import serve_dashboards
         serve_dashboards(lake, port=port, console=console)
 
 
@@ -91,13 +91,13 @@ def _records(input_path: Path | None, events: int, seed: int,
     """The records to send, with their partition keys: the file's lines, or generated events; and the
     generated sessions that reached checkout (the orders' sessions; None for a file)."""
     if input_path is not None:
-        from lakehouse.pipeline import read_lines
-        from lakehouse.producer import partition_key
+        from lakehouse.cloud.pipeline import read_lines
+        from lakehouse.sources.producer import partition_key
 
         records = read_lines(input_path)
         console.print(f"read {len(records):,} records from {input_path}")
         return records, [partition_key(r) for r in records], None
-    from lakehouse.generator import generate
+    from lakehouse.sources.generator import generate
 
     with console.status("generating events"):
         generated = generate(events, seed=seed, defect_rate=defect_rate)
@@ -105,7 +105,7 @@ def _records(input_path: Path | None, events: int, seed: int,
     return generated.records, generated.partition_keys, generated.checkout_sessions
 
 
-def _step_printer():  # noqa: ANN202 - a callback for lakehouse.workflows.run
+def _step_printer():  # noqa: ANN202 - a callback for lakehouse.operations.workflows.run
     """Print each state machine step once as it starts and once as it ends."""
     printed: set[tuple[str, str, int]] = set()
 
@@ -177,8 +177,8 @@ _GOLD_QUERIES = {
 
 
 def _print_gold() -> None:
-    from lakehouse import athena
-    from lakehouse.catalog import local_catalog
+    from lakehouse.analytics import athena
+    from lakehouse.lake.catalog import local_catalog
 
     lake = LocalLake.default()
     catalog = local_catalog(lake.warehouse, lake.catalog_db)
@@ -195,7 +195,7 @@ def _print_gold() -> None:
 @app.command()
 def dashboards(port: Annotated[int, typer.Option(help="Superset port on 127.0.0.1.", callback=_port)] = 8088) -> None:
     """Serve the dashboards over the existing local lake (no pipeline run) until Ctrl-C."""
-    from lakehouse.dashboards import serve_dashboards
+    from lakehouse.analytics.dashboards import serve_dashboards
 
     serve_dashboards(_existing_lake(), port=port, console=console)
 
@@ -206,7 +206,7 @@ def screenshots(
     port: Annotated[int, typer.Option(help="Superset port on 127.0.0.1.", callback=_port)] = 8088,
 ) -> None:
     """Render every dashboard over the existing local lake in headless Chromium, as PNG files."""
-    from lakehouse.dashboards import screenshot_dashboards
+    from lakehouse.analytics.dashboards import screenshot_dashboards
 
     for path in screenshot_dashboards(_existing_lake(), port, out, console):
         console.print(f"wrote {path}")
@@ -219,7 +219,7 @@ def up(port: Annotated[int, typer.Option(help="Local cloud port on 127.0.0.1 (0:
     import signal
     import threading
 
-    from lakehouse.pipeline import LocalPipeline, PollerStopped
+    from lakehouse.cloud.pipeline import LocalPipeline, PollerStopped
 
     lake = LocalLake.default()
     stop = threading.Event()
@@ -248,8 +248,8 @@ def ingest(
 ) -> None:
     """Put records to the pipeline's Kinesis stream: the running `lakehouse up`, or AWS for another --env."""
     from cdk_app import config
-    from lakehouse.pipeline import NoLocalCloud, connect_to_local_cloud
-    from lakehouse.producer import ProducerError, put_records, unsendable
+    from lakehouse.cloud.pipeline import NoLocalCloud, connect_to_local_cloud
+    from lakehouse.sources.producer import ProducerError, put_records, unsendable
 
     if (file is None) == (generate_events is None):
         raise typer.BadParameter("give exactly one of --file PATH or --generate N")
@@ -295,8 +295,8 @@ def run_maintenance() -> None:
 
 
 def _run_workflow(arn_field: str, payload: dict[str, str] | None = None) -> None:
-    from lakehouse import workflows
-    from lakehouse.pipeline import NoLocalCloud, connect_to_local_cloud
+    from lakehouse.cloud.pipeline import NoLocalCloud, connect_to_local_cloud
+    from lakehouse.operations import workflows
 
     try:
         info = connect_to_local_cloud(LocalLake.default())
@@ -324,8 +324,8 @@ def smoke(
 ) -> None:
     """Check an environment end to end: put events, run the batch pipeline, find them with Athena, check the ledger."""
     from cdk_app import config
-    from lakehouse import smoke as smoke_test
-    from lakehouse.pipeline import NoLocalCloud
+    from lakehouse.cloud.pipeline import NoLocalCloud
+    from lakehouse.operations import smoke as smoke_test
 
     try:
         if env_name == "local":
@@ -368,7 +368,7 @@ def replay(
 ) -> None:
     """Reprocess without duplicates: the batches the cleaner gave up on (--dlq), or the raw zone of a time
     range through the cleaner, the merges, gold and the quality checks (--from/--to, the replay workflow)."""
-    from lakehouse.pipeline import NoLocalCloud, connect_to_local_cloud
+    from lakehouse.cloud.pipeline import NoLocalCloud, connect_to_local_cloud
 
     if dlq == (start is not None or end is not None):
         raise typer.BadParameter("say what to replay: --dlq (the cleaner's on-failure queue), or --from and --to "
@@ -389,7 +389,7 @@ def replay(
 
 
 def _replay_dlq(sources: dict[str, dict[str, str]], raw_uri: str) -> None:
-    from lakehouse.replay import replay_dlq
+    from lakehouse.operations.replay import replay_dlq
 
     failures: list[str] = []
     for source, names in sources.items():  # each cleaner has its own queue
@@ -411,7 +411,7 @@ def generate(
     defect_rate: Annotated[float, typer.Option(help="Share of defective records (0-0.9).", callback=_rate)] = 0.05,
 ) -> None:
     """Generate shop clickstream events with a controlled share of defects."""
-    from lakehouse.generator import generate as generate_events
+    from lakehouse.sources.generator import generate as generate_events
 
     generated = generate_events(events, seed=seed, defect_rate=defect_rate)
     generated.to_ndjson(out)
@@ -485,8 +485,8 @@ def query(
         "--format", help="table, csv or json (an array of objects).", callback=_query_format)] = "table",
 ) -> None:
     """Run Athena SQL on the local lake (transpiled by sqlglot, executed by DuckDB)."""
-    from lakehouse import athena
-    from lakehouse.catalog import local_catalog
+    from lakehouse.analytics import athena
+    from lakehouse.lake.catalog import local_catalog
 
     statement = _query_sql(sql, file)
     lake = _existing_lake()
@@ -519,8 +519,8 @@ def watch(
 
     from cdk_app import config
     from iceberg_tables.specs import LIVE_EVENTS
-    from lakehouse.catalog import local_catalog
-    from lakehouse.watch import Look, look, render
+    from lakehouse.lake.catalog import local_catalog
+    from lakehouse.operations.watch import Look, look, render
 
     lake = _existing_lake()
     catalog, env = local_catalog(lake.warehouse, lake.catalog_db), config.load("local")

@@ -17,13 +17,15 @@ from typing import Any, Callable, Sequence
 import boto3
 
 from iceberg_tables.specs import ALL_TABLES
-from lakehouse import landing, moto_patches, workflows
-from lakehouse.generator import CheckoutSession, NoCheckoutSession, generate_orders
-from lakehouse.product_catalog import write_catalog
-from lakehouse.layout import LocalLake
-from lakehouse.ledger import staged_ledger
-from lakehouse.pipeline import LocalPipeline
-from lakehouse.producer import put_records, unsendable
+from lakehouse.cloud import moto_patches
+from lakehouse.cloud.pipeline import LocalPipeline
+from lakehouse.lake.layout import LocalLake
+from lakehouse.operations import workflows
+from lakehouse.operations.ledger import staged_ledger
+from lakehouse.sources import landing
+from lakehouse.sources.generator import CheckoutSession, NoCheckoutSession, generate_orders
+from lakehouse.sources.producer import put_records, unsendable
+from lakehouse.sources.product_catalog import write_catalog
 
 
 @dataclass
@@ -116,8 +118,8 @@ def run_pipeline(records: list[bytes], partition_keys: list[str], lake: LocalLak
 def _commit_live(pipeline: LocalPipeline, lake: LocalLake, progress: Progress) -> dict[str, float]:
     """The live committer registers what the cleaner staged (before any batch run); event -> queryable."""
     from iceberg_tables.specs import LIVE_EVENTS
-    from lakehouse.catalog import local_catalog
-    from lakehouse.live_latency import queryable_latencies, summarize
+    from lakehouse.lake.catalog import local_catalog
+    from lakehouse.operations.live_latency import queryable_latencies, summarize
 
     committed = pipeline.drain_live()
     latency = summarize(queryable_latencies(local_catalog(lake.warehouse, lake.catalog_db).load_table(
@@ -172,8 +174,8 @@ def _load_catalog_and_fx(pipeline: LocalPipeline, now: datetime, progress: Progr
 
 def _summary(lake: LocalLake, input_records: int, sent: int, not_sent: int, run_id: str,
              execution: workflows.Execution) -> Summary:
-    from lakehouse import athena
-    from lakehouse.catalog import local_catalog
+    from lakehouse.analytics import athena
+    from lakehouse.lake.catalog import local_catalog
 
     catalog = local_catalog(lake.warehouse, lake.catalog_db)
     _, rows = athena.query(catalog, f"""

@@ -15,9 +15,9 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from lakehouse.fx_fixture import rates_for
-from lakehouse.generator import ClickEvent, Generated, GeneratedOrders, OrderEvent
-from lakehouse.product_catalog import ExpectedProduct
+from lakehouse.sources.fx_fixture import rates_for
+from lakehouse.sources.generator import ClickEvent, Generated, GeneratedOrders, OrderEvent
+from lakehouse.sources.product_catalog import ExpectedProduct
 
 Row = Mapping[str, Any]
 Rates = Mapping[tuple[date, str], float]

@@ -7,7 +7,7 @@
 3. imports the bundle (an import adds and overwrites objects by UUID), then deletes the objects the bundle manages
    (`is_managed_externally`) that it no longer holds: dashboards, then charts, then datasets. Objects made in
    Superset itself are never touched. The local Superset does the same through the REST API
-   (lakehouse/superset.py `remove_unlisted`); here no web server runs, so it is done in-process.
+   (lakehouse/analytics/superset.py `remove_unlisted`); here no web server runs, so it is done in-process.
 Any failure exits non-zero, which fails the deploy.
 """
 from __future__ import annotations

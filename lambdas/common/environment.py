@@ -1,7 +1,7 @@
 """The environment variables the functions read, and which ones each function is given.
 
 Three places meet here: CDK (cdk_app/) sets them in AWS, with s3:// zone roots and secret names; the
-local runtime (lakehouse/provision.py, lakehouse/landing.py) sets them with file:// roots and the
+local runtime (lakehouse/cloud/provision.py, lakehouse/sources/landing.py) sets them with file:// roots and the
 local fixtures; the handlers read them. One definition, so the three cannot drift apart. The data
 quality and record-run functions read the catalog's and the engine's variables, named beside the
 code that reads them (iceberg_tables/catalogs.py, lambdas/data_quality/).

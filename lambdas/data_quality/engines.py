@@ -2,13 +2,12 @@
 
 The environment chooses (QUALITY_ENGINE): `athena` needs ATHENA_WORKGROUP (its enforced settings
 name the results location and encryption); `duckdb` reads the local Iceberg catalog through
-lakehouse/athena.py, which transpiles the same Athena SQL. Both return rows of numbers (or None).
+lakehouse/analytics/athena.py, which transpiles the same Athena SQL. Both return rows of numbers (or None).
 """
 from __future__ import annotations
 
-import importlib
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -37,7 +36,7 @@ class Engine(Protocol):
         """Free what the engine holds."""
 
 
-def _number(value: Any) -> float | None:
+def number(value: Any) -> float | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
@@ -68,29 +67,21 @@ class AthenaEngine:
             time.sleep(self._poll)  # the Lambda's timeout bounds a query that never ends
         result = self._client.get_query_results(QueryExecutionId=query_id)["ResultSet"]["Rows"]
         # a SELECT's first row holds the column names
-        return [tuple(_number(cell.get("VarCharValue")) for cell in row["Data"]) for row in result[1:]]
+        return [tuple(number(cell.get("VarCharValue")) for cell in row["Data"]) for row in result[1:]]
 
     def close(self) -> None:
         """Nothing to free: each query is its own."""
 
 
-class DuckDBEngine:
-    """The local stand-in, on one connection: every check sees the same snapshot of each table, as
-    the checks of one run should. Imported on use: the AWS package ships neither it nor sqlglot."""
+# The local runtime's engine over a catalog, when it has handed one in: None in AWS.
+_local_engine: Callable[[Catalog], Engine] | None = None
 
-    def __init__(self, catalog: Catalog) -> None:
-        athena = importlib.import_module("lakehouse.athena")
-        self._transpile = athena.transpile
-        self._con = athena.connect(catalog)
-        mapping_schema = importlib.import_module("sqlglot.schema").MappingSchema
-        self._schema = mapping_schema(athena.column_types(self._con), dialect="duckdb")
 
-    def rows(self, sql: str) -> list[NumberRow]:
-        return [tuple(_number(value) for value in row)
-                for row in self._con.execute(self._transpile(sql, self._schema)).fetchall()]
-
-    def close(self) -> None:
-        self._con.close()
+def use_local_engine(factory: Callable[[Catalog], Engine]) -> None:
+    """Hand in the engine that QUALITY_ENGINE=duckdb means: the local runtime does, as it provisions the
+    function (lakehouse/cloud/provision.py)."""
+    global _local_engine
+    _local_engine = factory
 
 
 def engine_from_env(environ: Mapping[str, str], catalog: Catalog) -> Engine:
@@ -101,5 +92,8 @@ def engine_from_env(environ: Mapping[str, str], catalog: Catalog) -> Engine:
             raise EngineConfigError(f"{ENV_ENGINE}={ATHENA} needs {ENV_WORKGROUP}")
         return AthenaEngine(workgroup)
     if name == DUCKDB:
-        return DuckDBEngine(catalog)
+        if _local_engine is None:
+            raise EngineConfigError(f"{ENV_ENGINE}={DUCKDB} is the local runtime's engine, and none was handed in "
+                                    f"(use_local_engine): in AWS set {ENV_ENGINE}={ATHENA}")
+        return _local_engine(catalog)
     raise EngineConfigError(f"{ENV_ENGINE} must be '{ATHENA}' or '{DUCKDB}', got {name!r}")

@@ -16,8 +16,8 @@ import pytest
 
 from cdk_app import config
 from cdk_app.config import PROJECT_ROOT
-from lakehouse import aws_calls
-from lakehouse.generator import generate
+from lakehouse.cloud import aws_calls
+from lakehouse.sources.generator import generate
 from tests.fixtures import least_privilege
 
 LAKEHOUSE = str(Path(sys.executable).parent / "lakehouse")

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from dashboards.render import bundle_charts
-from lakehouse.catalog import local_catalog
-from lakehouse.superset import LocalSuperset, publish_dashboards
+from lakehouse.analytics.superset import LocalSuperset, publish_dashboards
+from lakehouse.lake.catalog import local_catalog
 from tests.fixtures.demo_run import DemoRun, expected_gold, expected_ledgers
 from tests.fixtures.superset import chart_rows
 

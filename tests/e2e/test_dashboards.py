@@ -16,11 +16,11 @@ import duckdb
 import pytest
 
 from dashboards.render import bundle_charts, bundle_dashboards, render, write_bundle
-from lakehouse.athena import query
-from lakehouse.catalog import local_catalog
-from lakehouse.serving import export_serving
-from lakehouse.screenshots import WAIT_MS, browser_page, settled_screenshot, sign_in, wait_until_drawn
-from lakehouse.superset import LocalSuperset, publish_dashboards
+from lakehouse.analytics.athena import query
+from lakehouse.analytics.screenshots import WAIT_MS, browser_page, settled_screenshot, sign_in, wait_until_drawn
+from lakehouse.analytics.serving import export_serving
+from lakehouse.analytics.superset import LocalSuperset, publish_dashboards
+from lakehouse.lake.catalog import local_catalog
 from tests.fixtures.demo_run import DemoRun
 from tests.fixtures.superset import (KpiLake, append_daily_kpis, big_number, daily_kpis_rows, import_and_chart_data,
                                      make_lake, series_by_day_and_country)

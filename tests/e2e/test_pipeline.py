@@ -15,20 +15,21 @@ from pathlib import Path
 
 import pytest
 
-from cdk_app.config import PROJECT_ROOT
 from cdk_app import config
-from lakehouse import athena, aws_calls
-from lakehouse.catalog import local_catalog
-from lakehouse.layout import LocalLake
-from lakehouse.serving import export_serving
-from lakehouse.superset import LocalSuperset
+from cdk_app.config import PROJECT_ROOT
+from lakehouse.analytics import athena
+from lakehouse.analytics.serving import export_serving
+from lakehouse.analytics.superset import LocalSuperset
+from lakehouse.cloud import aws_calls
+from lakehouse.lake.catalog import local_catalog
+from lakehouse.lake.layout import LocalLake
 from lambdas.cleaner.pii import LOCAL_KEY
 from lambdas.contracts.clickstream import EMAIL_REDACTION, IP_HASH_PREFIX, Reason
 from tests import ground_truth
-from tests.pii_checks import EMAIL, addresses, keyed_hash, token_addresses
 from tests.fixtures import least_privilege
 from tests.fixtures.demo_run import DemoRun, Ledger, expected_gold, expected_ledgers
 from tests.fixtures.superset import big_number, import_and_chart_data, series_by_day_and_country
+from tests.pii_checks import EMAIL, addresses, keyed_hash, token_addresses
 
 
 

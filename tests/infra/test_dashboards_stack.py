@@ -20,10 +20,10 @@ from aws_cdk.assertions import Template
 
 from cdk_app.analytics import RESULTS_PREFIX
 from cdk_app.config import CONTEXT_KEY, load
-from cdk_app.lake import DATABASES
 from cdk_app.dashboards import (VIEW_DATABASES, CPU, DATABASE_PORT, GROUP_ROLES, HEALTH_PATH, MEMORY_MIB, OIDC_CALLBACK,
                                 RESULT_REUSE_MINUTES, SUPERSET_PORT, WAITER, DashboardsStack, athena_bundle)
 from cdk_app.data_quality import ATHENA_QUERY
+from cdk_app.lake import DATABASES
 from cdk_app.nag import add_checks
 from cdk_app.python_function import LOG_RETENTION
 from cdk_app.secure_bucket import bucket_name
@@ -323,7 +323,7 @@ def test_the_deploy_task_imports_and_removes_what_the_bundle_dropped_on_a_real_s
     import subprocess
 
     from dashboards.render import render_bundle
-    from lakehouse.superset import CONFIG_FILE, SUPERSET_VENV
+    from lakehouse.analytics.superset import CONFIG_FILE, SUPERSET_VENV
 
     bundle = render_bundle("duckdb", tmp_path / "bundle.zip", serving_db=tmp_path / "serving.duckdb")
     env = {**os.environ, "LAKEHOUSE_SUPERSET_HOME": str(tmp_path / "home"), "SUPERSET_CONFIG_PATH": str(CONFIG_FILE),

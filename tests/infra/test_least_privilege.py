@@ -10,7 +10,7 @@ import pytest
 from cdk_app import config
 from cdk_app.cleaner import PII_KEY_SECRET
 from cdk_app.config import PROJECT_ROOT
-from lakehouse import aws_calls
+from lakehouse.cloud import aws_calls
 from tests.fixtures import least_privilege
 
 LOCAL = config.load("local")

@@ -20,11 +20,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lakehouse.fx_fixture import (BAD_ENTRY_COUNTS, FIXTURE_API_KEY, REDIRECT_PATH, Fault, FxFixtureServer,
+from lakehouse.sources.fx_fixture import (BAD_ENTRY_COUNTS, FIXTURE_API_KEY, REDIRECT_PATH, Fault, FxFixtureServer,
                                   rates_for)
 from lambdas.api_connector.client import AuthenticationError, FetchError, FxApiClient
-from lambdas.api_connector.retry import RetryPolicy
 from lambdas.api_connector.handler import DaysFailed, handler
+from lambdas.api_connector.retry import RetryPolicy
 from lambdas.api_connector.secrets import SecretError
 from lambdas.contracts import fx_rates as contract
 from lambdas.contracts.fx_rates import Reason

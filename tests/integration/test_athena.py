@@ -12,7 +12,7 @@ import pytest
 import sqlglot
 
 from iceberg_tables.specs import GOLD_DAILY_KPIS
-from lakehouse.athena import (AthenaError, AthenaSyntaxError, UnknownTableError, connect, extension_path,
+from lakehouse.analytics.athena import (AthenaError, AthenaSyntaxError, UnknownTableError, connect, extension_path,
                               offline_duckdb, query, transpile)
 from tests.fixtures.superset import KpiLake, append_daily_kpis, daily_kpis_rows, make_lake
 

@@ -16,7 +16,7 @@ import duckdb
 import pytest
 import sqlglot
 
-from lakehouse.athena import AthenaError, offline_duckdb, query, transpile
+from lakehouse.analytics.athena import AthenaError, offline_duckdb, query, transpile
 from tests.fixtures.superset import KpiLake
 
 
@@ -319,7 +319,7 @@ def test_a_timestamp_literal_compares_with_a_timestamp_with_time_zone_column(kpi
     DuckDB refused TIMESTAMP_S against TIMESTAMPTZ."""
     import datetime as dt
 
-    from lakehouse.athena import query
+    from lakehouse.analytics.athena import query
 
     sql = ("SELECT count(*) FROM gold.daily_kpis WHERE updated_at >= TIMESTAMP '2026-11-27 00:00:00' "
            "AND updated_at < TIMESTAMP '2026-11-28 00:00:00'")

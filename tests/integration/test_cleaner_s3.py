@@ -20,7 +20,7 @@ import boto3
 import pyarrow.parquet as pq
 import pytest
 
-from lakehouse.generator import Generated, generate
+from lakehouse.sources.generator import Generated, generate
 from lambdas.cleaner.handler import handler
 from lambdas.cleaner.pii import LOCAL_KEY
 from lambdas.contracts import clickstream as contract

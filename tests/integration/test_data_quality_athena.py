@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from cdk_app import config
-from lakehouse.local_cloud import LocalCloud
+from lakehouse.cloud.local_cloud import LocalCloud
 from lambdas.data_quality.checks import all_checks
 from lambdas.data_quality.engines import AthenaEngine
 from lambdas.data_quality.handler import run_checks

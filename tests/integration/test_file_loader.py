@@ -4,7 +4,7 @@ Lambda API.
 
 moto stands in for AWS here: S3 and Lambda on a real moto server on 127.0.0.1 (the session's local
 cloud), over HTTP with obviously fake credentials; the function's invokes run the real handler
-in-process (lakehouse/moto_patches.py). What lands in the buckets is read back with boto3,
+in-process (lakehouse/cloud/moto_patches.py). What lands in the buckets is read back with boto3,
 independently of the loader's pyarrow filesystem, and compared with the generator's ground truth.
 """
 from __future__ import annotations
@@ -23,10 +23,10 @@ import pyarrow.parquet as pq
 import pytest
 from boto3.s3.transfer import TransferConfig
 
-from lakehouse.landing import deliver_new_files, function_environment, invoke_function, invoke_handler, \
+from lakehouse.sources.landing import deliver_new_files, function_environment, invoke_function, invoke_handler, \
     landing_folder, subscribe
-from lakehouse.layout import LocalLake
-from lakehouse.product_catalog import (LABEL_BLANK, LABEL_CLEAN, LABEL_DUPLICATE, LABEL_HEADER, CatalogFile,
+from lakehouse.lake.layout import LocalLake
+from lakehouse.sources.product_catalog import (LABEL_BLANK, LABEL_CLEAN, LABEL_DUPLICATE, LABEL_HEADER, CatalogFile,
                                        generate_catalog, write_catalog)
 from lambdas.file_loader.handler import handler
 from lambdas.file_loader.loader import content_id, load_file

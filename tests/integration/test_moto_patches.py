@@ -13,8 +13,8 @@ from typing import Any
 import boto3
 import pytest
 
-from lakehouse import moto_patches
-from lakehouse.local_cloud import LocalCloud
+from lakehouse.cloud import moto_patches
+from lakehouse.cloud.local_cloud import LocalCloud
 from tests.fixtures.local_cloud import register_function as _function
 
 pytestmark = pytest.mark.usefixtures("local_cloud")

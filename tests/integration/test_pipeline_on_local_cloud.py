@@ -17,18 +17,19 @@ from moto.core.exceptions import JsonRESTError
 
 from cdk_app import config
 from cdk_app.config import PROJECT_ROOT
-from lakehouse import moto_patches, workflows
-from lakehouse.alerts import take_alerts
-from lakehouse.athena import query
-from lakehouse.catalog import local_catalog
-from lakehouse.generator import generate
-from lakehouse.layout import LocalLake
-from lakehouse.poller import KinesisPoller, MappingSettings
-from lakehouse.producer import put_records
-from lakehouse.provision import Provisioned, render_asl
-from lakehouse.sqs_poller import SqsPoller
 from iceberg_tables.migrator import migrate
 from iceberg_tables.specs import LIVE_TABLES
+from lakehouse.analytics.athena import query
+from lakehouse.cloud import moto_patches
+from lakehouse.cloud.poller import KinesisPoller, MappingSettings
+from lakehouse.cloud.provision import Provisioned, render_asl
+from lakehouse.cloud.sqs_poller import SqsPoller
+from lakehouse.lake.catalog import local_catalog
+from lakehouse.lake.layout import LocalLake
+from lakehouse.operations import workflows
+from lakehouse.operations.alerts import take_alerts
+from lakehouse.sources.generator import generate
+from lakehouse.sources.producer import put_records
 from lambdas.data_quality.checks import all_checks
 from tests.fixtures.batch_runs import (LOCK_TABLE, WAIT_SECONDS, Gate, expire_lease, in_background, lock_item,
                                       stand_in_jobs)
@@ -85,8 +86,8 @@ def test_the_batch_asl_fails_through_its_catch_and_records_the_failed_run(
 
 
 def _rows(lake: LocalLake, sql: str) -> list[tuple]:
-    from lakehouse import athena
-    from lakehouse.catalog import local_catalog
+    from lakehouse.analytics import athena
+    from lakehouse.lake.catalog import local_catalog
     return athena.query(local_catalog(lake.warehouse, lake.catalog_db), sql)[1]
 
 
@@ -105,7 +106,7 @@ def test_after_injected_faults_retries_and_the_replay_silver_holds_each_good_eve
     (retried) and on any batch holding one of three poison records (bisected down to them, which then
     exhaust their retries and go to the on-failure queue), and one write fails for real (a batch item
     failure, retried). Then the faults stop, the queue is replayed, and the batch state machine runs."""
-    from lakehouse.replay import replay_dlq
+    from lakehouse.operations.replay import replay_dlq
     lake, resources = pipeline
     name = resources.cleaner_function
     cleaner = moto_patches.LAMBDA_HANDLERS[name]
@@ -167,7 +168,7 @@ def test_replay_falls_back_to_the_raw_zone_once_the_stream_no_longer_holds_the_r
         pipeline: tuple[LocalLake, Provisioned]) -> None:
     """Staging writes fail for good (raw was written first), the batches go to the on-failure queue,
     the stream is deleted, and the replay rebuilds the batches from the raw zone's envelopes."""
-    from lakehouse.replay import replay_dlq
+    from lakehouse.operations.replay import replay_dlq
     lake, resources = pipeline
     name = resources.cleaner_function
     broken = _break_staging(name)
@@ -194,7 +195,7 @@ def test_replay_rebuilds_a_failed_msk_batch_from_the_raw_zone_and_keeps_what_it_
     queue): its KafkaBatchInfo is replayed from the raw zone, in the MSK event shape. No Kafka broker
     can run here, so the failure record is the one Lambda's documentation shows, written by hand."""
     import boto3
-    from lakehouse.replay import replay_dlq
+    from lakehouse.operations.replay import replay_dlq
     lake, resources = pipeline
     name = resources.cleaner_function
     broken = _break_staging(name)
@@ -372,7 +373,7 @@ def test_a_duplicated_key_in_silver_fails_the_quality_step_and_alerts(pipeline: 
     records each check and the run."""
     import pyarrow as pa
     from collections import Counter
-    from lakehouse.catalog import local_catalog
+    from lakehouse.lake.catalog import local_catalog
     lake, resources = pipeline
     generated = generate(400, seed=12, defect_rate=0.05)
     put_records(resources.stream_name, generated.records, generated.partition_keys)
@@ -426,8 +427,8 @@ def _stream(resources: Provisioned, source: str, generated: Any) -> None:
 
 def _drop_catalog(lake: LocalLake, resources: Provisioned) -> None:
     """Every product the generators' orders name (P-00001 to P-01999), one clean catalog file through the loader."""
-    from lakehouse.landing import deliver_new_files, invoke_function, landing_folder
-    from lakehouse.product_catalog import write_catalog
+    from lakehouse.sources.landing import deliver_new_files, invoke_function, landing_folder
+    from lakehouse.sources.product_catalog import write_catalog
     folder = landing_folder(lake)
     folder.mkdir(parents=True, exist_ok=True)
     write_catalog(folder / "catalog.csv", rows=1999, seed=3, defect_rate=0.0, arrived=datetime.now(timezone.utc))
@@ -474,7 +475,7 @@ def test_producers_sending_only_bad_records_fail_the_run_on_their_quarantine_rat
         pipeline: tuple[LocalLake, Provisioned]) -> None:
     """Both streams' producers break (every record rejected by the cleaner): nothing bad reaches silver, so
     only the share of records quarantined can tell."""
-    from lakehouse.generator import generate_orders
+    from lakehouse.sources.generator import generate_orders
     lake, resources = pipeline
     _drop_catalog(lake, resources)
     _stream(resources, "clickstream", generate(400, seed=41, defect_rate=0.05))
@@ -498,7 +499,7 @@ def test_producers_sending_only_bad_records_fail_the_run_on_their_quarantine_rat
 def test_orders_and_fx_rates_that_stopped_arriving_fail_their_freshness(
         pipeline: tuple[LocalLake, Provisioned]) -> None:
     """The clickstream flows, but the newest order event and FX rate day arrived are days old."""
-    from lakehouse.generator import generate_orders
+    from lakehouse.sources.generator import generate_orders
     lake, resources = pipeline
     now = datetime.now(timezone.utc)
     stopped = now - timedelta(days=12)  # orders and rates of 12 to 9 days ago, nothing since
@@ -528,7 +529,7 @@ def test_a_day_with_a_fraction_of_the_trailing_days_events_fails_volume_until_th
     """Events and orders at the usual rate for longer than the trailing days, then a last day with about a twentieth
     of it: the run fails on both streams' volume. The day's missing events arrive after all (a producer's
     backlog), and the next run passes."""
-    from lakehouse.generator import generate_orders
+    from lakehouse.sources.generator import generate_orders
     lake, resources = pipeline
     days, now = ENV.quality.volume_trailing_days, datetime.now(timezone.utc)
     last_day = now - timedelta(days=1)

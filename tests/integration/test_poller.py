@@ -18,12 +18,12 @@ from typing import Any
 import boto3
 import pytest
 
-from lakehouse.layout import LocalLake
-from lakehouse.local_cloud import LocalCloud
-from lakehouse.poller import (EMPTY_EVENT_BYTES, MAX_PAYLOAD_BYTES, KinesisPoller, MappingSettings, RecordSizer,
-                              kinesis_event)
-from lakehouse.producer import put_records
-from lakehouse.provision import Provisioned
+from lakehouse.cloud.local_cloud import LocalCloud
+from lakehouse.cloud.poller import (EMPTY_EVENT_BYTES, MAX_PAYLOAD_BYTES, KinesisPoller, MappingSettings, RecordSizer,
+                                    kinesis_event)
+from lakehouse.cloud.provision import Provisioned
+from lakehouse.lake.layout import LocalLake
+from lakehouse.sources.producer import put_records
 from tests.fixtures.local_cloud import create_stream as _stream
 from tests.fixtures.local_cloud import register_function as _function
 
@@ -273,7 +273,7 @@ def test_a_bad_item_identifier_fails_the_whole_batch_which_is_retried(
         reported.append(bad_entry(seqs))
         return {"batchItemFailures": [{"itemIdentifier": seqs[4]}, reported[0]]}
 
-    with caplog.at_level(logging.WARNING, logger="lakehouse.poller"):
+    with caplog.at_level(logging.WARNING, logger="lakehouse.cloud.poller"):
         stats = KinesisPoller(stream, _function(handler), MappingSettings(batch_size=10)).drain()
 
     assert calls == [list(range(6)), list(range(6))]
@@ -350,7 +350,7 @@ def test_an_error_in_a_polling_thread_is_logged_and_polling_goes_on(caplog: pyte
             settled.set()
 
     thread = threading.Thread(target=poll, name="poller-under-test")
-    with caplog.at_level(logging.WARNING, logger="lakehouse.poller"):
+    with caplog.at_level(logging.WARNING, logger="lakehouse.cloud.poller"):
         thread.start()
         settled.wait(120)
         stop.set()
@@ -366,7 +366,7 @@ def test_a_poller_that_cannot_go_on_stops_serve_and_names_its_stream(
         pipeline: tuple[LocalLake, Provisioned], local_cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
     """The orders poller runs on its own thread in `lakehouse up`; if it cannot go on, `serve` must not
     carry on without it: every poller stops and `serve` raises, naming the stream and the error."""
-    from lakehouse.pipeline import LocalPipeline, PollerStopped
+    from lakehouse.cloud.pipeline import LocalPipeline, PollerStopped
 
     lake, resources = pipeline
     local = LocalPipeline(lake)

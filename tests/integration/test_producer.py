@@ -11,8 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
-from lakehouse.generator import generate
-from lakehouse.producer import ProducerError, partition_key, put_records
+from lakehouse.sources.generator import generate
+from lakehouse.sources.producer import ProducerError, partition_key, put_records
 from tests.fixtures.local_cloud import create_stream as _stream  # on the session's moto server
 
 pytestmark = pytest.mark.usefixtures("local_cloud")

@@ -11,16 +11,16 @@ import pyarrow.compute as pc
 import pytest
 
 from cdk_app import config
-from lakehouse import workflows
-from lakehouse.catalog import migrated_catalog
-from lakehouse.generator import generate
-from lakehouse.layout import LocalLake
-from lakehouse.poller import KinesisPoller, MappingSettings
-from lakehouse.producer import put_records
-from lakehouse.provision import Provisioned
-from tests.fixtures.batch_runs import WAIT_SECONDS, Gate, in_background, stand_in_jobs
+from lakehouse.cloud.poller import KinesisPoller, MappingSettings
+from lakehouse.cloud.provision import Provisioned
+from lakehouse.lake.catalog import migrated_catalog
+from lakehouse.lake.layout import LocalLake
+from lakehouse.operations import workflows
+from lakehouse.sources.generator import generate
+from lakehouse.sources.producer import put_records
 from lambdas.cleaner import clickstream, rules
 from lambdas.contracts.countries import ISO_3166_ALPHA2
+from tests.fixtures.batch_runs import WAIT_SECONDS, Gate, in_background, stand_in_jobs
 
 ENV = config.load("local")
 BROKEN_COUNTRY = "FR"

@@ -8,8 +8,8 @@ import duckdb
 import pytest
 
 from iceberg_tables.specs import GOLD_DAILY_KPIS, LIVE_EVENTS
-from lakehouse.athena import UnknownTableError
-from lakehouse.serving import SERVED_VIEWS, export_serving
+from lakehouse.analytics.athena import UnknownTableError
+from lakehouse.analytics.serving import SERVED_VIEWS, export_serving
 from tests.fixtures.superset import KpiLake, append_daily_kpis, daily_kpis_rows, make_lake
 
 COLUMNS = [c.name for c in GOLD_DAILY_KPIS.columns]

@@ -14,7 +14,7 @@ from cdk_app import config
 from iceberg_tables.catalogs import local_catalog
 from iceberg_tables.migrator import migrate
 from iceberg_tables.specs import ALL_TABLES, LIVE_EVENTS, LIVE_TABLES
-from lakehouse.watch import COMMIT_LAG_LIMIT, look, render
+from lakehouse.operations.watch import COMMIT_LAG_LIMIT, look, render
 from lambdas.live_committer.committer import commit
 from tests.fixtures.kinesis_events import cleaner_lake as lake  # noqa: F401 (a fixture)
 from tests.fixtures.staged_batches import stage, staged
@@ -37,7 +37,7 @@ def staging(lake: Path) -> Path:  # noqa: F811
 def test_minutes_count_each_clean_event_once_and_the_rates_are_the_batches(catalog: Catalog, lake: Path) -> None:  # noqa: F811
     written, _ = stage(3)
     commit(catalog.load_table(LIVE_EVENTS.full_name), staged(written))
-    from lakehouse.generator import generate
+    from lakehouse.sources.generator import generate
     from tests.fixtures.kinesis_events import ARRIVAL
 
     clean = generate(3 * 400, seed=5, now=ARRIVAL).clean_events  # what stage(3) sent

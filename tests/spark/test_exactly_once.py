@@ -13,7 +13,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from glue_jobs import common, gold_build, silver_fx_rates, silver_merge, silver_orders, silver_products
-from lakehouse.spark import get_spark
+from lakehouse.lake.spark import get_spark
 from tests.fixtures.spark import SparkLake, empty_tables
 from tests.spark.staging import (T0, drop_catalog, job_args, make_events, order_event, resend, write_batch,
                                  write_fx_day, write_order_batch)

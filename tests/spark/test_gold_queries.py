@@ -13,9 +13,9 @@ from pyspark.sql import SparkSession
 from cdk_app.config import PROJECT_ROOT
 from glue_jobs import gold_build
 from glue_jobs.common import GOLD_DAILY_KPIS, GOLD_FUNNEL_DAILY, GOLD_PRODUCT_SALES_DAILY
-from lakehouse.athena import query
+from lakehouse.analytics.athena import query
+from lakehouse.lake.spark import get_spark
 from tests import ground_truth as truth
-from lakehouse.spark import get_spark
 from tests.fixtures.spark import SparkLake, empty_tables
 from tests.spark.gold_silver import seeded
 

@@ -14,9 +14,10 @@ from pyspark.sql import SparkSession
 from cdk_app.config import PROJECT_ROOT
 from glue_jobs import maintenance
 from iceberg_tables.glue_conf import GLUE_VERSION
-from lakehouse import moto_patches, workflows
-from lakehouse.local_cloud import LocalCloud
-from lakehouse.provision import render_asl
+from lakehouse.cloud import moto_patches
+from lakehouse.cloud.local_cloud import LocalCloud
+from lakehouse.cloud.provision import render_asl
+from lakehouse.operations import workflows
 from tests.fixtures.local_cloud import role_arn
 from tests.fixtures.spark import SparkLake
 

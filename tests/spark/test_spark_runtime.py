@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from lakehouse import spark_jars
-from lakehouse.catalog import migrated_catalog
-from lakehouse.spark import DEFAULT_JARS_DIR, get_spark
+from lakehouse.lake import spark_jars
+from lakehouse.lake.catalog import migrated_catalog
+from lakehouse.lake.spark import DEFAULT_JARS_DIR, get_spark
 from tests.fixtures.spark import SparkLake
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from cdk_app.config import PROJECT_ROOT
-from lakehouse.fx_fixture import Fault
+from lakehouse.sources.fx_fixture import Fault
 from lambdas.api_connector import handler
 from lambdas.api_connector.retry import RetryPolicy
 from lambdas.api_connector.schedule import MAX_DAYS_PER_INVOCATION

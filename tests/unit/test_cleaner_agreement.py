@@ -15,7 +15,7 @@ import pyarrow as pa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from lakehouse.generator import generate
+from lakehouse.sources.generator import generate
 from lambdas.cleaner.batch import SOURCES, clean_batch
 from lambdas.cleaner.clickstream import clean_columns, clean_record
 from lambdas.cleaner.events import parse_event

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from lakehouse.generator import generate, generate_orders
+from lakehouse.sources.generator import generate, generate_orders
 from lambdas.cleaner.handler import handler
 from tests.fixtures.kinesis_events import ARRIVAL, kinesis_event, msk_event, raw_file_records
 

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from lakehouse.generator import LABEL_CLEAN, Generated, generate
+from lakehouse.sources.generator import LABEL_CLEAN, Generated, generate
 from lambdas.cleaner.handler import ConfigurationError, handler, logger
 from lambdas.cleaner.pii import LOCAL_KEY
 from lambdas.cleaner.writer import CLEAN_SCHEMA, QUARANTINE_SCHEMA

@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from lakehouse.generator import Generated, generate
+from lakehouse.sources.generator import Generated, generate
 from lambdas.cleaner.events import EventError, parse_event
 from lambdas.cleaner.handler import handler
 from tests.fixtures.kinesis_events import ARRIVAL, kinesis_event, msk_event, raw_file_records

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lakehouse.generator import GeneratedOrders, generate_orders
+from lakehouse.sources.generator import GeneratedOrders, generate_orders
 from lambdas.cleaner.handler import handler
 from lambdas.cleaner.orders import clean_record
 from lambdas.cleaner.rules import Rejected

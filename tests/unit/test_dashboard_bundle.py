@@ -22,7 +22,7 @@ from dashboards.query_context import ChartError, query_context
 from dashboards.render import (BUNDLE_DIR, ROOT_FOLDER, BundleError, bundle_dashboards, render, render_bundle,
                                spec_schemas)
 from iceberg_tables.specs import ALL_TABLES, GOLD_DAILY_KPIS, OPS_PIPELINE_RUNS
-from lakehouse.superset import LocalSuperset, SupersetError
+from lakehouse.analytics.superset import LocalSuperset, SupersetError
 from tests.fixtures.superset import free_port
 
 ATHENA = {"region": "eu-west-1", "s3_staging_dir": "s3://lakehouse-dev-athena/results/", "work_group": "lakehouse-dev",

@@ -1,5 +1,5 @@
 """The data-quality checks on tiny tables: a real local pyiceberg catalog, the checks' Athena SQL run by
-DuckDB through lakehouse/athena.py, and each expectation computed independently in Python."""
+DuckDB through lakehouse/analytics/athena.py, and each expectation computed independently in Python."""
 from __future__ import annotations
 
 import json
@@ -16,8 +16,9 @@ from pyiceberg.catalog import Catalog
 
 from iceberg_tables import specs
 from iceberg_tables.catalogs import ENV_CATALOG_DB, ENV_WAREHOUSE
-from lakehouse import athena
-from lakehouse.catalog import migrated_catalog
+from lakehouse.analytics import athena
+from lakehouse.analytics.quality_engine import StandInEngine
+from lakehouse.lake.catalog import migrated_catalog
 from lambdas.contracts.lake_layout import BATCH_SOURCES
 from lambdas.data_quality import engines
 from lambdas.data_quality.checks import SOURCE_TABLES, all_checks
@@ -41,6 +42,8 @@ def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Catalog:
     for key, value in {ENV_WAREHOUSE: str(warehouse), ENV_CATALOG_DB: str(catalog_db),
                        engines.ENV_ENGINE: engines.DUCKDB, ENV_THRESHOLDS: LIMITS.to_json()}.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setattr(engines, "_local_engine", None)
+    engines.use_local_engine(StandInEngine)  # as provision hands it in
     return catalog
 
 
@@ -112,7 +115,7 @@ def healthy(catalog: Catalog) -> list[dict]:
 
 
 def run(catalog: Catalog, limits: Thresholds = LIMITS) -> dict[str, Any]:
-    engine = engines.DuckDBEngine(catalog)
+    engine = StandInEngine(catalog)
     try:
         return {r.label: r for r in run_checks(engine, RUN, limits, NOW)}
     finally:
@@ -360,6 +363,10 @@ def test_a_bad_environment_is_named(lake: Catalog, monkeypatch: pytest.MonkeyPat
         handler({"run_id": RUN}, None)
     monkeypatch.setenv(engines.ENV_ENGINE, "athena")
     with pytest.raises(engines.EngineConfigError, match="needs ATHENA_WORKGROUP"):
+        handler({"run_id": RUN}, None)
+    monkeypatch.setenv(engines.ENV_ENGINE, "duckdb")
+    monkeypatch.setattr(engines, "_local_engine", None)  # the function as AWS runs it: no local runtime
+    with pytest.raises(engines.EngineConfigError, match="QUALITY_ENGINE=duckdb is the local runtime's engine"):
         handler({"run_id": RUN}, None)
     monkeypatch.delenv(ENV_THRESHOLDS)
     with pytest.raises(ThresholdError, match="QUALITY_THRESHOLDS is not set"):

@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lakehouse.landing import s3_event
-from lakehouse.product_catalog import (LABEL_BLANK, LABEL_CLEAN, LABEL_DUPLICATE, LABEL_HEADER, CatalogFile,
+from lakehouse.sources.landing import s3_event
+from lakehouse.sources.product_catalog import (LABEL_BLANK, LABEL_CLEAN, LABEL_DUPLICATE, LABEL_HEADER, CatalogFile,
                                        generate_catalog)
 from lambdas.contracts import products as contract
 from lambdas.contracts.products import Reason

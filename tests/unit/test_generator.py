@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lakehouse.generator import (KPI_NAMES, LABEL_CLEAN, LABEL_DUPLICATE, ClickEvent, Generated, GeneratedOrders,
+from lakehouse.sources.generator import (KPI_NAMES, LABEL_CLEAN, LABEL_DUPLICATE, ClickEvent, Generated, GeneratedOrders,
                                  NoCheckoutSession, OrderEvent, generate, generate_orders)
 from lambdas.cleaner import orders as order_rules
 from lambdas.cleaner.clickstream import clean_record

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
-from lakehouse.generator import KPI_NAMES, generate, generate_orders
-from lakehouse.product_catalog import generate_catalog
+from lakehouse.sources.generator import KPI_NAMES, generate, generate_orders
+from lakehouse.sources.product_catalog import generate_catalog
 from tests import ground_truth as truth
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=timezone.utc)

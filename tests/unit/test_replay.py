@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from isal import igzip
 
-from lakehouse.generator import generate, generate_orders
+from lakehouse.sources.generator import generate, generate_orders
 from lambdas.cleaner.events import Delivery, parse_event
 from lambdas.cleaner.handler import handler as cleaner
 from lambdas.cleaner.raw import RawFileError, read_delivery

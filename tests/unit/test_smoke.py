@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cdk_app import config
-from lakehouse import smoke
+from lakehouse.operations import smoke
 from lambdas.common.manifests import index_entry_uri, write_manifest
 from lambdas.contracts import clickstream, orders
 

@@ -1,4 +1,4 @@
-"""Following an execution's steps (lakehouse/workflows.py) from its history.
+"""Following an execution's steps (lakehouse/operations/workflows.py) from its history.
 
 The client here is a stand-in for Step Functions (AWS itself, or moto's server) that reproduces one
 timing moto shows: the execution's final status is readable before the last states' exit events."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from lakehouse import workflows
+from lakehouse.operations import workflows
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 

@@ -20,10 +20,10 @@ from pyarrow import fs as pafs
 
 from cdk_app import config
 from cdk_app.config import EnvConfig
-from lakehouse import workflows
-from lakehouse.generator import LABEL_CLEAN, generate
-from lakehouse.layout import LocalLake
-from lakehouse.producer import put_records
+from lakehouse.lake.layout import LocalLake
+from lakehouse.operations import workflows
+from lakehouse.sources.generator import LABEL_CLEAN, generate
+from lakehouse.sources.producer import put_records
 from lambdas.common.manifests import manifest_uri
 from lambdas.common.storage import read_bytes, resolve
 from lambdas.contracts import clickstream, lake_layout
@@ -65,16 +65,16 @@ def aws_target(env: EnvConfig) -> Target:
 
 def local_target(lake: LocalLake) -> Target:
     """The running `lakehouse up` of `lake` (raises NoLocalCloud when there is none)."""
-    from lakehouse.catalog import local_catalog
-    from lakehouse.pipeline import connect_to_local_cloud
-    from lambdas.data_quality.engines import DuckDBEngine
+    from lakehouse.analytics.quality_engine import StandInEngine
+    from lakehouse.cloud.pipeline import connect_to_local_cloud
+    from lakehouse.lake.catalog import local_catalog
 
     info = connect_to_local_cloud(lake)
     return Target(
         env=config.load("local"),
         staging_uri=lake.staging_uri,
         state_machine_arn=info.resources.state_machine_arn,
-        engine=lambda: DuckDBEngine(local_catalog(lake.warehouse, lake.catalog_db)),
+        engine=lambda: StandInEngine(local_catalog(lake.warehouse, lake.catalog_db)),
         cleaner_logs="the output of `lakehouse up`",
     )
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, Response, sync_playwright
 
-from lakehouse.superset import ADMIN_PASSWORD, ADMIN_USER
+from lakehouse.analytics.superset import ADMIN_PASSWORD, ADMIN_USER
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -53,7 +53,7 @@ _FROM_INTERNAL = {internal: mysql for mysql, internal in _ATHENA.TIME_MAPPING.it
 
 
 class LakeTables(Protocol):
-    """What the time-travel rewrite needs from the lake (lakehouse.athena gives it)."""
+    """What the time-travel rewrite needs from the lake (lakehouse.analytics.athena gives it)."""
 
     def as_of(self, table: str, version: exp.Version) -> exp.Expression:
         """A DuckDB table expression reading `table` ('namespace.name') at the snapshot `version` names."""
@@ -286,7 +286,7 @@ def _time_travel(statement: exp.Expression, lake: LakeTables | None) -> None:
             continue
         if lake is None:
             raise AthenaError(f"time travel ({version.sql('athena')}) needs the lake: run it through "
-                              f"lakehouse.athena.query")
+                              f"lakehouse.analytics.athena.query")
         name = ".".join(part.name for part in table.parts)
         alias = table.args.get("alias") or exp.TableAlias(this=exp.to_identifier(table.name))
         table.replace(exp.Table(this=lake.as_of(name, version), alias=alias.copy()))

@@ -23,7 +23,7 @@ from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 from sqlglot.schema import MappingSchema
 
 from iceberg_tables.views import ALL_VIEWS
-from lakehouse.athena_dialect import AthenaError, LakeTables, repair
+from lakehouse.analytics.athena_dialect import AthenaError, LakeTables, repair
 
 # avro first: the iceberg extension reads manifests through it and must not autoload it.
 EXTENSIONS = ("avro", "iceberg")

@@ -23,7 +23,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterator
 
-from lakehouse.generator import Counts
+from lakehouse.sources.generator import Counts
 from lambdas.contracts import currencies
 from lambdas.contracts import products as contract
 from lambdas.contracts.products import Reason

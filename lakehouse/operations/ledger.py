@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from lakehouse.layout import LocalLake
+from lakehouse.lake.layout import LocalLake
 from lambdas.contracts import lake_layout
 
 

@@ -16,13 +16,13 @@ from typing import Callable
 
 from cdk_app import config
 from cdk_app.config import EnvConfig
-from lakehouse import moto_patches
-from lakehouse.fx_fixture import FxFixtureServer
-from lakehouse.layout import LocalLake
-from lakehouse.local_cloud import FAKE_CREDENTIALS, LocalCloud
-from lakehouse.poller import KinesisPoller, MappingSettings, PollStats
-from lakehouse.provision import Provisioned, provision
-from lakehouse.sqs_poller import SqsPoller, SqsPollStats
+from lakehouse.cloud import moto_patches
+from lakehouse.cloud.local_cloud import FAKE_CREDENTIALS, LocalCloud
+from lakehouse.cloud.poller import KinesisPoller, MappingSettings, PollStats
+from lakehouse.cloud.provision import Provisioned, provision
+from lakehouse.cloud.sqs_poller import SqsPoller, SqsPollStats
+from lakehouse.lake.layout import LocalLake
+from lakehouse.sources.fx_fixture import FxFixtureServer
 
 CLOUD_FILE = "cloud.json"
 
@@ -64,7 +64,7 @@ class LocalPipeline:
         self._live_poller: SqsPoller | None = None
 
     def start(self) -> "LocalPipeline":
-        from lakehouse.catalog import migrated_catalog
+        from lakehouse.lake.catalog import migrated_catalog
 
         self.lake.wipe_data()
         self.lake.create()

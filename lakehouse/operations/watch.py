@@ -20,7 +20,7 @@ from rich.table import Table
 from cdk_app.config import EnvConfig
 from iceberg_tables.specs import LIVE_EVENTS
 from iceberg_tables.views import MINUTE_EVENTS, MINUTE_SESSIONS
-from lakehouse.athena import query
+from lakehouse.analytics.athena import query
 from lambdas.contracts import lake_layout, live
 
 RATE_WINDOW = timedelta(minutes=5)  # the AWS quarantine-rate alarm's period

@@ -15,9 +15,9 @@ from py4j.protocol import Py4JJavaError
 from pyspark.sql import SparkSession
 
 from iceberg_tables.catalogs import CATALOG_NAME, SQLITE_BUSY_TIMEOUT_SECONDS, local_catalog
-from lakehouse.spark_jars import LOG4J_CONFIG, jar_paths
+from lakehouse.lake.spark_jars import LOG4J_CONFIG, jar_paths
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_JARS_DIR = PROJECT_ROOT / "build" / "jars"
 
 _lock = threading.Lock()

@@ -39,7 +39,7 @@ _original_make_api_call = BaseClient._make_api_call
 def _component(frame: FrameType | None) -> tuple[str, str, dict[str, str]] | None:
     """(kind, name, what it acts on that the call's parameters may not say) of the component whose code is on
     this stack, innermost first."""
-    from lakehouse.poller import KinesisPoller  # imported here: the poller imports boto3 clients at use
+    from lakehouse.cloud.poller import KinesisPoller  # imported here: the poller imports boto3 clients at use
 
     while frame is not None:
         code, local = frame.f_code, frame.f_locals

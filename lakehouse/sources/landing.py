@@ -5,7 +5,7 @@ In AWS the landing bucket notifies the file loader of every created `.csv` under
 handler (lambdas/file_loader) on a real S3-shaped event:
 
 - a file put to the local cloud's S3 (moto): moto sends the bucket's ObjectCreated notification
-  itself, and the loader's in-process Lambda (lakehouse/moto_patches.py) runs it. `subscribe`
+  itself, and the loader's in-process Lambda (lakehouse/cloud/moto_patches.py) runs it. `subscribe`
   configures that notification with the same filter CDK deploys.
 - a file copied into the local landing folder (`.lakehouse/lake/landing/products/`):
   `deliver_new_files` scans the folder, builds the event S3 would send for each new or changed
@@ -26,7 +26,7 @@ from urllib.parse import quote_plus
 import boto3
 
 from cdk_app.config import PROJECT
-from lakehouse.layout import LocalLake
+from lakehouse.lake.layout import LocalLake
 from lambdas.common import environment
 from lambdas.contracts import lake_layout
 from lambdas.contracts import products as contract

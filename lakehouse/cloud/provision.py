@@ -2,7 +2,7 @@
 ASL file with the same substitutions, the same handlers, the same job scripts and arguments.
 
 Resources are created through the AWS APIs (on moto), and the local providers are told which
-of our functions and Spark jobs stand behind each name (lakehouse/moto_patches.py).
+of our functions and Spark jobs stand behind each name (lakehouse/cloud/moto_patches.py).
 """
 from __future__ import annotations
 
@@ -20,12 +20,14 @@ from cdk_app import run_limits
 from cdk_app.config import KINESIS_SOURCES, PROJECT, PROJECT_ROOT, EnvConfig
 from iceberg_tables.catalogs import ENV_CATALOG_DB, ENV_WAREHOUSE
 from iceberg_tables.glue_conf import GLUE_VERSION
-from lakehouse import landing, moto_patches
-from lakehouse.fx_fixture import FIXTURE_API_KEY
-from lakehouse.layout import LocalLake
+from lakehouse.analytics.quality_engine import StandInEngine
+from lakehouse.cloud import moto_patches
+from lakehouse.lake.layout import LocalLake
+from lakehouse.sources import landing
+from lakehouse.sources.fx_fixture import FIXTURE_API_KEY
 from lambdas.common import environment
 from lambdas.contracts import clickstream, lake_layout, live
-from lambdas.data_quality.engines import DUCKDB, ENV_ENGINE
+from lambdas.data_quality.engines import DUCKDB, ENV_ENGINE, use_local_engine
 from lambdas.data_quality.thresholds import ENV_THRESHOLDS
 
 ASL_DIR = PROJECT_ROOT / "step_functions"
@@ -99,7 +101,7 @@ def _create_function(role: str, folder: str, name: str, variables: dict[str, str
 
 def _spark_job(job: str, lake: LocalLake) -> Callable[[dict[str, str]], Any]:
     def run(args: dict[str, str]) -> Any:
-        from lakehouse.spark import get_spark  # Spark starts only when a job first runs
+        from lakehouse.lake.spark import get_spark  # Spark starts only when a job first runs
         module = importlib.import_module(f"glue_jobs.{job}")
         return module.run(get_spark(lake.warehouse, lake.catalog_db), args)
     return run
@@ -142,6 +144,7 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
         _create_function(role, "cleaner", names["function"], environment.cleaner(
             lake.raw_uri, lake.staging_uri, source, live_queue_url=live_queue if live.live_table(source) else None))
     local_catalog = {ENV_WAREHOUSE: str(lake.warehouse), ENV_CATALOG_DB: str(lake.catalog_db)}
+    use_local_engine(StandInEngine)  # what the data-quality function's QUALITY_ENGINE=duckdb runs on
     function_env = {
         "record_run": local_catalog,
         "data_quality": {**local_catalog, ENV_ENGINE: DUCKDB, ENV_THRESHOLDS: env.quality.to_json()},

@@ -18,7 +18,7 @@ from pathlib import Path
 from pyiceberg.catalog import Catalog
 
 from iceberg_tables.views import MINUTE_EVENTS, MINUTE_SESSIONS
-from lakehouse.athena import SNAPSHOTS_SUFFIX, UnknownTableError, connect, ident, literal, snapshots, table_names
+from lakehouse.analytics.athena import SNAPSHOTS_SUFFIX, UnknownTableError, connect, ident, literal, snapshots, table_names
 
 SERVED_NAMESPACES = ("gold", "ops")
 SERVED_VIEWS = (MINUTE_EVENTS, MINUTE_SESSIONS)  # per minute: their last LIVE_WINDOW of minutes is copied

@@ -1,4 +1,4 @@
-"""The offline jar set that local Spark needs for Iceberg: `python -m lakehouse.spark_jars OUTDIR`.
+"""The offline jar set that local Spark needs for Iceberg: `python -m lakehouse.lake.spark_jars OUTDIR`.
 
 Maven is unreachable offline, so the Iceberg Spark runtime comes from the PyPI wheel
 `snowpark-connect-deps-iceberg`. That jar has its shaded Jackson and httpclient5 classes stripped
@@ -197,13 +197,13 @@ def jar_paths(outdir: Path) -> list[Path]:
     for path in _built_files(outdir):
         if not path.is_file():
             raise JarsNotBuilt(f"{path.name} is missing from {outdir}: run `make setup` "
-                               f"(or `python -m lakehouse.spark_jars {outdir}`)")
+                               f"(or `python -m lakehouse.lake.spark_jars {outdir}`)")
     return [*_built_jars(outdir), _debian_jar(SQLITE_JDBC_JAR)]
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m lakehouse.spark_jars OUTDIR", file=sys.stderr)
+        print("usage: python -m lakehouse.lake.spark_jars OUTDIR", file=sys.stderr)
         return 2
     try:
         for line in build(Path(argv[0])):

@@ -2,7 +2,7 @@
 
 Everything else in the project talks to it exactly as it would talk to AWS: boto3 clients with no
 endpoint argument, which honour AWS_ENDPOINT_URL. The server runs in this process, so the moto
-patches (lakehouse/moto_patches.py) can run our Spark jobs and Lambda handlers inside it.
+patches (lakehouse/cloud/moto_patches.py) can run our Spark jobs and Lambda handlers inside it.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from types import TracebackType
 
 from moto.server import ThreadedMotoServer
 
-from lakehouse import aws_calls, moto_patches
+from lakehouse.cloud import aws_calls, moto_patches
 
 # Obviously fake, local-only credentials: moto accepts any, AWS accepts none of these.
 FAKE_CREDENTIALS = {

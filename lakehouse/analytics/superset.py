@@ -22,9 +22,9 @@ import httpx
 from pyiceberg.catalog import Catalog
 
 from dashboards.render import bundle_dashboards, bundle_uuids, render_bundle
-from lakehouse.serving import export_serving
+from lakehouse.analytics.serving import export_serving
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SUPERSET_VENV = PROJECT_ROOT / ".venv-superset"
 CONFIG_FILE = PROJECT_ROOT / "dashboards" / "superset_config.py"
 REQUIREMENTS = PROJECT_ROOT / "dashboards" / "requirements-superset-lock.txt"

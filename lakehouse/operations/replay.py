@@ -23,7 +23,7 @@ import boto3
 import pyarrow.fs as pafs
 from botocore.exceptions import ClientError
 
-from lakehouse.poller import kinesis_event
+from lakehouse.cloud.poller import kinesis_event
 from lambdas.cleaner.raw import read_delivery
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,9 @@ from pathlib import Path
 from rich.console import Console
 
 from dashboards.render import bundle_dashboards
-from lakehouse.catalog import local_catalog
-from lakehouse.layout import LocalLake
-from lakehouse.superset import ADMIN_PASSWORD, ADMIN_USER, LocalSuperset, publish_dashboards
+from lakehouse.analytics.superset import ADMIN_PASSWORD, ADMIN_USER, LocalSuperset, publish_dashboards
+from lakehouse.lake.catalog import local_catalog
+from lakehouse.lake.layout import LocalLake
 
 
 @contextmanager
@@ -49,7 +49,7 @@ def serve_dashboards(lake: LocalLake, port: int, console: Console) -> None:
 
 def screenshot_dashboards(lake: LocalLake, port: int, out_dir: Path, console: Console) -> list[Path]:
     """Every dashboard of the bundle over the lake, rendered in headless Chromium into `out_dir/<slug>.png`."""
-    from lakehouse.screenshots import capture  # Playwright: only this command needs it
+    from lakehouse.analytics.screenshots import capture  # Playwright: only this command needs it
 
     with running_dashboards(lake, port, console) as (superset, _):
         with console.status("Chromium: rendering the dashboards"):

@@ -1,0 +1,49 @@
+"""The layers of the code, held by its imports: what runs in AWS never imports the local runtime, and the
+local runtime's sub-packages never import its front door (README "Layout")."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+AWS_CODE = ("lambdas", "glue_jobs", "iceberg_tables", "cdk_app")
+FRONT_DOOR = {"lakehouse.cli", "lakehouse.demo"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module `path` imports: import statements, and importlib.import_module("...") string literals."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "import_module"
+              and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            found.add(node.args[0].value)
+    return found
+
+
+def python_files(*folders: str) -> list[Path]:
+    return sorted(path for folder in folders for path in (ROOT / folder).rglob("*.py"))
+
+
+def test_the_walk_sees_imports_of_every_kind(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text("import a.b\nfrom c import d\nimport importlib\nimportlib.import_module('e.f')\n")
+    assert imported_modules(sample) == {"a.b", "c", "c.d", "importlib", "e.f"}
+
+
+@pytest.mark.parametrize("path", python_files(*AWS_CODE), ids=lambda p: str(p.relative_to(ROOT)))
+def test_code_that_runs_in_aws_never_imports_the_local_runtime(path: Path) -> None:
+    local = {name for name in imported_modules(path) if name == "lakehouse" or name.startswith("lakehouse.")}
+    assert not local, f"{path.relative_to(ROOT)} imports {sorted(local)}: hand the local part in from lakehouse/"
+
+
+@pytest.mark.parametrize("path", [p for p in python_files("lakehouse") if p.parent != ROOT / "lakehouse"],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_sub_packages_never_import_the_front_door(path: Path) -> None:
+    assert not imported_modules(path) & FRONT_DOOR, f"{path.relative_to(ROOT)} imports the CLI or the demo"
