@@ -14,8 +14,8 @@ from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table.sorting import NullOrder, SortDirection, SortField, SortOrder
 from pyiceberg.transforms import DayTransform, IdentityTransform, Transform
-from pyiceberg.types import (BinaryType, BooleanType, DateType, DecimalType, DoubleType, IntegerType, LongType,
-                             NestedField, PrimitiveType, StringType, TimestamptzType)
+from pyiceberg.types import (BinaryType, BooleanType, DateType, DecimalType, DoubleType, IcebergType, IntegerType,
+                             ListType, LongType, NestedField, PrimitiveType, StructType, StringType, TimestamptzType)
 
 from lambdas.contracts import clickstream, live, orders, products
 
@@ -38,7 +38,7 @@ class SpecError(ValueError):
 @dataclass(frozen=True)
 class Column:
     name: str
-    type: PrimitiveType
+    type: PrimitiveType | IcebergType  # nested only where a live table registers a staged nested column
     required: bool = False
     doc: str = ""
 
@@ -422,7 +422,59 @@ LIVE_EVENTS = TableSpec(
     columns=tuple(c for c in SILVER_EVENTS.columns if c.name != "batch_id"),
 )
 
-LIVE_TABLES: tuple[TableSpec, ...] = (LIVE_EVENTS,)
+
+
+def _staged_items(first_id: int) -> ListType:
+    """The orders cleaner's staged `items` (lambdas/cleaner/schemas.py) as an Iceberg list, its ids numbered from
+    `first_id` (the table's column count + 1) as a catalog numbers a new table's nested fields, so the migrator
+    finds the created table's type equal to the spec's."""
+    return ListType(element_id=first_id, element_required=False, element=StructType(
+        NestedField(first_id + 1, "product_id", StringType(), required=True, doc="Product ordered, e.g. P-00042."),
+        NestedField(first_id + 2, "qty", LongType(), required=True, doc="Units ordered."),
+        NestedField(first_id + 3, "unit_price", ORDER_AMOUNT, required=True, doc="Price of one unit in currency.")))
+
+
+# silver.order_events' columns as the cleaner stages them: no batch id, and the item lines (`items`) where the
+# merge derives item_count (fresh.order_events derives it the same way: the number of lines).
+_LIVE_ORDER_COLUMNS = tuple(c for c in SILVER_ORDER_EVENTS.columns if c.name != "batch_id")
+LIVE_ORDER_EVENTS = TableSpec(
+    namespace=live.NAMESPACE,
+    name=live.TABLE_OF_SOURCE[orders.SOURCE],
+    doc="Clean order events as the cleaner staged them, with their item lines, registered within seconds of being "
+        "written; not deduplicated (read fresh.order_events). Trimmed once the batch has merged them.",
+    columns=tuple(Column("items", _staged_items(len(_LIVE_ORDER_COLUMNS) + 1), True,
+                         "The item lines as staged (silver.order_lines once merged).") if c.name == "item_count" else c
+                  for c in _LIVE_ORDER_COLUMNS),
+)
+
+
+def _batches_of(table: TableSpec) -> TableSpec:
+    """live.<table>_batches: one row per staged batch its committer was notified of (docs/decisions/0502)."""
+    source = live.source_of(table.full_name)
+    return TableSpec(
+        namespace=live.NAMESPACE,
+        name=live.batches_table(table.full_name).split(".", 1)[1],
+        doc=f"One row per staged {source} batch, with its manifest's ledger, recorded by the committer of "
+            f"{table.full_name} as it registers the batch (also a batch without clean rows): the live quarantine rate "
+            "(fresh.minute_quarantine).",
+        columns=(
+            Column("source", StringType(), True, "The source contract, e.g. orders."),
+            Column("batch_id", StringType(), True, "The cleaner's batch id."),
+            Column("staged_at", TimestamptzType(), True, "When the cleaner had written the batch's manifest (UTC)."),
+            Column("received", LongType(), True, "Records the cleaner received in the batch."),
+            Column("clean", LongType(), True, "Clean rows staged (the batch's rows in the live table)."),
+            Column("quarantined", LongType(), True, "Records the cleaner rejected."),
+            Column("duplicates", LongType(), True, "Re-sent records dropped within the batch."),
+            Column("clean_file", StringType(), False, f"The clean staging file registered in {table.full_name}; "
+                                                      "null when no record was clean."),
+        ),
+    )
+
+
+LIVE_EVENTS_BATCHES = _batches_of(LIVE_EVENTS)
+LIVE_ORDER_EVENTS_BATCHES = _batches_of(LIVE_ORDER_EVENTS)
+# A live table, then its batches table: the committer of a table's message group is the one writer of both.
+LIVE_TABLES: tuple[TableSpec, ...] = (LIVE_EVENTS, LIVE_EVENTS_BATCHES, LIVE_ORDER_EVENTS, LIVE_ORDER_EVENTS_BATCHES)
 
 # Every table the migrator applies (locally and in AWS, lambdas/table_migrator) and the Glue databases CDK makes
 # (cdk_app/lake.py): the batch's tables and the live ones. ALL_TABLES stays the batch's (the maintenance job's).

@@ -11,7 +11,7 @@ POWERTOOLS_METRICS_NAMESPACE, SOURCE (the contract: clickstream or orders; one f
 source), PII_IP_MODE (hash, the default, or truncate) and the hash key's location:
 PII_KEY_SECRET_NAME (Secrets Manager) or PII_KEY_PARAMETER_NAME (SSM). Without either, the fixed
 local key is used, and only where LAKEHOUSE_ENV is unset or "local". LIVE_QUEUE_URL (optional): the live
-committer's SQS FIFO queue, notified of each staged batch with clean rows (docs/decisions/0500).
+committer's SQS FIFO queue, notified of each staged batch (docs/decisions/0500, 0502).
 """
 from __future__ import annotations
 
@@ -157,12 +157,13 @@ def _sqs(endpoint: str | None) -> Any:
 
 
 def _notify_live(settings: Settings, manifest: dict[str, Any], metrics: Metrics) -> None:
-    """Tell the live committer the batch's clean file is staged. Best effort: the batch is complete without it,
-    and a batch never notified reaches fresh.events when the batch run merges it."""
-    table, clean = live.live_table(settings.source.name), manifest["files"]["clean"]
-    if not (settings.live_queue_url and table and clean):
+    """Tell the live committer the batch is staged: its clean file (if any) and its ledger (decision 0502). Best
+    effort: the batch is complete without it, and a batch never notified reaches fresh.events when the batch run
+    merges it."""
+    table = live.live_table(settings.source.name)
+    if not (settings.live_queue_url and table):
         return
-    notification = live.Notification(table, manifest["batch_id"], clean)
+    notification = live.Notification.of_manifest(table, manifest, datetime.now(timezone.utc))
     try:
         _sqs(os.environ.get("AWS_ENDPOINT_URL")).send_message(
             QueueUrl=settings.live_queue_url, MessageBody=notification.body(), MessageGroupId=table,

@@ -3,7 +3,8 @@ at a time commits to a table (docs/decisions/0500).
 
 Each message is a cleaner's notification of a staged batch (lambdas/contracts/live.py: the table, the batch id
 and its clean file, sent once the batch's manifest is written). Every file waiting for one table is
-registered in one commit (committer.commit), which skips what the table's snapshots record as registered. A failed commit reports
+registered in one commit (committer.commit), which skips what the table's snapshots record as registered, and
+their ledgers recorded in the table's batches table (committer.record, the same rule). A failed commit reports
 that table's messages as failed (ReportBatchItemFailures) and SQS redelivers them in order; the other
 tables' commits stand.
 
@@ -18,28 +19,30 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from iceberg_tables.catalogs import catalog_from_env
-from lambdas.contracts.live import parse
-from lambdas.live_committer.committer import Staged, commit
+from lambdas.contracts.live import Notification, parse
+from lambdas.live_committer.committer import commit_notified
 
 logger = Logger(service="live_committer")
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    waiting: dict[str, list[tuple[str, Staged]]] = defaultdict(list)
+    waiting: dict[str, list[tuple[str, Notification]]] = defaultdict(list)
     for record in event.get("Records", []):
         notified = parse(record["body"])  # a malformed message fails the delivery, and ends in the DLQ
-        waiting[notified.table].append((record["messageId"], Staged(notified.batch_id, notified.clean_file)))
+        waiting[notified.table].append((record["messageId"], notified))
     catalog = catalog_from_env()
     failures = []
     for table, items in waiting.items():
-        staged = [s for _, s in items]
+        notified_batches = [n for _, n in items]
         try:
-            done = commit(catalog.load_table(table), staged)
+            done, ledgers = commit_notified(catalog, table, notified_batches)
         except Exception:  # noqa: BLE001 (any failure: this table's messages are redelivered, in order)
-            logger.exception("commit failed", extra={"table": table, "batches": [s.batch_id for s in staged]})
+            logger.exception("commit failed", extra={"table": table,
+                                                     "batches": [n.batch_id for n in notified_batches]})
             failures += [{"itemIdentifier": message_id} for message_id, _ in items]
             continue
         logger.info("committed", extra={"table": table, "snapshot_id": done.snapshot_id,
                                         "registered": [s.batch_id for s in done.registered],
-                                        "already": [s.batch_id for s in done.already]})
+                                        "already": [s.batch_id for s in done.already],
+                                        "ledgers_recorded": [s.batch_id for s in ledgers.registered]})
     return {"batchItemFailures": failures}

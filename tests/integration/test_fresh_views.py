@@ -14,9 +14,10 @@ from pyiceberg.catalog import Catalog
 
 from iceberg_tables.catalogs import local_catalog
 from iceberg_tables.migrator import migrate
-from iceberg_tables.specs import ALL_TABLES, LIVE_EVENTS, LIVE_TABLES, SILVER_EVENTS
-from iceberg_tables.views import ALL_VIEWS, FRESH_EVENTS, ORIGIN
-from lakehouse.athena import connect, query
+from iceberg_tables.specs import (ALL_TABLES, LIVE_EVENTS, LIVE_ORDER_EVENTS, LIVE_TABLES, SILVER_EVENTS,
+                                  SILVER_ORDER_EVENTS)
+from iceberg_tables.views import ALL_VIEWS, FRESH_EVENTS, FRESH_ORDER_EVENTS, ORIGIN
+from lakehouse.analytics.athena import connect, query
 from lambdas.live_committer.committer import commit
 from tests.fixtures.kinesis_events import cleaner_lake as lake  # noqa: F401 (a fixture)
 from tests.fixtures.staged_batches import stage, staged
@@ -87,14 +88,22 @@ def test_a_lake_without_live_tables_has_no_fresh_view(tmp_path: Path) -> None:
 
 
 def test_the_view_sql_is_athena_sql_over_the_two_tables() -> None:
+    assert FRESH_EVENTS.reads == (SILVER_EVENTS.full_name, LIVE_EVENTS.full_name)
+    assert FRESH_ORDER_EVENTS.reads == (SILVER_ORDER_EVENTS.full_name, LIVE_ORDER_EVENTS.full_name)
+
+
+@pytest.mark.parametrize("view", ALL_VIEWS, ids=lambda v: v.full_name)
+def test_a_view_reads_what_it_says_after_what_it_reads(view) -> None:
     import sqlglot
 
-    statement = sqlglot.parse_one(FRESH_EVENTS.sql, read="athena")
-    assert {f"{t.db}.{t.name}" for t in statement.find_all(sqlglot.exp.Table)} == set(FRESH_EVENTS.reads)
-    assert FRESH_EVENTS.reads == (SILVER_EVENTS.full_name, LIVE_EVENTS.full_name)
+    statement = sqlglot.parse_one(view.sql, read="athena")
+    assert {f"{t.db}.{t.name}" for t in statement.find_all(sqlglot.exp.Table)} == set(view.reads)
+    before = {v.full_name for v in ALL_VIEWS[:ALL_VIEWS.index(view)]}
+    assert {name for name in view.reads if name.startswith("fresh.")} <= before  # ALL_VIEWS' order creates them
 
 
-_DUCKDB_NAMES = {"string": "VARCHAR", "long": "BIGINT", "timestamptz": "TIMESTAMP WITH TIME ZONE"}
+_DUCKDB_NAMES = {"string": "VARCHAR", "long": "BIGINT", "int": "INTEGER", "double": "DOUBLE", "boolean": "BOOLEAN",
+                 "timestamptz": "TIMESTAMP WITH TIME ZONE", "decimal(18, 4)": "DECIMAL(18,4)"}
 
 
 @pytest.mark.parametrize("view", ALL_VIEWS, ids=lambda v: v.full_name)

@@ -4,22 +4,20 @@ them back; the expected rows are the generator's own clean events, not the clean
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
-import boto3
 import pytest
 from pyiceberg.catalog import Catalog
 
 from iceberg_tables.catalogs import local_catalog
 from iceberg_tables.migrator import migrate
-from iceberg_tables.specs import LIVE_EVENTS, LIVE_TABLES
-from lakehouse.athena import query
-from lambdas.contracts.live import BadNotification, Notification
+from iceberg_tables.specs import LIVE_EVENTS, LIVE_EVENTS_BATCHES, LIVE_TABLES
+from lakehouse.analytics.athena import query
+from lambdas.contracts.live import BadNotification, Notification, parse
 from lambdas.live_committer.committer import STAGED_BATCHES, STAGED_FILES, commit, registered_files
 from lambdas.live_committer.handler import handler as live_handler
-from tests.fixtures.staged_batches import stage, staged
 from tests.fixtures.kinesis_events import cleaner_lake as lake  # noqa: F401 (a fixture)
+from tests.fixtures.staged_batches import fifo_queue, received, stage, staged
 
 
 @pytest.fixture
@@ -105,6 +103,9 @@ def test_the_handler_commits_a_delivery_and_a_redelivery_adds_nothing(
     ('{"table": "live.events"}', "a notification must be JSON with 'table', 'batch_id' and 'clean_file'"),
     ('{"table": "silver.events", "batch_id": "b", "clean_file": "file:///c.parquet"}',
      "unknown live table 'silver.events'"),
+    ('{"table": "live.events", "batch_id": "b", "clean_file": null, "received": 3}', "a ledger needs all of"),
+    ('{"table": "live.events", "batch_id": "b", "clean_file": null, "staged_at": "2026-12-08T01:00:00", '
+     '"received": 3, "clean": 0, "quarantined": 3, "duplicates": 0}', "has no UTC offset"),
 ])
 def test_a_bad_notification_is_named(body: str, message: str) -> None:
     with pytest.raises(BadNotification, match=message):
@@ -121,37 +122,28 @@ def test_a_failed_commit_reports_that_tables_messages_for_redelivery(
     assert result == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
 
 
-def _fifo_queue(name: str) -> str:
-    return boto3.client("sqs").create_queue(
-        QueueName=f"{name}-{uuid.uuid4().hex[:8]}.fifo",
-        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "false"})["QueueUrl"]
-
-
-def _received(queue_url: str) -> list[dict]:
-    sqs, messages = boto3.client("sqs"), []
-    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10,
-                                       AttributeNames=["MessageGroupId"]).get("Messages", []):
-        messages += batch
-        sqs.delete_message_batch(QueueUrl=queue_url, Entries=[
-            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)])
-    return messages
-
-
 @pytest.mark.usefixtures("local_cloud")  # a real moto server stands in for SQS
 def test_the_cleaner_notifies_each_staged_batch_in_the_tables_group_and_the_committer_registers_it(
         catalog: Catalog, lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    queue = _fifo_queue("live-commits")
+    queue = fifo_queue("live-commits")
     monkeypatch.setenv("LIVE_QUEUE_URL", queue)
     monkeypatch.setenv("LAKEHOUSE_WAREHOUSE", str(lake / "warehouse"))
     monkeypatch.setenv("LAKEHOUSE_CATALOG_DB", str(lake / "catalog.db"))
     written, clean_ids = stage(3)
-    messages = _received(queue)
-    assert [Notification(**json.loads(m["Body"])) for m in messages] == [
-        Notification("live.events", s.batch_id, s.clean_file) for s in staged(written)]
+    messages = received(queue)
+    notified = [parse(m["Body"]) for m in messages]
+    # every staged batch, with its manifest's ledger (decision 0502)
+    assert [(n.table, n.batch_id, n.clean_file) for n in notified] == [
+        ("live.events", m["batch_id"], m["files"]["clean"]) for m in written]
+    assert [n.ledger and (n.ledger.received, n.ledger.clean, n.ledger.quarantined, n.ledger.duplicates)
+            for n in notified] == [(m["received"], m["clean"], m["quarantined"], m["duplicates"]) for m in written]
     assert {m["Attributes"]["MessageGroupId"] for m in messages} == {"live.events"}
     event = {"Records": [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]}
     assert live_handler(event, None) == {"batchItemFailures": []}
     assert set(live_ids(catalog)) == clean_ids
+    ledgers = catalog.load_table(LIVE_EVENTS_BATCHES.full_name).scan().to_arrow().to_pylist()
+    assert sorted((r["source"], r["batch_id"], r["received"], r["quarantined"]) for r in ledgers) == sorted(
+        ("clickstream", m["batch_id"], m["received"], m["quarantined"]) for m in written)
 
 
 @pytest.mark.usefixtures("local_cloud")

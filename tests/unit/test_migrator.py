@@ -14,7 +14,7 @@ from pyiceberg.types import DecimalType, DoubleType, FloatType, IntegerType, Lon
 
 from iceberg_tables.catalogs import local_catalog
 from iceberg_tables.migrator import IncompatibleTableChange, migrate
-from iceberg_tables.specs import ALL_TABLES, MIGRATED_TABLES, Column, TableSpec
+from iceberg_tables.specs import ALL_TABLES, LIVE_TABLES, MIGRATED_TABLES, Column, TableSpec
 from lambdas.table_migrator import handler as table_migrator
 
 BASE = TableSpec(
@@ -64,7 +64,8 @@ def test_creates_namespaces_and_tables_then_is_idempotent(catalog: SqlCatalog) -
     assert done[:4] == ["silver: created namespace", "gold: created namespace", "ops: created namespace",
                         "live: created namespace"]  # the batch's tables and the live ones (MIGRATED_TABLES)
     assert done[4].startswith("silver.events: created (13 columns, partitioned by event_time_day)")
-    assert done[-1].startswith("live.events: created (12 columns")
+    assert [d.split(":")[0] for d in done[-len(LIVE_TABLES):]] == [s.full_name for s in LIVE_TABLES]
+    assert done[-len(LIVE_TABLES)].startswith("live.events: created (12 columns")
     for spec in MIGRATED_TABLES:
         table = catalog.load_table(spec.full_name)
         assert [f.name for f in table.schema().fields] == [c.name for c in spec.columns]
