@@ -20,7 +20,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 
@@ -135,6 +135,20 @@ class RecordSizer:
                 + len(repr(r["ApproximateArrivalTimestamp"].timestamp())) + 4 * -(-len(r["Data"]) // 3))
 
 
+class Clock:
+    """The poller's time: the wall clock for records' ages, a monotonic one for batching windows, and its
+    waits (retry backoffs, window re-reads). Tests hand in one that only moves when the poller waits."""
+
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
 @dataclass
 class _ShardReader:
     """A shard being drained: its iterator, and records read but not yet batched (a full payload left them)."""
@@ -147,11 +161,11 @@ class KinesisPoller:
     """Reads every shard of a stream and invokes a function with batches of its records."""
 
     def __init__(self, stream_name: str, function_name: str, settings: MappingSettings, *,
-                 kinesis: Any = None, sleep: Callable[[float], object] = time.sleep) -> None:
+                 kinesis: Any = None, clock: Clock | None = None) -> None:
         self.stream_name, self.function_name, self.settings = stream_name, function_name, settings
         self.last_error: str | None = None            # the latest failed poll's error, until a poll succeeds
         self.stopped_by: BaseException | None = None  # what ended run_until, when it was not `stop`
-        self._sleep = sleep  # the backoff between retries of a batch (tests record it instead)
+        self._clock = clock or Clock()
         self._kinesis = kinesis or boto3.client("kinesis")
         self._lambda = boto3.client("lambda")
         self._sqs = boto3.client("sqs")
@@ -243,12 +257,12 @@ class KinesisPoller:
             if not batch:
                 continue  # an empty read behind the tip of the shard: Kinesis has more further on
             if deadline is None:
-                deadline = time.monotonic() + self.settings.batching_window_seconds
-            remaining = deadline - time.monotonic()
+                deadline = self._clock.monotonic() + self.settings.batching_window_seconds
+            remaining = deadline - self._clock.monotonic()
             if remaining <= 0:
                 return batch
             if caught_up:
-                time.sleep(min(WINDOW_POLL_SECONDS, remaining))
+                self._clock.sleep(min(WINDOW_POLL_SECONDS, remaining))
 
     def _deliver(self, batch: list[dict[str, Any]], shard_id: str, stats: PollStats) -> None:
         """Invoke until the batch succeeds, retrying from the failed checkpoint, bisecting on errors."""
@@ -270,7 +284,7 @@ class KinesisPoller:
                 self._give_up(records, shard_id, stats)
                 continue
             stats.retries += 1
-            self._sleep(self.settings.retry_delay(attempts[key]))
+            self._clock.sleep(self.settings.retry_delay(attempts[key]))
             if retry_from is not None:
                 # ReportBatchItemFailures: everything before the failed item is checkpointed.
                 pending.insert(0, records[retry_from:])
@@ -284,7 +298,7 @@ class KinesisPoller:
         """(records still young enough to deliver, records past MaximumRecordAgeInSeconds)."""
         if self.settings.max_record_age_seconds < 0:
             return records, []
-        oldest = datetime.now(timezone.utc).timestamp() - self.settings.max_record_age_seconds
+        oldest = self._clock.time() - self.settings.max_record_age_seconds
         young: list[dict[str, Any]] = []
         expired: list[dict[str, Any]] = []
         for record in records:

@@ -12,15 +12,15 @@ import random
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import boto3
 import pytest
 
 from lakehouse.cloud.local_cloud import LocalCloud
-from lakehouse.cloud.poller import (EMPTY_EVENT_BYTES, MAX_PAYLOAD_BYTES, KinesisPoller, MappingSettings, RecordSizer,
-                                    kinesis_event)
+from lakehouse.cloud.poller import (EMPTY_EVENT_BYTES, MAX_PAYLOAD_BYTES, Clock, KinesisPoller, MappingSettings,
+                                    RecordSizer, kinesis_event)
 from lakehouse.cloud.provision import Provisioned
 from lakehouse.lake.layout import LocalLake
 from lakehouse.sources.producer import put_records
@@ -32,6 +32,26 @@ pytestmark = pytest.mark.usefixtures("local_cloud")
 
 def _payloads(event: dict[str, Any]) -> list[int]:
     return [int(base64.b64decode(r["kinesis"]["data"])) for r in event["Records"]]
+
+
+class VirtualClock(Clock):
+    """Time that moves only when the poller waits, and by exactly what it waits: a batching window or a
+    record's age then means the same on a busy machine as on an idle one. It starts at the wall clock,
+    since moto stamps a record's arrival with it."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
+        self.waits: list[float] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
 
 
 def _put(stream: str, values: list[int], key: str = "k") -> None:
@@ -150,16 +170,29 @@ def test_records_older_than_the_maximum_age_go_to_the_on_failure_destination() -
     queue = boto3.client("sqs").create_queue(QueueName=f"dlq-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     seen: list[int] = []
     fn = _function(lambda event, ctx: seen.extend(_payloads(event)) or {"batchItemFailures": []})
-    _put(stream, [1, 2, 3])
-    time.sleep(1.5)  # moto stamps arrival with the wall clock; AWS's smallest limit is 60 s, ours any
-    _put(stream, [4])
-    settings = MappingSettings(batch_size=10, max_record_age_seconds=1, on_failure_queue_url=queue)
-    stats = KinesisPoller(stream, fn, settings).drain()
+    _put(stream, [1, 2, 3, 4])
+    settings = MappingSettings(batch_size=10, max_record_age_seconds=3600, on_failure_queue_url=queue)
+    # [1, 2, 3] arrived two hours ago, past the limit; [4] just now, far inside it however slow the machine
+    stats = KinesisPoller(stream, fn, settings, kinesis=_arrived_earlier({b"1", b"2", b"3"}, hours=2)).drain()
     assert seen == [4]
     assert stats.failed_records == 3
     message = json.loads(boto3.client("sqs").receive_message(QueueUrl=queue)["Messages"][0]["Body"])
     assert message["requestContext"]["condition"] == "RecordAgeExceeded"
     assert message["KinesisBatchInfo"]["batchSize"] == 3
+
+
+def _arrived_earlier(payloads: set[bytes], hours: float) -> Any:
+    """A Kinesis client that reports the records holding `payloads` as arrived `hours` earlier than moto
+    stamped them (moto stamps arrival with the wall clock, and a test cannot wait hours)."""
+    kinesis = boto3.client("kinesis")
+
+    def age(parsed: dict[str, Any], **_: Any) -> None:
+        for record in parsed.get("Records", []):
+            if record["Data"] in payloads:
+                record["ApproximateArrivalTimestamp"] -= timedelta(hours=hours)
+
+    kinesis.meta.events.register("after-call.kinesis.GetRecords", age)
+    return kinesis
 
 
 def _put_once_caught_up(stream: str, values: list[int]) -> Any:
@@ -188,7 +221,7 @@ def test_records_that_arrive_within_the_batching_window_join_the_batch(window: i
     fn = _function(lambda event, ctx: batches.append(_payloads(event)) or {"batchItemFailures": []})
     _put(stream, [1, 2, 3])
     settings = MappingSettings(batch_size=100, batching_window_seconds=window)
-    poller = KinesisPoller(stream, fn, settings, kinesis=_put_once_caught_up(stream, [4, 5]))
+    poller = KinesisPoller(stream, fn, settings, kinesis=_put_once_caught_up(stream, [4, 5]), clock=VirtualClock())
 
     stats = [poller.drain(), poller.drain()]  # the second drain delivers whatever the first left
 
@@ -204,7 +237,8 @@ def test_a_batch_within_its_window_goes_as_soon_as_it_reaches_batch_size() -> No
     fn = _function(lambda event, ctx: batches.append(_payloads(event)) or {"batchItemFailures": []})
     _put(stream, [1, 2, 3])
     settings = MappingSettings(batch_size=4, batching_window_seconds=2)
-    poller = KinesisPoller(stream, fn, settings, kinesis=_put_once_caught_up(stream, list(range(4, 11))))
+    poller = KinesisPoller(stream, fn, settings, kinesis=_put_once_caught_up(stream, list(range(4, 11))),
+                           clock=VirtualClock())
 
     poller.drain()
     poller.drain()
@@ -306,13 +340,13 @@ def test_retries_of_a_batch_back_off_exponentially_up_to_a_bound() -> None:
         return {"batchItemFailures": []}
 
     _put(stream, [1, 2, 3])
-    waits: list[float] = []  # recorded, not slept: what the poller would wait before each retry
+    clock = VirtualClock()  # records what the poller waits before each retry, and waits for none of it
     settings = MappingSettings(batch_size=10, max_retry_attempts=5, bisect_on_error=False,
                                retry_backoff_seconds=1.0, max_retry_backoff_seconds=3.0)
-    stats = KinesisPoller(stream, _function(handler), settings, sleep=waits.append).drain()
+    stats = KinesisPoller(stream, _function(handler), settings, clock=clock).drain()
 
     assert calls == [[1, 2, 3]] * 5 and stats.retries == 4
-    assert waits == [1.0, 2.0, 3.0, 3.0]
+    assert clock.waits == [1.0, 2.0, 3.0, 3.0]
 
 
 def _failing_list_shards(times: int) -> Any:
