@@ -18,7 +18,6 @@ from rich.console import Group
 from rich.table import Table
 
 from cdk_app.config import EnvConfig
-from iceberg_tables.specs import LIVE_EVENTS
 from iceberg_tables.views import MINUTE_EVENTS, MINUTE_SESSIONS
 from lakehouse.analytics.athena import query
 from lambdas.contracts import lake_layout, live
@@ -50,8 +49,8 @@ class SourceRate:
 class Look:
     at: datetime
     minutes: list[Minute]  # the newest last
-    last_commit: datetime | None  # live.events' newest snapshot
-    oldest_waiting: datetime | None  # the oldest clean batch staged after the last live commit
+    last_commit: datetime | None  # the newest snapshot of any live table
+    oldest_waiting: datetime | None  # the oldest clean batch staged after its live table's last commit
     sources: list[SourceRate]
     alerts: list[str] = field(default_factory=list)
 
@@ -64,6 +63,12 @@ def _recent_manifests(staging: Path, source: str, since: datetime) -> list[tuple
         if written >= since:
             found.append((written, json.loads(path.read_text())))
     return sorted(found, key=lambda item: item[0])
+
+
+def _last_commit(catalog: Catalog, table: str) -> datetime | None:
+    snapshots = catalog.load_table(table).metadata.snapshots
+    return (datetime.fromtimestamp(max(s.timestamp_ms for s in snapshots) / 1000, tz=timezone.utc)
+            if snapshots else None)
 
 
 def look(catalog: Catalog, staging: Path, env: EnvConfig, now: datetime, minutes: int = 10) -> Look:
@@ -80,12 +85,15 @@ def look(catalog: Catalog, staging: Path, env: EnvConfig, now: datetime, minutes
     active = dict(sessions)
     rows = [Minute(m, events.get(m, {}), active.get(m, 0)) for m in sorted(set(events) | set(active))]
 
-    snapshots = catalog.load_table(LIVE_EVENTS.full_name).metadata.snapshots
-    last_commit = (datetime.fromtimestamp(max(s.timestamp_ms for s in snapshots) / 1000, tz=timezone.utc)
-                   if snapshots else None)
-    after = last_commit or datetime.min.replace(tzinfo=timezone.utc)
-    waiting = [written for source in live.TABLE_OF_SOURCE for written, m in _recent_manifests(staging, source, after)
-               if m["files"]["clean"] and written > after]
+    # each source's batches wait for their own live table's commits (one committer per table, decision 0500)
+    last_commits = {source: _last_commit(catalog, table) for source in live.TABLE_OF_SOURCE
+                    if (table := live.live_table(source)) and catalog.table_exists(table)}
+    last_commit = max((c for c in last_commits.values() if c), default=None)
+    waiting = []
+    for source, committed in last_commits.items():
+        after = committed or datetime.min.replace(tzinfo=timezone.utc)
+        waiting += [written for written, m in _recent_manifests(staging, source, after)
+                    if m["files"]["clean"] and written > after]
     rates = []
     for source, limit in env.quality.max_quarantine_rate.items():
         recent = [m for _, m in _recent_manifests(staging, source, now - RATE_WINDOW)]
@@ -101,7 +109,7 @@ def alerts(view: Look) -> list[str]:
     found = [f"{s.source}: {s.quarantined} of {s.received} records quarantined in the last 5 minutes "
              f"({s.rate:.1%}, limit {s.limit:.1%})" for s in view.sources if s.received and s.rate > s.limit]
     if view.oldest_waiting is not None and view.at - view.oldest_waiting > COMMIT_LAG_LIMIT:
-        found.append(f"live commit lag: a batch staged at {view.oldest_waiting:%H:%M:%S} is not in live.events "
+        found.append(f"live commit lag: a batch staged at {view.oldest_waiting:%H:%M:%S} is not in its live table "
                      f"after {(view.at - view.oldest_waiting).total_seconds():.0f} s (limit "
                      f"{COMMIT_LAG_LIMIT.total_seconds():.0f} s)")
     return found
