@@ -28,13 +28,14 @@ from lambdas.api_connector.retry import RetryPolicy
 from lambdas.api_connector.secrets import SecretError
 from lambdas.contracts import fx_rates as contract
 from lambdas.contracts.fx_rates import Reason
-from tests.fixtures.fx_fixture import put_api_key_secret
+from tests.fixtures.fx_fixture import CLIENT_TIMEOUT_SECONDS, put_api_key_secret
 from tests.fixtures.local_cloud import register_function
 from tests.index_entries import without_index_entries
 
 DAY = date(2026, 10, 14)
 PER_DAY = len(contract.CURRENCIES)
 ATTEMPTS = 3
+MAX_WAIT_SECONDS = 0.05  # the longest wait between two attempts
 
 
 @pytest.fixture
@@ -50,9 +51,9 @@ def connector_env(api: FxFixtureServer, secret: str, raw_uri: str, staging_uri: 
     return {
         "FX_API_BASE_URL": api.base_url, "FX_API_SECRET_ID": secret,
         "RAW_URI": raw_uri, "STAGING_URI": staging_uri, "POWERTOOLS_METRICS_NAMESPACE": "LakehouseTest",
-        # shorter than the fixture's slow answers (SLOW_SECONDS), and waits of milliseconds: a fast test
-        "FX_API_TIMEOUT_SECONDS": "0.5", "FX_API_MAX_ATTEMPTS": str(ATTEMPTS),
-        "FX_API_BACKOFF_BASE_SECONDS": "0.01", "FX_API_BACKOFF_MAX_SECONDS": "0.05",
+        # shorter than the fixture's slow answers, and waits of milliseconds: a fast test
+        "FX_API_TIMEOUT_SECONDS": str(CLIENT_TIMEOUT_SECONDS), "FX_API_MAX_ATTEMPTS": str(ATTEMPTS),
+        "FX_API_BACKOFF_BASE_SECONDS": "0.01", "FX_API_BACKOFF_MAX_SECONDS": str(MAX_WAIT_SECONDS),
     }
 
 
@@ -131,9 +132,12 @@ def test_a_backfill_range_stages_every_day(lake: Path, fx_api: FxFixtureServer) 
 
 
 def test_the_default_event_fetches_yesterday_utc(lake: Path, fx_api: FxFixtureServer) -> None:
-    yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
+    before = datetime.now(timezone.utc).date() - timedelta(days=1)
     handler({}, None)
-    assert staged(lake, yesterday) == rates_for(yesterday)
+    after = datetime.now(timezone.utc).date() - timedelta(days=1)
+    # the day before the handler's "today", whichever side of midnight UTC the call fell on
+    [fetched] = [day for day in sorted({before, after}) if (lake / "staging/clean/fx_rates" / folder(day)).exists()]
+    assert staged(lake, fetched) == rates_for(fetched)
     handler({"scheduled_time": "2026-10-15T00:15:00Z"}, None)
     assert staged(lake, DAY) == rates_for(DAY)
 
@@ -267,11 +271,12 @@ class LambdaContext:
 
 def test_days_that_cannot_finish_in_the_time_left_are_not_started(lake: Path, fx_api: FxFixtureServer) -> None:
     event = {"from": (DAY - timedelta(days=1)).isoformat(), "to": DAY.isoformat()}
-    # the worst case of one request with the test's policy: 3 x 0.5 s timeouts + 2 x 0.05 s waits
+    # the worst case of one request with the test's policy: 3 timeouts and the 2 longest waits between them
+    worst_ms = (ATTEMPTS * CLIENT_TIMEOUT_SECONDS + (ATTEMPTS - 1) * MAX_WAIT_SECONDS) * 1000
     with pytest.raises(DaysFailed, match="2 of 2 day.*not started: too little time left"):
-        handler(event, LambdaContext(remaining_ms=1_500))
+        handler(event, LambdaContext(remaining_ms=int(worst_ms) - 100))
     assert fx_api.requests == [] and not lake.joinpath("staging").exists()
-    assert len(handler(event, LambdaContext(remaining_ms=1_700))["days"]) == 2
+    assert len(handler(event, LambdaContext(remaining_ms=int(worst_ms) + 100))["days"]) == 2
 
 
 def test_a_rotated_key_is_reread_and_a_refused_one_fails_clearly(lake: Path, fx_api: FxFixtureServer,
