@@ -122,6 +122,21 @@ def test_local_target_opens_the_serving_file_read_only(local_docs: dict[str, Any
     assert {d["schema"] for d in of_kind(local_docs, f"{ROOT_FOLDER}/datasets/")} == {"gold", "ops", "fresh", "live"}
 
 
+def test_the_serving_file_holds_every_fresh_view_a_dataset_reads(local_docs: dict[str, Any]) -> None:
+    """The local Live dashboard reads the serving file: each per-minute view its datasets read is served."""
+    import sqlglot
+
+    from lakehouse.analytics.serving import SERVED_VIEWS
+
+    read = {f"{t.db}.{t.name}" for d in of_kind(local_docs, f"{ROOT_FOLDER}/datasets/") if d.get("sql")
+            for t in sqlglot.parse_one(d["sql"], read="athena").find_all(sqlglot.exp.Table) if t.db == "fresh"}
+    assert read == {v.full_name for v in SERVED_VIEWS}
+    [live] = [d for d in of_kind(local_docs, f"{ROOT_FOLDER}/dashboards/") if d["slug"] == "live"]
+    charts = {d["uuid"]: d["slice_name"] for d in of_kind(local_docs, f"{ROOT_FOLDER}/charts/")}
+    assert {"Orders per minute", "Revenue per minute (USD)", "Quarantine rate per source"} <= {
+        charts[uuid] for uuid in _placed(live).values()}
+
+
 def test_athena_target_uses_pyathena_the_glue_databases_and_athena_sql() -> None:
     docs = render("athena", **ATHENA)
     assert docs["databases/lakehouse.yaml"]["sqlalchemy_uri"] == (
