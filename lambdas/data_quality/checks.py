@@ -26,6 +26,7 @@ KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("silver.orders", ("order_id",)),
     ("silver.products", ("product_id", "valid_from")),
     ("silver.fx_rates", ("rate_date", "currency")),
+    ("ops.pipeline_runs", ("run_id", "step")),  # a retried step or run record replaces its row
 )
 CLICKSTREAM = "clickstream"
 # Each source (lambdas.contracts.lake_layout.BATCH_SOURCES) and the silver table its batches feed: a source's

@@ -4,7 +4,9 @@ The state machine calls it last, on success and on failure (and for a run skippe
 held the run lock), with {run_id, status, started_at (the execution's start, ISO-8601), steps (the
 state: each step's result, and `error` after a Catch)}. The row copies the conservation ledger from
 the run's silver_merge row, which covers exactly the staging batches this run merged (a re-run
-records zeros; a skipped run, nulls), so one row per run tells what the run did.
+records zeros; a skipped run, nulls), so one row per run tells what the run did. The state machine retries
+this step, and a retry can follow an append that committed: the row replaces the run's earlier one, in
+one commit, so a run never has two (the data-quality check `unique_keys` on ops.pipeline_runs holds it).
 
 Environment: LAKEHOUSE_WAREHOUSE + LAKEHOUSE_CATALOG_DB (local sqlite catalog) or WAREHOUSE_URI
 (Glue catalog in AWS); see iceberg_tables.catalogs.
@@ -19,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 from aws_lambda_powertools import Logger
 from pyiceberg.catalog import Catalog
-from pyiceberg.expressions import EqualTo
+from pyiceberg.expressions import And, EqualTo
 from pyiceberg.table import Table
 
 from iceberg_tables.catalogs import ENV_CATALOG_DB, ENV_WAREHOUSE, ENV_WAREHOUSE_URI, catalog_from_env
@@ -57,10 +59,15 @@ def _message(status: str, steps: dict[str, Any]) -> str:
     return text[:MAX_MESSAGE_CHARS]
 
 
-def _ledger(table: Table, run_id: str) -> dict[str, Any]:
+def _run_rows(table: Table, run_id: str) -> list[dict[str, Any]]:
+    """This run's rows of ops.pipeline_runs: its steps', and its own when a retry records it again."""
+    scan = table.scan(row_filter=EqualTo("run_id", run_id), selected_fields=("step", "finished_at", *LEDGER))
+    return scan.to_arrow().to_pylist()
+
+
+def _ledger(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The ledger of this run's step row that has one (silver_merge); nulls when the run failed before it."""
-    rows = table.scan(row_filter=EqualTo("run_id", run_id), selected_fields=("step", "finished_at", *LEDGER))
-    with_ledger = [r for r in rows.to_arrow().to_pylist() if r["step"] != RUN_STEP and r["received"] is not None]
+    with_ledger = [r for r in rows if r["step"] != RUN_STEP and r["received"] is not None]
     if not with_ledger:
         return dict.fromkeys(LEDGER)
     # silver_merge keeps one row per run (a retry replaces it); a lake from before that may hold two
@@ -87,11 +94,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     catalog = _catalog(os.environ.get(ENV_WAREHOUSE), os.environ.get(ENV_CATALOG_DB),
                        os.environ.get(ENV_WAREHOUSE_URI))
     table = catalog.load_table(OPS_PIPELINE_RUNS.full_name)
+    earlier = _run_rows(table, run_id)
     row = {
         "run_id": run_id, "step": RUN_STEP, "status": status, "started_at": _started_at(event["started_at"]),
-        "finished_at": datetime.now(timezone.utc), **_ledger(table, run_id), "rows_written": None,
+        "finished_at": datetime.now(timezone.utc), **_ledger(earlier), "rows_written": None,
         "message": _message(status, steps),
     }
-    table.append(pa.Table.from_pylist([row], schema=table.schema().as_arrow()))
+    recorded = pa.Table.from_pylist([row], schema=table.schema().as_arrow())
+    if any(r["step"] == RUN_STEP for r in earlier):  # a retry: replace the row, in one commit
+        table.overwrite(recorded, overwrite_filter=And(EqualTo("run_id", run_id), EqualTo("step", RUN_STEP)))
+    else:
+        table.append(recorded)
     logger.info("run recorded", extra={"run_id": run_id, "status": status})
     return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in row.items()}

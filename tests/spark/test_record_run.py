@@ -3,6 +3,7 @@ open, as in the local cloud (where both run in one process), and Spark keeps wri
 from __future__ import annotations
 
 import json
+from datetime import timezone
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,17 @@ def test_pyiceberg_and_spark_take_turns_on_one_catalog(spark: SparkSession, lake
     failed = run_rows(spark, "exec-2")["run"]
     assert failed["status"] == "FAILED" and failed["message"] == "States.TaskFailed: GoldBuild: boom"
     assert failed["received"] is None  # the run failed before silver_merge recorded a ledger
+
+
+def test_a_retried_record_replaces_the_runs_row(spark: SparkSession, lake: SparkLake) -> None:
+    """Step Functions retries RecordSuccess after an error, which can follow an append that committed."""
+    event = {"run_id": "exec-3", "status": "SUCCEEDED", "started_at": "2026-03-02T10:00:00Z", "steps": {}}
+    first = handler(event, None)
+    second = handler(event, None)  # the retry
+
+    rows = spark.sql("SELECT step, finished_at FROM lake.ops.pipeline_runs WHERE run_id = 'exec-3'").collect()
+    assert [r.step for r in rows] == ["run"]
+    assert rows[0].finished_at.replace(tzinfo=timezone.utc).isoformat() == second["finished_at"] != first["finished_at"]
 
 
 def test_a_skipped_run_is_recorded_with_its_reason_and_no_ledger(lake: SparkLake) -> None:

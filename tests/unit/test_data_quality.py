@@ -114,6 +114,11 @@ def healthy(catalog: Catalog) -> list[dict]:
     return batches
 
 
+def pipeline_step(run_id: str, step: str, status: str, message: str = "") -> dict:
+    return {"run_id": run_id, "step": step, "status": status, "started_at": NOW, "finished_at": NOW,
+            "message": message}
+
+
 def run(catalog: Catalog, limits: Thresholds = LIMITS) -> dict[str, Any]:
     engine = StandInEngine(catalog)
     try:
@@ -160,6 +165,8 @@ def test_empty_tables_pass_every_check_but_the_events_freshness(lake: Catalog) -
                              fx(date(2026, 3, 5), "GBP", 1.3)], ("rate_date", "currency")),
     (specs.SILVER_PRODUCTS, [product("P-00003", NOW, False), product("P-00003", NOW, True)],
      ("product_id", "valid_from")),
+    (specs.OPS_PIPELINE_RUNS, [pipeline_step("run-0", "gold_build", "SUCCEEDED"),
+                               pipeline_step("run-0", "gold_build", "SUCCEEDED")], ("run_id", "step")),
 ])
 def test_a_duplicated_key_fails_uniqueness_on_its_table_only(lake: Catalog, spec: specs.TableSpec,
                                                              rows: list[dict], key: tuple[str, ...]) -> None:
@@ -217,8 +224,8 @@ def test_a_source_whose_staging_silver_merge_refused_fails_naming_it(lake: Catal
     healthy(lake)
 
     def step(run_id: str, name: str, status: str) -> dict:
-        return {"run_id": run_id, "step": name, "status": status, "started_at": NOW, "finished_at": NOW,
-                "message": "orders staging refused, its batches left pending: manifest /m/o9.json: not JSON"}
+        return pipeline_step(run_id, name, status,
+                             "orders staging refused, its batches left pending: manifest /m/o9.json: not JSON")
     append(lake, specs.OPS_PIPELINE_RUNS, [step(RUN, "silver_merge", "SUCCEEDED"),
                                            step("run-0", "silver_merge:fx_rates", "FAILED")])  # another run's
     assert run(lake)["staging_merged(ops.pipeline_runs)"].passed
