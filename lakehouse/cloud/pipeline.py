@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import os
 import threading
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Callable
+
+import boto3
 
 from cdk_app import config
 from cdk_app.config import EnvConfig
@@ -23,6 +26,8 @@ from lakehouse.cloud.provision import Provisioned, provision
 from lakehouse.cloud.sqs_poller import SqsPoller, SqsPollStats
 from lakehouse.lake.layout import LocalLake
 from lakehouse.sources.fx_fixture import FxFixtureServer
+from lambdas.contracts import live
+from lambdas.live_committer.maintenance import SCHEDULE_EVERY, maintain_body
 
 CLOUD_FILE = "cloud.json"
 
@@ -102,6 +107,12 @@ class LocalPipeline:
         """Commit every staged batch the cleaners have notified so far to the live tables."""
         return self.live_poller().drain()
 
+    def maintain_live(self) -> list[str]:
+        """Send each live table its maintain message, as the schedule does in AWS (decision 0503); the live
+        poller delivers it to the committer behind the table's notifications. Returns the tables."""
+        assert self.resources is not None, "start() first"
+        return send_live_maintenance(self.resources.live_queue_url)
+
     def serve(self, stop: threading.Event) -> None:
         """Publish cloud.json and poll continuously until `stop` is set.
 
@@ -117,6 +128,8 @@ class LocalPipeline:
                   if source != "clickstream"]
         others.append(threading.Thread(target=self.live_poller().run_until, args=(stop,), daemon=True,
                                        name="poller-live-commits"))
+        others.append(threading.Thread(target=_maintain_on_schedule, args=(self.resources.live_queue_url, stop),
+                                       daemon=True, name="live-maintenance-schedule"))
         for thread in others:
             thread.start()
         try:
@@ -145,6 +158,26 @@ class LocalPipeline:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def send_live_maintenance(queue_url: str) -> list[str]:
+    """A maintain message into each live table's own message group of the live commits queue (what EventBridge
+    Scheduler sends in AWS); a fresh deduplication id, so that a second request within five minutes still runs."""
+    tables = sorted(f"{live.NAMESPACE}.{name}" for name in live.TABLE_OF_SOURCE.values())
+    sqs = boto3.client("sqs")
+    for table in tables:
+        sqs.send_message(QueueUrl=queue_url, MessageBody=maintain_body(table), MessageGroupId=table,
+                         MessageDeduplicationId=uuid.uuid4().hex)
+    return tables
+
+
+def _maintain_on_schedule(queue_url: str, stop: threading.Event) -> None:
+    """Every SCHEDULE_EVERY until `stop`: the live tables' maintain messages. A failed send waits for the next."""
+    while not stop.wait(SCHEDULE_EVERY.total_seconds()):
+        try:
+            send_live_maintenance(queue_url)
+        except Exception:  # noqa: BLE001 (as in AWS: a lost maintain message only delays the maintenance)
+            continue
 
 
 def _poll_on_thread(poller: KinesisPoller, stop: threading.Event) -> None:

@@ -29,6 +29,7 @@ from lambdas.common import environment
 from lambdas.contracts import clickstream, lake_layout, live
 from lambdas.data_quality.engines import DUCKDB, ENV_ENGINE, use_local_engine
 from lambdas.data_quality.thresholds import ENV_THRESHOLDS
+from lambdas.live_committer.maintenance import QUEUE_RETENTION
 
 ASL_DIR = PROJECT_ROOT / "step_functions"
 LIVE_MAX_RECEIVES = 5  # then a notification goes to the live queue's dead-letter queue
@@ -206,8 +207,12 @@ def _live_queue(env: EnvConfig) -> str:
     fifo = {"FifoQueue": "true", "ContentBasedDeduplication": "false"}
     dlq = sqs.create_queue(QueueName=env.live_commit_queue_name.replace(".fifo", "-dlq.fifo"), Attributes=fifo)
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq["QueueUrl"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return sqs.create_queue(QueueName=env.live_commit_queue_name, Attributes={**fifo, "RedrivePolicy": json.dumps(
-        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(LIVE_MAX_RECEIVES)})})["QueueUrl"]
+    # as CDK's: deduplicated by content for the maintain messages, kept less long than the live tables' snapshots
+    return sqs.create_queue(QueueName=env.live_commit_queue_name, Attributes={
+        **fifo, "ContentBasedDeduplication": "true",
+        "MessageRetentionPeriod": str(int(QUEUE_RETENTION.total_seconds())),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(LIVE_MAX_RECEIVES)}),
+    })["QueueUrl"]
 
 
 def _replay_workflow(env: EnvConfig, role: str, lake: LocalLake, batch_pipeline_arn: str) -> str:

@@ -13,7 +13,9 @@ from cdk_app.config import KINESIS_SOURCES, load
 from cdk_app.secure_bucket import bucket_name
 from iceberg_tables.specs import SILVER_EVENTS
 from iceberg_tables.views import FRESH_EVENTS
+from lambdas.contracts import live
 from lambdas.contracts.live import live_table
+from lambdas.live_committer.maintenance import QUEUE_RETENTION, SNAPSHOT_RETENTION, maintain_body
 from tests.infra.helpers import as_list, flatten_arn, logical_id, only, resources, role_statements
 
 FUNCTION = "live_committer"
@@ -49,12 +51,14 @@ def test_the_commit_queue_is_fifo_encrypted_tls_only_and_parks_failures_in_a_fif
         properties = resource["Properties"]
         assert properties["FifoQueue"] is True
         assert "Fn::ImportValue" in properties["KmsMasterKeyId"]  # the lake key
-    assert commits["Properties"]["ContentBasedDeduplication"] is False  # the cleaner sends a deduplication id
+    # the cleaner sends a deduplication id, which SQS prefers; the maintenance schedule sends none (decision 0503)
+    assert commits["Properties"]["ContentBasedDeduplication"] is True
     assert commits["Properties"]["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]},
                                                       "maxReceiveCount": 5}
     assert dead_letters["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
-    # no message outlives the snapshots that the committer's duplicate check reads
-    assert commits["Properties"]["MessageRetentionPeriod"] == min(config.snapshot_retention_hours, 14 * 24) * 3600
+    # no message outlives the snapshots that the committer's duplicate check reads: the maintenance keeps them longer
+    assert commits["Properties"]["MessageRetentionPeriod"] == QUEUE_RETENTION.total_seconds()
+    assert SNAPSHOT_RETENTION.total_seconds() > commits["Properties"]["MessageRetentionPeriod"]
     function = only_function(template, config)
     assert commits["Properties"]["VisibilityTimeout"] >= 6 * function["Timeout"]
     tls_only = {policy["Properties"]["Queues"][0]["Ref"] for policy in resources(template, "AWS::SQS::QueuePolicy").values()
@@ -94,13 +98,17 @@ def test_the_committer_may_do_exactly_its_work(ingestion) -> None:
         (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"], None),
         (["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
          [f"arn:aws:sqs:{config.region}:{config.account}:{config.live_commit_queue_name}"], None),
-        (["s3:GetObject"], [f"arn:aws:s3:::{staging}/clean/clickstream/*"], None),
+        (["s3:GetObject"], sorted(f"arn:aws:s3:::{staging}/clean/{source}/*" for source in live.TABLE_OF_SOURCE), None),
         (["glue:GetDatabase", "glue:GetTable", "glue:UpdateTable"],
          [f"{glue}:catalog", f"{glue}:database/live", f"{glue}:table/live/*"], None),
         (["s3:ListBucket"], [f"arn:aws:s3:::{warehouse}"], {"StringLike": {"s3:prefix": ["live.db/*"]}}),
-        (["s3:GetObject", "s3:PutObject"], [f"arn:aws:s3:::{warehouse}/live.db/*"], None),
+        (["s3:DeleteObject", "s3:GetObject", "s3:PutObject"], [f"arn:aws:s3:::{warehouse}/live.db/*"], None),
+        # the maintenance reads the batch ledger: which batches silver merged (decision 0503)
+        (["glue:GetTable"], [f"{glue}:catalog", f"{glue}:database/ops", f"{glue}:table/ops/merged_batches"], None),
+        (["s3:GetObject"], [f"arn:aws:s3:::{warehouse}/ops.db/merged_batches/*"], None),
         (["kms:Decrypt", "kms:GenerateDataKey"], [flatten_arn(key)], None),
-    ], key=repr)  # nothing else: not the orders' staging (no live table), not silver, not the warehouse's rest
+    ], key=repr)  # nothing else: not the other sources' staging, not silver, not the warehouse's rest;
+    # no delete in staging: the maintenance cannot remove a file the batch still needs
 
 
 @pytest.mark.parametrize("source", KINESIS_SOURCES)
@@ -172,3 +180,31 @@ def test_commit_lag_dead_letters_errors_and_throttles_are_alarmed_to_the_ingesti
         assert alarm["Dimensions"] == dimensions
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
         assert alarm["AlarmActions"] == [{"Ref": topic}]
+
+
+def test_each_live_table_is_maintained_by_a_message_in_its_own_group_on_a_schedule(ingestion) -> None:
+    env, template = ingestion
+    config = load(env)
+    queue, _ = _queue(template, config.live_commit_queue_name)
+    key = _queue(template, config.live_commit_queue_name)[1]["Properties"]["KmsMasterKeyId"]
+    tables = sorted(f"{live.NAMESPACE}.{name}" for name in live.TABLE_OF_SOURCE.values())
+    schedules = {s["Properties"]["Target"]["SqsParameters"]["MessageGroupId"]: s["Properties"]
+                 for s in resources(template, "AWS::Scheduler::Schedule").values()
+                 if "SqsParameters" in s["Properties"]["Target"]}
+    assert sorted(schedules) == tables  # one per live table, each into the table's own message group
+    for table, schedule in schedules.items():
+        assert schedule["Name"] == config.resource_name(f"live-maintenance-{table.split('.')[1].replace('_', '-')}")
+        assert (schedule["ScheduleExpression"], schedule["ScheduleExpressionTimezone"]) == ("rate(15 minutes)", "UTC")
+        target = schedule["Target"]
+        assert target["Arn"] == {"Fn::GetAtt": [queue, "Arn"]}
+        assert target["Input"] == maintain_body(table)
+        assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] <= 15 * 60  # never two waiting at once
+        role = target["RoleArn"]["Fn::GetAtt"][0]
+        trust = template.to_json()["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert [s["Condition"] for s in trust] == [{"StringEquals": {"aws:SourceAccount": config.account}}]
+        policies = [p["Properties"] for p in resources(template, "AWS::IAM::Policy").values()]
+        statements = [s for p in policies if p["Roles"] == [{"Ref": role}] for s in p["PolicyDocument"]["Statement"]]
+        assert sorted((sorted(as_list(s["Action"])), [flatten_arn(r) for r in as_list(s["Resource"])])
+                      for s in statements) == sorted([
+            (["sqs:SendMessage"], [f"arn:aws:sqs:{config.region}:{config.account}:{config.live_commit_queue_name}"]),
+            (["kms:Decrypt", "kms:GenerateDataKey"], [flatten_arn(key)])])  # the queue's key; nothing else
