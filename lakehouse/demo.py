@@ -135,7 +135,7 @@ def _commit_live(pipeline: LocalPipeline, lake: LocalLake, progress: Progress) -
 
 def _load_orders(pipeline: LocalPipeline, progress: Progress, sessions: Sequence[CheckoutSession] | None) -> None:
     """Order events, placed by the clickstream's checkout sessions, on their own stream, cleaned by the
-    cleaner's orders instance."""
+    cleaner's orders instance and registered in live.order_events by the live committer."""
     assert pipeline.resources is not None
     try:
         orders = generate_orders(ORDERS, seed=ORDERS_SEED, sessions=sessions)
@@ -146,6 +146,8 @@ def _load_orders(pipeline: LocalPipeline, progress: Progress, sessions: Sequence
     put_records(pipeline.resources.kinesis_sources["orders"]["stream"], orders.records, orders.partition_keys)
     polled = pipeline.drain("orders")
     progress(f"orders: {polled.records} records through the orders cleaner in {polled.invocations} invocations")
+    committed = pipeline.drain_live()  # into live.order_events (and its ledgers), as `lakehouse up` commits them
+    progress(f"live committer: {committed.messages} staged orders batches in {committed.invocations} commits")
 
 
 def _load_catalog_and_fx(pipeline: LocalPipeline, now: datetime, progress: Progress) -> list[str]:

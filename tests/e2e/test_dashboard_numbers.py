@@ -190,3 +190,80 @@ def test_the_live_dashboard_shows_the_last_hour_of_the_generators_clean_events(d
     assert {dt.datetime.fromtimestamp(r["minute"] / 1000, tz=dt.timezone.utc): r["sessions_in_minute"]
             for r in charts["Active sessions per minute"]} == {m: len(s) for m, s in sessions.items()}
     assert sum(r["added_records"] for r in charts["Live commits"]) == demo_run.summary["live"]["events"]
+
+
+def _utc_minute(at: dt.datetime) -> dt.datetime:
+    return at.astimezone(dt.timezone.utc).replace(second=0, microsecond=0)
+
+
+def _last_hour(minutes: Iterable[dt.datetime]) -> set[dt.datetime]:
+    """The minutes the Live datasets show: the hour up to the newest."""
+    newest = max(minutes)
+    return {m for m in minutes if m > newest - dt.timedelta(minutes=60)}
+
+
+def _at_minute(ms: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc)
+
+
+def test_the_live_orders_and_revenue_per_minute_are_the_generators_at_gold_rates(demo_run: DemoRun,
+                                                                                 charts: Charts) -> None:
+    """Orders, paid orders and revenue per minute of the order generator's clean events, revenue as gold computes
+    it (paid minus refunded totals per currency at the day's FX fixture rate), at the newest earlier rate for a
+    day the connector fetched no rate for (fresh.minute_orders' provisional minutes)."""
+    from lakehouse.demo import FX_DAYS, ORDERS, ORDERS_SEED
+    from lakehouse.sources.generator import generate_orders
+    from tests.ground_truth import SIGN, fixture_rates
+
+    events = generate_orders(ORDERS, seed=ORDERS_SEED, sessions=demo_run.truth.checkout_sessions).clean_events
+    loaded = dt.datetime.fromisoformat(demo_run.summary["sources_loaded_at"]).date()
+    fx_days = [loaded - dt.timedelta(days=n) for n in range(1, FX_DAYS + 1)]
+    rates = fixture_rates(fx_days)
+
+    def rate(day: dt.date, currency: str) -> float | None:
+        known = [d for d in fx_days if d <= day]
+        return 1.0 if currency == "USD" else rates.get((max(known), currency)) if known else None
+
+    hour = _last_hour({_utc_minute(e.event_time) for e in events})
+    by_minute: dict[dt.datetime, list[Any]] = defaultdict(list)
+    for e in events:
+        if _utc_minute(e.event_time) in hour:
+            by_minute[_utc_minute(e.event_time)].append(e)
+    revenue: dict[dt.datetime, float | None] = {}
+    for minute, minute_events in by_minute.items():
+        money: Counter[str] = Counter()
+        for e in minute_events:
+            if e.event_type in SIGN:  # the minute's money; a placed order moves none
+                money[e.currency] += SIGN[e.event_type] * e.total
+        usd = [None if rate(minute.date(), c) is None else float(amount) * rate(minute.date(), c)
+               for c, amount in money.items()]
+        revenue[minute] = None if None in usd else sum(u for u in usd if u is not None)
+    assert {_at_minute(r["minute"]): (r["minute_orders"], r["minute_paid_orders"]) for r in charts["Orders per minute"]} \
+        == {m: (len({e.order_id for e in es if e.event_type == "order_placed"}),
+                len({e.order_id for e in es if e.event_type == "order_paid"})) for m, es in by_minute.items()}
+    shown = {_at_minute(r["minute"]): r["minute_revenue"] for r in charts["Revenue per minute (USD)"]}
+    assert {m: None if v is None or math.isnan(v) else v for m, v in shown.items()} == pytest.approx(revenue)
+
+
+def test_the_live_quarantine_rate_per_source_is_the_committers_ledgers_and_the_generators(
+        demo_run: DemoRun, charts: Charts, tmp_path: Path) -> None:
+    """Each source's quarantine rate per minute of staging against the rows of its live batches table (read by
+    pyiceberg), whose totals are the source's generator's: every staged batch recorded once."""
+    from iceberg_tables.specs import LIVE_EVENTS_BATCHES, LIVE_ORDER_EVENTS_BATCHES
+
+    ledgers = expected_ledgers(demo_run, tmp_path)
+    rows = [r for table in (LIVE_EVENTS_BATCHES, LIVE_ORDER_EVENTS_BATCHES) for r in table_rows(demo_run, table.full_name)]
+    for source in ("clickstream", "orders"):
+        of_source = [r for r in rows if r["source"] == source]
+        assert len({r["batch_id"] for r in of_source}) == len(of_source)  # each batch once
+        assert (sum(r["received"] for r in of_source), sum(r["quarantined"] for r in of_source)) == (
+            ledgers[source].received, ledgers[source].quarantined)
+    hour = _last_hour({_utc_minute(r["staged_at"]) for r in rows})
+    sums: dict[tuple[dt.datetime, str], list[int]] = defaultdict(lambda: [0, 0])
+    for r in rows:
+        if _utc_minute(r["staged_at"]) in hour:
+            sums[(_utc_minute(r["staged_at"]), r["source"])][0] += r["quarantined"]
+            sums[(_utc_minute(r["staged_at"]), r["source"])][1] += r["received"]
+    assert {(_at_minute(ms), source): rate for (ms, source), rate in
+            by_group(charts["Quarantine rate per source"], "minute", "quarantine_rate").items()} == pytest.approx(
+        {key: quarantined / received for key, (quarantined, received) in sums.items()})
