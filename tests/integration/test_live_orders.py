@@ -29,9 +29,9 @@ from lambdas.live_committer.committer import STAGED_BATCHES, commit_notified
 from lambdas.live_committer.handler import handler as live_handler
 from tests.fixtures.kinesis_events import cleaner_lake as lake  # noqa: F401 (a fixture)
 from tests.fixtures.staged_batches import fifo_queue, notifications, received, stage, stage_orders
+from tests.ground_truth import SIGN  # cash basis, as gold (glue_jobs/gold_metrics.py)
 
 KEY = orders.DEDUPLICATION_KEY
-SIGN = {"order_paid": 1, "order_refunded": -1}  # cash basis, as gold (glue_jobs/gold_metrics.py)
 STAGED_AT = datetime(2026, 11, 27, 10, 20, 30, tzinfo=timezone.utc)
 
 
