@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import BinaryType, StringType, StructField, StructType, TimestampType
@@ -26,6 +27,9 @@ CLEAN, QUARANTINE_FILES = "clean", "quarantine"  # the kinds of staging file a m
 # Names the job puts into SQL literals: batch ids (shardId-...-seq-seq, sha256 hex, rate_date=D), sources.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._:=+-]{1,256}")
 _SCHEME = r"^[A-Za-z][A-Za-z0-9+.-]*:/*"  # stripped from a file URI before paths are compared
+# Spark 3.5's words for a staged Parquet column whose type is not the one read (QueryExecutionErrors)
+_TYPE_MISMATCH = re.compile(r"Parquet column cannot be converted in file (?P<file>\S+?)\. Column: \[(?P<column>[^\]]+)\], "
+                            r"Expected: (?P<expected>[^,]+), Found: (?P<found>\w+)")
 # A run lists the manifest index from an hour before the start of the last run that merged the source: an entry
 # written while that run listed, or by a writer whose clock is behind, is still listed (docs/decisions/0114).
 LISTING_OVERLAP = timedelta(hours=1)
@@ -203,12 +207,17 @@ def read_batch_files(spark: SparkSession, batches: list[Batch], kind: str, colum
     """The rows of the batches' `kind` files with `columns` (a column a file lacks reads as null); BATCH_ID
     comes from the manifest naming the file; `file_time` adds `_file_time`, the file's modification time."""
     out = StructType([*columns.fields, StructField("_file_time", TimestampType())]) if file_time else columns
-    files = {b.file(kind): b for b in batches if b.file(kind)}
-    if not files:
+    named = [(uri, b) for b in batches if (uri := b.file(kind))]
+    if not named:
         return spark.createDataFrame([], out)
-    keys = {uri: _path_key(spark, uri) for uri in files}
-    if len(set(keys.values())) != len(keys):
-        raise StagingError(f"one {kind} file named by several manifests: {sorted(files)}")
+    keys = {uri: _path_key(spark, uri) for uri, _ in named}
+    naming: dict[str, list[str]] = {}  # a file (however its URI is spelled): the manifests naming it
+    for uri, b in named:
+        naming.setdefault(keys[uri], []).append(b.manifest_path)
+    shared = {key: paths for key, paths in naming.items() if len(paths) > 1}
+    if shared:
+        raise StagingError(f"one {kind} file named by several manifests: {shared}")
+    files = dict(named)
     missing = [f"{uri} (named by {b.manifest_path})" for uri, b in files.items() if not path_exists(spark, uri)]
     if missing:
         raise StagingError(f"{kind} file(s) missing: {'; '.join(missing)}")
@@ -224,9 +233,16 @@ def read_batch_files(spark: SparkSession, batches: list[Batch], kind: str, colum
 def check_batch_rows(rows: DataFrame, batches: list[Batch], kind: str, required: list[str]) -> None:
     """Each batch's file holds the rows its manifest counts, with no null in a required column; else the
     writer's output is broken: fail, naming the batches."""
-    stats = {r[BATCH_ID]: r for r in rows.groupBy(BATCH_ID).agg(
-        F.count(F.lit(1)).alias("_rows"), *(F.count(F.when(F.col(c).isNull(), 1)).alias(f"_null_{c}") for c in required)
-    ).collect()}
+    counted = rows.groupBy(BATCH_ID).agg(
+        F.count(F.lit(1)).alias("_rows"), *(F.count(F.when(F.col(c).isNull(), 1)).alias(f"_null_{c}") for c in required))
+    try:  # the first read of the files' rows: a column of the wrong type fails here
+        stats = {r[BATCH_ID]: r for r in counted.collect()}
+    except Py4JJavaError as error:
+        mismatch = _TYPE_MISMATCH.search(str(error))
+        if mismatch is None:
+            raise
+        raise StagingError(f"{kind} file {mismatch['file']} holds {mismatch['column']} as {mismatch['found']}, "
+                           f"not {mismatch['expected']}") from None
     problems = []
     for batch in batches:
         found = stats.get(batch.batch_id)

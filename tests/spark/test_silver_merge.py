@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
+import pyarrow.parquet as pq
 import pytest
 from pyiceberg.expressions import EqualTo
 from pyspark.sql import SparkSession
@@ -221,6 +224,50 @@ def test_a_broken_manifest_is_named_and_nothing_is_written(
 
     assert re.search(error, refusal(spark, lake, tmp_path, "run-bad"))
     assert silver_rows(lake) == [] and quarantine(lake) == [] and ledger_rows(lake) == {}
+
+
+def _same_id_as_b1(staging: Path) -> None:
+    path = manifest_file(staging, "b2")
+    path.write_text(json.dumps({**json.loads(path.read_text()), "batch_id": "b1"}))
+
+
+def _b1s_file_in_b2(staging: Path) -> None:
+    b1, path = json.loads(manifest_file(staging, "b1").read_text()), manifest_file(staging, "b2")
+    path.write_text(json.dumps({**json.loads(path.read_text()), "files": b1["files"]}))
+
+
+def _from_orders(staging: Path) -> None:
+    path = manifest_file(staging, "b2")
+    path.write_text(json.dumps({**json.loads(path.read_text()), "source": "orders"}))
+
+
+def _a_json_list(staging: Path) -> None:
+    manifest_file(staging, "b2").write_text("[]")
+
+
+def _event_time_as_text(staging: Path) -> None:
+    """b2's clean file rewritten as a broken writer would: event_time a string, where the contract has a timestamp."""
+    path = Path(json.loads(manifest_file(staging, "b2").read_text())["files"]["clean"].removeprefix("file://"))
+    table = pq.read_table(path)
+    at = table.schema.get_field_index("event_time")
+    pq.write_table(table.set_column(at, "event_time", pa.compute.cast(table.column(at), pa.string())), path)
+
+
+@pytest.mark.parametrize(("breaks", "error"), [
+    (_same_id_as_b1, r"one clickstream batch id in several differing manifests: \{'b1': \[.*b1\.json.*b2\.json"),
+    (_b1s_file_in_b2, r"one clean file named by several manifests: .*b1\.parquet"),
+    (_from_orders, r"b2\.json: 'source' is 'orders' under the manifests of 'clickstream'"),
+    (_a_json_list, r"b2\.json: not a JSON object"),
+    (_event_time_as_text, r"clean file \S*b2\.parquet holds event_time as BINARY, not timestamp"),
+])
+def test_staging_that_breaks_a_writers_promise_is_refused_naming_it(
+        spark: SparkSession, lake: SparkLake, tmp_path: Path, breaks: Callable[[Path], None], error: str) -> None:
+    write_batch(tmp_path, "b1", make_events(range(0, 3), seed=12))
+    write_batch(tmp_path, "b2", make_events(range(3, 6), seed=12))
+    breaks(tmp_path)
+
+    assert re.search(error, refusal(spark, lake, tmp_path, "run-broken"))
+    assert silver_rows(lake) == [] and ledger_rows(lake) == {}
 
 
 def test_staged_files_that_disagree_with_their_manifest_fail_loudly(
