@@ -105,7 +105,8 @@ def test_up_ingest_run_batch_and_status_from_other_processes(local_cloud_process
 
     maintenance = _run(home, "run", "maintenance")
     assert maintenance.returncode == 0, maintenance.stdout + maintenance.stderr
-    assert "Maintenance succeeded" in maintenance.stdout or "SUCCEEDED" in maintenance.stdout
+    # the step as it ended (the history is read to its terminal event), and the execution
+    assert "state machine: Maintenance succeeded" in maintenance.stdout and ": SUCCEEDED" in maintenance.stdout
 
     status = _run(home, "status")
     # the batch run merged every clean event; the replay's child run found nothing new to merge

@@ -153,6 +153,23 @@ def test_the_batch_decides_each_record_as_the_reference_does() -> None:
     assert batch.duplicates == len(clean) - len(firsts)
 
 
+def test_the_batch_matches_the_generators_ground_truth() -> None:
+    """Independent of both implementations: the generator labels each record it made (clean, a duplicate, or
+    the contract reason it breaks) and keeps the event behind each clean one."""
+    generated = generate(3_000, seed=23, now=NOW)
+    (delivery,) = parse_event(kinesis_event(generated.records))
+    batch = clean_batch(delivery, SOURCES["clickstream"], now=NOW, masker=HASH)
+
+    assert [(i, r.reason) for i, r in batch.quarantined] == [
+        (i, label) for i, label in enumerate(generated.labels) if label not in ("clean", "duplicate")]
+    assert batch.duplicates == generated.labels.count("duplicate")
+    expected = [(e.event_id, e.event_type, e.event_time, e.event_time_offset, e.user_id, e.session_id,
+                 e.page_url_redacted, e.product_id, e.user_agent, e.country)
+                for e, label in zip(generated.events, generated.labels) if label == "clean"]
+    assert [(r["event_id"], r["event_type"], r["event_time"], r["event_time_offset"], r["user_id"], r["session_id"],
+             r["page_url"], r["product_id"], r["user_agent"], r["country"]) for r in batch.clean.to_pylist()] == expected
+
+
 def test_the_time_window_edges_agree_to_the_microsecond() -> None:
     edges = [NOW + timedelta(seconds=contract.MAX_FUTURE_SECONDS), NOW - timedelta(days=contract.MAX_AGE_DAYS)]
     stamps = [(edge + timedelta(microseconds=d)).isoformat() for edge in edges for d in (-1, 0, 1)]

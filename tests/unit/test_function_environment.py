@@ -52,4 +52,5 @@ def test_the_loaders_environment_gives_its_settings() -> None:
     settings = LoaderSettings.from_mapping({**environment.file_loader(LANDING, RAW, STAGING, "products"),
                                             **POWERTOOLS})
     assert settings.metrics_namespace == "Example"
-    assert LANDING in vars(settings.locations).values() and RAW in vars(settings.locations).values()
+    assert (settings.locations.landing_uri, settings.locations.raw_uri, settings.locations.staging_uri) == (
+        LANDING, RAW, STAGING)  # each in its own place: swapped zones would fail
