@@ -16,9 +16,12 @@ from rich.table import Table
 
 from lakehouse.lake.layout import LocalLake
 
-app = typer.Typer(help="Serverless Lakehouse: the local runtime. `lakehouse demo` runs everything offline.",
+app = typer.Typer(help="Serverless Lakehouse: the local runtime. `lakehouse demo` runs everything offline. The "
+                       "local lake lives in $LAKEHOUSE_HOME (default: .lakehouse/ in the project).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 console = Console()
+ENV_HELP = ("local (the running `lakehouse up`) or a deployed environment of cdk.json (dev, prod: your AWS "
+            "credentials).")
 
 
 def _positive(value: int) -> int:
@@ -31,6 +34,10 @@ def _rate(value: float) -> float:
     if not 0.0 <= value <= 0.9:
         raise typer.BadParameter(f"must be between 0 and 0.9, got {value}")
     return value
+
+
+def _positive_or_none(value: Optional[int]) -> Optional[int]:
+    return None if value is None else _positive(value)
 
 
 def _existing_lake() -> LocalLake:
@@ -48,19 +55,42 @@ def _port(value: int) -> int:
     return value
 
 
-@app.command()
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"lakehouse {version('serverless-lakehouse')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", callback=_version,
+                                                is_eager=True)] = False) -> None:
+    pass  # the options of `lakehouse` itself; each command is its own function
+
+
+# One vocabulary for every command: an input file is --input, a count of events --events, the share of
+# generated defects --defect-rate, and --env an environment of cdk.json.
+Seed = Annotated[int, typer.Option(help="Generator seed: the same seed gives the same events.")]
+DefectRate = Annotated[float, typer.Option(help="Share of defective records (0-0.9).", callback=_rate)]
+InputFile = Annotated[Optional[Path], typer.Option(
+    "--input", help="NDJSON file to send: one record per line, any bytes (instead of generated events).",
+    exists=True, dir_okay=False, readable=True)]
+EnvName = Annotated[str, typer.Option("--env", help=ENV_HELP)]
+
+
+@app.command(epilog="Example: lakehouse demo --events 20000 --no-serve")
 def demo(
     events: Annotated[int, typer.Option(help="How many events to generate.", callback=_positive)] = 10_000,
-    seed: Annotated[int, typer.Option(help="Generator seed: the same seed gives the same events.")] = 7,
-    defect_rate: Annotated[float, typer.Option(help="Share of defective records (0-0.9).", callback=_rate)] = 0.05,
+    seed: Seed = 7,
+    defect_rate: DefectRate = 0.05,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the dashboards until Ctrl-C.")] = True,
     port: Annotated[int, typer.Option(help="Superset port on 127.0.0.1.", callback=_port)] = 8088,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the summary as JSON here.")] = None,
-    input_path: Annotated[Optional[Path], typer.Option(
-        "--input", help="Run on this NDJSON file (one record per line, any bytes) instead of generated events.",
-        exists=True, dir_okay=False, readable=True)] = None,
+    input_path: InputFile = None,
 ) -> None:
-    """Run the whole pipeline offline: Kinesis, cleaner, Spark batch, DuckDB, then Superset."""
+    """Local only: run the whole pipeline offline on a fresh lake: Kinesis, cleaner, Spark batch, DuckDB, then
+    Superset."""
     from lakehouse import demo as demo_module
 
     lake = LocalLake.default()
@@ -192,30 +222,31 @@ def _print_gold() -> None:
         console.print(table)
 
 
-@app.command()
+@app.command(epilog="Example: lakehouse dashboards --port 8089")
 def dashboards(port: Annotated[int, typer.Option(help="Superset port on 127.0.0.1.", callback=_port)] = 8088) -> None:
-    """Serve the dashboards over the existing local lake (no pipeline run) until Ctrl-C."""
+    """Local only: serve the dashboards over the existing local lake (no pipeline run) until Ctrl-C."""
     from lakehouse.analytics.dashboards import serve_dashboards
 
     serve_dashboards(_existing_lake(), port=port, console=console)
 
 
-@app.command()
+@app.command(epilog="Example: lakehouse screenshots --out /tmp/dashboards")
 def screenshots(
     out: Annotated[Path, typer.Option(help="Folder of the PNG files, one per dashboard.")] = Path("docs/images"),
     port: Annotated[int, typer.Option(help="Superset port on 127.0.0.1.", callback=_port)] = 8088,
 ) -> None:
-    """Render every dashboard over the existing local lake in headless Chromium, as PNG files."""
+    """Local only: render every dashboard over the existing local lake in headless Chromium, as PNG files."""
     from lakehouse.analytics.dashboards import screenshot_dashboards
 
     for path in screenshot_dashboards(_existing_lake(), port, out, console):
         console.print(f"wrote {path}")
 
 
-@app.command()
+@app.command(epilog="Example: lakehouse up   (then, in another shell: lakehouse ingest --events 1000)")
 def up(port: Annotated[int, typer.Option(help="Local cloud port on 127.0.0.1 (0: a free one).")] = 4566) -> None:
-    """Run the local cloud until Ctrl-C: a fresh lake, the pipeline's resources, and the cleaner polling
-    the stream. Other shells reach it with `lakehouse ingest`, `run batch`, `replay` (or AWS_ENDPOINT_URL)."""
+    """Local only: run the local cloud until Ctrl-C: a fresh lake, the pipeline's resources, the cleaners polling
+    the streams and the live committer. Other shells reach it with `lakehouse ingest`, `run batch`, `replay`,
+    `watch` (or AWS_ENDPOINT_URL)."""
     import signal
     import threading
 
@@ -230,7 +261,7 @@ def up(port: Annotated[int, typer.Option(help="Local cloud port on 127.0.0.1 (0:
             assert pipeline.cloud is not None
             console.print(f"[bold green]local cloud up[/] at {pipeline.cloud.endpoint} (lake: {lake.root}); "
                           "Ctrl-C stops it. In another shell:")
-            console.print("  lakehouse ingest --generate 1000   then   lakehouse run batch")
+            console.print("  lakehouse ingest --events 1000   then   lakehouse watch   or   lakehouse run batch")
             pipeline.serve(stop)
     except PollerStopped as error:
         console.print(f"[red]{error}; local cloud stopped")
@@ -238,23 +269,24 @@ def up(port: Annotated[int, typer.Option(help="Local cloud port on 127.0.0.1 (0:
     console.print("local cloud stopped")
 
 
-@app.command()
+@app.command(epilog="Example: lakehouse ingest --events 1000 --defect-rate 0.1   or   lakehouse ingest --input "
+                     "events.ndjson --env dev")
 def ingest(
-    file: Annotated[Optional[Path], typer.Option(help="NDJSON file: one record per line, any bytes.",
-                                                 exists=True, dir_okay=False, readable=True)] = None,
-    generate_events: Annotated[Optional[int], typer.Option("--generate", help="Send N generated events.")] = None,
-    seed: Annotated[int, typer.Option(help="Generator seed (with --generate).")] = 7,
-    env_name: Annotated[str, typer.Option("--env", help="Environment whose stream receives the records.")] = "local",
+    input_path: InputFile = None,
+    events: Annotated[Optional[int], typer.Option(help="Send this many generated events.", callback=_positive_or_none)]
+    = None,
+    seed: Seed = 7,
+    defect_rate: DefectRate = 0.05,
+    env_name: EnvName = "local",
 ) -> None:
-    """Put records to the pipeline's Kinesis stream: the running `lakehouse up`, or AWS for another --env."""
+    """Put records to the pipeline's clickstream Kinesis stream: the running `lakehouse up`, or AWS for another
+    --env."""
     from cdk_app import config
     from lakehouse.cloud.pipeline import NoLocalCloud, connect_to_local_cloud
     from lakehouse.sources.producer import ProducerError, put_records, unsendable
 
-    if (file is None) == (generate_events is None):
-        raise typer.BadParameter("give exactly one of --file PATH or --generate N")
-    if generate_events is not None and generate_events <= 0:
-        raise typer.BadParameter(f"--generate must be a positive number, got {generate_events}")
+    if (input_path is None) == (events is None):
+        raise typer.BadParameter("give exactly one of --input PATH or --events N")
     try:
         env = config.load(env_name)
         if env_name == "local":
@@ -262,7 +294,7 @@ def ingest(
     except (config.ConfigError, NoLocalCloud) as error:
         console.print(f"[red]{error}")
         raise typer.Exit(2) from None
-    records, keys, _ = _records(file, generate_events or 0, seed, 0.05)
+    records, keys, _ = _records(input_path, events or 0, seed, defect_rate)
     refused = set(unsendable(records, keys))
     sendable = [i for i in range(len(records)) if i not in refused]
     try:
@@ -278,19 +310,20 @@ def ingest(
         raise typer.Exit(1)
 
 
-run_app = typer.Typer(help="Start a workflow on the running local cloud and follow its steps.", no_args_is_help=True)
+run_app = typer.Typer(help="Local only: start a workflow on the running `lakehouse up` and follow its steps.",
+                      no_args_is_help=True)
 app.add_typer(run_app, name="run")
 
 
-@run_app.command("batch")
+@run_app.command("batch", epilog="Example: lakehouse run batch")
 def run_batch() -> None:
-    """Run the batch state machine (silver merge, gold build, record the run) and show its steps."""
+    """Local only: run the batch state machine (silver merge, gold build, record the run) and show its steps."""
     _run_workflow("state_machine_arn")
 
 
-@run_app.command("maintenance")
+@run_app.command("maintenance", epilog="Example: lakehouse run maintenance")
 def run_maintenance() -> None:
-    """Run table maintenance (compaction, snapshot expiry, orphan files, manifests) and show its steps."""
+    """Local only: run table maintenance (compaction, snapshot expiry, orphan files, manifests) and show its steps."""
     _run_workflow("maintenance_state_machine_arn")
 
 
@@ -314,10 +347,9 @@ def _run_workflow(arn_field: str, payload: dict[str, str] | None = None) -> None
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(epilog="Example: lakehouse smoke --env dev")
 def smoke(
-    env_name: Annotated[str, typer.Option("--env", help="local (the running `lakehouse up`) or a deployed "
-                                                       "environment of cdk.json (your AWS credentials).")] = "local",
+    env_name: EnvName = "local",
     events: Annotated[int, typer.Option(help="How many events to put.", callback=_positive)] = 20,
     wait_seconds: Annotated[int, typer.Option(help="How long the cleaner may take to stage them.",
                                               callback=_positive)] = 300,
@@ -357,7 +389,7 @@ def _utc_time(value: Optional[str]) -> Optional[datetime]:
     return parsed.astimezone(timezone.utc)
 
 
-@app.command()
+@app.command(epilog="Example: lakehouse replay --from 2026-03-01T00:00:00Z --to 2026-03-01T06:00:00Z")
 def replay(
     dlq: Annotated[bool, typer.Option("--dlq", help="Replay the cleaner's on-failure queue.")] = False,
     start: Annotated[Optional[datetime], typer.Option(
@@ -366,8 +398,9 @@ def replay(
     end: Annotated[Optional[datetime], typer.Option(
         "--to", parser=_utc_time, metavar="TIME", help="...until this one (exclusive), then merge them.")] = None,
 ) -> None:
-    """Reprocess without duplicates: the batches the cleaner gave up on (--dlq), or the raw zone of a time
-    range through the cleaner, the merges, gold and the quality checks (--from/--to, the replay workflow)."""
+    """Local only: reprocess without duplicates: the batches the cleaner gave up on (--dlq), or the raw zone of a
+    time range through the cleaner, the merges, gold and the quality checks (--from/--to, the replay workflow).
+    In AWS, docs/runbooks/replay.md."""
     from lakehouse.cloud.pipeline import NoLocalCloud, connect_to_local_cloud
 
     if dlq == (start is not None or end is not None):
@@ -403,12 +436,12 @@ def _replay_dlq(sources: dict[str, dict[str, str]], raw_uri: str) -> None:
         raise typer.Exit(1)
 
 
-@app.command()
+@app.command(epilog="Example: lakehouse generate --events 1000 --out events.ndjson")
 def generate(
-    events: Annotated[int, typer.Argument(help="How many events.", callback=_positive)],
+    events: Annotated[int, typer.Option(help="How many events to generate.", callback=_positive)] = 10_000,
     out: Annotated[Path, typer.Option(help="NDJSON file to write, one record per line.")] = Path("events.ndjson"),
-    seed: Annotated[int, typer.Option(help="Generator seed.")] = 7,
-    defect_rate: Annotated[float, typer.Option(help="Share of defective records (0-0.9).", callback=_rate)] = 0.05,
+    seed: Seed = 7,
+    defect_rate: DefectRate = 0.05,
 ) -> None:
     """Generate shop clickstream events with a controlled share of defects."""
     from lakehouse.sources.generator import generate as generate_events
@@ -430,12 +463,12 @@ def _query_format(value: str) -> str:
 def _query_sql(sql: Optional[str], file: Optional[Path]) -> str:
     """The statement to run: the SQL argument or the file's text, exactly one of them."""
     if (sql is None) == (file is None):
-        raise typer.BadParameter("give exactly one of the SQL argument or --file query.sql")
+        raise typer.BadParameter("give exactly one of the SQL argument or --input query.sql")
     if file is None:
         assert sql is not None
         return sql
     if not file.is_file():
-        raise typer.BadParameter(f"no such file: {file}", param_hint="'--file'")
+        raise typer.BadParameter(f"no such file: {file}", param_hint="'--input'")
     return file.read_text(encoding="utf-8")
 
 
@@ -475,16 +508,18 @@ def _print_rows(columns: list[str], rows: list[tuple], output_format: str) -> No
         console.print(table)
 
 
-@app.command()
+@app.command(epilog="Example: lakehouse query \"SELECT country, sum(events) FROM gold.daily_kpis GROUP BY 1\" "
+                     "--format csv")
 def query(
     sql: Annotated[Optional[str], typer.Argument(
-        help="Athena (Trino) SQL, e.g. SELECT * FROM gold.daily_kpis (or --file).")] = None,
+        help="Athena (Trino) SQL, e.g. SELECT * FROM gold.daily_kpis (or --input).")] = None,
     file: Annotated[Optional[Path], typer.Option(
-        "--file", help="Read the statement from this file instead.", dir_okay=False)] = None,
+        "--input", help="Read the statement from this SQL file instead.", dir_okay=False)] = None,
     output_format: Annotated[str, typer.Option(
         "--format", help="table, csv or json (an array of objects).", callback=_query_format)] = "table",
 ) -> None:
-    """Run Athena SQL on the local lake (transpiled by sqlglot, executed by DuckDB)."""
+    """Local only: run Athena SQL on the local lake (transpiled by sqlglot, executed by DuckDB). In AWS, the
+    same SQL runs in Athena's workgroup lakehouse-<env>-analytics."""
     from lakehouse.analytics import athena
     from lakehouse.lake.catalog import local_catalog
 
@@ -498,20 +533,20 @@ def query(
     _print_rows(columns, rows, output_format)
 
 
-@app.command()
+@app.command(epilog="Example: lakehouse status --limit 5")
 def status(limit: Annotated[int, typer.Option(help="How many runs.", callback=_positive)] = 20) -> None:
-    """Recent runs and steps from ops.pipeline_runs."""
+    """Local only: recent runs and steps from ops.pipeline_runs of the local lake."""
     query(f"SELECT run_id, step, status, started_at, received, clean, quarantined, duplicates "
           f"FROM ops.pipeline_runs ORDER BY started_at DESC LIMIT {limit}")
 
 
-@app.command()
+@app.command(epilog="Example: lakehouse watch --minutes 30   or   lakehouse watch --once")
 def watch(
     interval: Annotated[int, typer.Option(help="Seconds between refreshes.", callback=_positive)] = 5,
     minutes: Annotated[int, typer.Option(help="Minutes of event time shown, up to the newest.", callback=_positive)] = 10,
     once: Annotated[bool, typer.Option("--once", help="Print once and exit (exit 1 when something is flagged).")] = False,
 ) -> None:
-    """The live half of the local lake, per minute, refreshed until Ctrl-C: events and active sessions from
+    """Local only: the live half of the local lake, per minute, refreshed until Ctrl-C: events and active sessions from
     fresh.events, the last live commit, each source's quarantine rate, and what the AWS alarms would flag."""
     import time
 

@@ -80,7 +80,7 @@ def test_up_ingest_run_batch_and_status_from_other_processes(local_cloud_process
     path = tmp_path / "events.ndjson"
     generated.to_ndjson(path)
 
-    ingested = _run(home, "ingest", "--file", str(path))
+    ingested = _run(home, "ingest", "--input", str(path))
     assert ingested.returncode == 0, ingested.stdout + ingested.stderr
     assert "put 600 records" in ingested.stdout
     manifests = home / "lake" / "staging" / "manifests" / "clickstream"
@@ -120,11 +120,11 @@ def test_up_ingest_run_batch_and_status_from_other_processes(local_cloud_process
     assert "put 15 events" in smoke.stdout and "silver.events holds all 15 events" in smoke.stdout
     assert "smoke test passed on local" in smoke.stdout
 
-    # `ingest --generate`: the CLI's own generator; what it should send is what the generator makes
+    # `ingest --events`: the CLI's own generator; what it should send is what the generator makes
     # for that N, seed and the CLI's 5% defect rate, here computed in this process.
     expected = generate(40, seed=11, defect_rate=0.05).counts
     before = set(manifests.rglob("*.json"))
-    generated_ingest = _run(home, "ingest", "--generate", "40", "--seed", "11")
+    generated_ingest = _run(home, "ingest", "--events", "40", "--seed", "11")
     assert generated_ingest.returncode == 0, generated_ingest.stdout + generated_ingest.stderr
     assert f"put {expected.received} records" in generated_ingest.stdout
     def new_manifests() -> list[dict]:
@@ -152,7 +152,7 @@ def test_up_ingest_run_batch_and_status_from_other_processes(local_cloud_process
 
 
 def test_commands_that_need_the_local_cloud_say_how_to_start_it(tmp_path: Path) -> None:
-    for argv in (["ingest", "--generate", "10"], ["run", "batch"], ["replay", "--dlq"], ["smoke"]):
+    for argv in (["ingest", "--events", "10"], ["run", "batch"], ["replay", "--dlq"], ["smoke"]):
         process = _run(tmp_path / "no-cloud", *argv)
         assert process.returncode == 2
         assert "start one with `lakehouse up`" in " ".join(process.stdout.split())

@@ -20,7 +20,10 @@ runner = CliRunner()
     (["demo", "--events", "0"], "must be a positive number, got 0"),
     (["demo", "--defect-rate", "1.5"], "must be between 0 and 0.9, got 1.5"),
     (["demo", "--events", "many"], "Invalid value for '--events': Input should be a valid integer"),
-    (["generate", "--", "-5"], "must be a positive number, got -5"),
+    (["generate", "--events", "-5"], "must be a positive number, got -5"),
+    (["ingest"], "give exactly one of --input PATH or --events N"),
+    (["ingest", "--events", "0"], "must be a positive number, got 0"),
+    (["ingest", "--events", "5", "--defect-rate", "0.95"], "must be between 0 and 0.9, got 0.95"),
     (["status", "--limit", "0"], "must be a positive number, got 0"),
     (["replay"], "say what to replay: --dlq"),
     (["replay", "--dlq", "--from", "2026-03-01T00:00:00Z"], "say what to replay: --dlq"),
@@ -33,9 +36,9 @@ runner = CliRunner()
     (["dashboards", "--port", "70000"], "must be between 1 and 65535, got 70000"),
     (["demo", "--port", "0"], "must be between 1 and 65535, got 0"),
     (["smoke", "--env", "staging"], "unknown environment 'staging': cdk.json defines dev, local, prod"),
-    (["query"], "give exactly one of the SQL argument or --file query.sql"),
-    (["query", "SELECT 1", "--file", "tests/unit/test_cli.py"], "give exactly one of the SQL argument or --file"),
-    (["query", "--file", "no/such/query.sql"], "Invalid value for '--file': no such file: no/such/query.sql"),
+    (["query"], "give exactly one of the SQL argument or --input query.sql"),
+    (["query", "SELECT 1", "--input", "tests/unit/test_cli.py"], "give exactly one of the SQL argument or --input"),
+    (["query", "--input", "no/such/query.sql"], "Invalid value for '--input': no such file: no/such/query.sql"),
     (["query", "SELECT 1", "--format", "xml"], "must be one of table, csv, json, got 'xml'"),
     (["watch", "--interval", "0"], "must be a positive number, got 0"),
     (["watch", "--minutes", "-1"], "must be a positive number, got -1"),
@@ -55,9 +58,47 @@ def test_commands_without_a_lake_say_how_to_make_one(argv: list[str], tmp_path: 
     assert "run `lakehouse demo --no-serve` first" in " ".join(result.output.split())
 
 
+def _commands() -> list[tuple[str, ...]]:
+    """Every command's path: ("demo",), ("run", "batch"), ..."""
+    import typer.main
+
+    def walk(group: object, path: tuple[str, ...]) -> list[tuple[str, ...]]:
+        commands = getattr(group, "commands", None)
+        if commands is None:
+            return [path]
+        return [found for name, command in commands.items() for found in walk(command, (*path, name))]
+
+    return walk(typer.main.get_command(app), ())
+
+
+LOCAL_ONLY = {("demo",), ("dashboards",), ("screenshots",), ("up",), ("run", "batch"), ("run", "maintenance"),
+              ("replay",), ("query",), ("status",), ("watch",)}
+
+
+@pytest.mark.parametrize("command", _commands(), ids=" ".join)
+def test_every_command_shows_an_example_and_says_where_it_works(command: tuple[str, ...]) -> None:
+    result = runner.invoke(app, [*command, "--help"], terminal_width=200)
+    shown = " ".join(result.output.split())
+    assert result.exit_code == 0 and f"Example: lakehouse {' '.join(command)}" in shown
+    assert ("Local only:" in shown) == (command in LOCAL_ONLY), "say in the help whether it works only locally"
+
+
+def test_the_version_is_the_packages() -> None:
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"lakehouse {version('serverless-lakehouse')}"
+
+
+def test_every_command_that_generates_takes_the_same_options() -> None:
+    for command in (("demo",), ("generate",), ("ingest",)):
+        shown = " ".join(runner.invoke(app, [*command, "--help"], terminal_width=200).output.split())
+        assert all(option in shown for option in ("--events", "--seed", "--defect-rate")), command
+
+
 def test_generate_writes_one_record_per_line(tmp_path: Path) -> None:
     out = tmp_path / "events.ndjson"
-    result = runner.invoke(app, ["generate", "300", "--out", str(out), "--seed", "3"])
+    result = runner.invoke(app, ["generate", "--events", "300", "--out", str(out), "--seed", "3"])
     assert result.exit_code == 0, result.output
     assert len(out.read_bytes().splitlines()) == 300
 
@@ -106,7 +147,7 @@ def test_query_json_from_a_file_is_an_array_of_objects(lake_home: Path, tmp_path
     monkeypatch.setenv("LAKEHOUSE_HOME", str(lake_home))
     sql_file = tmp_path / "days.sql"
     sql_file.write_text(f"-- days in the lake\n{_DAYS};\n", encoding="utf-8")
-    result = runner.invoke(app, ["query", "--file", str(sql_file), "--format", "json"])
+    result = runner.invoke(app, ["query", "--input", str(sql_file), "--format", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == [{"event_date": day.isoformat(), "countries": n, "events": events,
                                           "nothing": None} for day, n, events in _expected_days()]
