@@ -1,9 +1,11 @@
 """CloudWatch alarms, each published to an encrypted SNS topic of its stack; and that kind of topic.
 
-Only the signals that mean "data is waiting, was parked or stopped flowing": a dead-letter queue
+Only the signals that mean "data is waiting, was parked, stopped flowing or turned bad": a dead-letter queue
 holding a message, a function failing or throttled, a consumer falling behind its stream or topic, a
 stream refusing writes, a workflow failing, no batch run succeeding for hours, a staged batch waiting too long for
-its live commit. The ingestion stack's
+its live commit; and, from the cleaners' own EMF metrics (lambdas/cleaner/metrics.py), a source quarantining more
+than its limit over 5 minutes (a producer sending bad records, seen within minutes, not at the next batch run) or
+staging its records minutes late. The ingestion stack's
 alarms publish to `lakehouse-<env>-ingestion-alarms`, the processing stack's to its pipeline alerts
 topic. Each topic subscribes the environment's `alert_emails` (cdk.json; none by default).
 """
@@ -22,9 +24,10 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from cdk_app.config import EnvConfig
+from cdk_app.config import PROJECT, EnvConfig
 from cdk_app.grants import arn
 from cdk_app.python_function import PythonFunction
+from lambdas.cleaner import metrics as cleaner_metrics
 
 PERIOD = Duration.minutes(5)
 # Healthy, the cleaner lags its stream by about one batching window; half an hour is an outage.
@@ -39,6 +42,17 @@ KAFKA_LAG_LIMIT = 3_000_000
 # publishes queue metrics every minute, so the lag alarm looks at each minute.
 COMMIT_LAG_LIMIT = Duration.minutes(2)
 COMMIT_LAG_PERIOD = Duration.minutes(1)
+# every function's POWERTOOLS_METRICS_NAMESPACE (cdk_app/python_function.py), so the cleaners' EMF namespace
+EMF_NAMESPACE = PROJECT
+# The quarantine rate counts as 0 in a period with fewer records than this. At a trickle a rate is noise: 1 bad
+# record of 2 is 50 %, and would page. 100 records in 5 minutes is a third of a record a second, far below a live
+# shop's stream, so a real producer going bad is seen at once; a quiet source's few bad records still reach
+# ops.quarantine and the batch run's quarantine_rate check, which judges the whole run against the same limit.
+QUARANTINE_RATE_MIN_RECORDS = 100
+# A healthy batch's oldest record waits at most the batching window (cdk.json cleaner_batching_window_seconds),
+# then seconds of cleaning. Two minutes more is a cleaner that is slow, retrying or behind its stream: the live
+# tables fall minutes behind, long before ITERATOR_AGE_LIMIT calls it an outage.
+INGEST_LAG_SLACK = Duration.minutes(2)
 
 
 def encrypted_topic(scope: Construct, construct_id: str, *, env: EnvConfig, name: str, key: kms.IKey) -> sns.Topic:
@@ -85,6 +99,24 @@ def failed_executions(machine: sfn.IStateMachine, label: str) -> cloudwatch.Math
                        "timed_out": machine.metric_timed_out(statistic="Sum")})
 
 
+def cleaner_metric(source: str, name: str, statistic: str, label: str | None = None) -> cloudwatch.Metric:
+    """The EMF metric `name` (lambdas/cleaner/metrics.py) of `source`'s cleaner, per PERIOD: in the namespace and
+    with the dimension set ({service, source}) the handler emits it with."""
+    return cloudwatch.Metric(namespace=EMF_NAMESPACE, metric_name=name, statistic=statistic, label=label,
+                             period=PERIOD, dimensions_map={cleaner_metrics.SERVICE_DIMENSION: cleaner_metrics.SERVICE,
+                                                            cleaner_metrics.SOURCE_DIMENSION: source})
+
+
+def quarantine_rate_expression(source: str, label: str | None = None) -> cloudwatch.MathExpression:
+    """The share of `source`'s records its cleaner quarantined per PERIOD (quarantined / records_in); 0 below
+    QUARANTINE_RATE_MIN_RECORDS records, no data when the cleaner staged nothing."""
+    received, quarantined = cleaner_metrics.RECORDS_IN, cleaner_metrics.QUARANTINED
+    return cloudwatch.MathExpression(
+        expression=f"IF({received} >= {QUARANTINE_RATE_MIN_RECORDS}, {quarantined} / {received}, 0)",
+        using_metrics={name: cleaner_metric(source, name, "Sum") for name in (received, quarantined)},
+        label=label or f"{source} quarantine rate", period=PERIOD)
+
+
 def function_name(part: PythonFunction) -> str:
     """The physical name of `part`'s function, as its CloudFormation resource declares it."""
     cfn = part.function.node.default_child
@@ -125,6 +157,29 @@ class Alarms(Construct):
         metric = function.metric("IteratorAge", period=PERIOD, statistic="Maximum")
         self._add(f"{what}-iterator-age", metric, ITERATOR_AGE_LIMIT.to_milliseconds(),
                   f"the {what} is more than {ITERATOR_AGE_LIMIT.to_minutes()} minutes behind its stream")
+
+    def quarantine_rate(self, source: str, what: str) -> None:
+        """`source`'s cleaner (`what`) quarantined more than its limit of the records it staged in a PERIOD:
+        a producer sends records the contract rejects. The limit is cdk.json's `quality.max_quarantine_rate` of
+        the source, which the batch run's quality check and `lakehouse watch` judge by too ("more than": at the
+        limit passes)."""
+        limit = self._env.quality.max_quarantine_rate[source]
+        self._add(f"{what}-quarantine-rate", quarantine_rate_expression(source), limit,
+                  f"the {source} cleaner quarantined more than {limit:.1%} of its records in 5 minutes (judged from "
+                  f"{QUARANTINE_RATE_MIN_RECORDS} records up): a producer sends bad records "
+                  "(docs/runbooks/quarantine-rate.md)",
+                  comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD)
+
+    def ingest_lag(self, source: str, what: str) -> None:
+        """A record of `source` waited INGEST_LAG_SLACK beyond the batching window between reaching its stream and
+        being staged by its cleaner (`what`): the cleaner's `ingest_lag` EMF metric (milliseconds), Maximum."""
+        window = self._env.cleaner_batching_window_seconds
+        limit = Duration.seconds(window + INGEST_LAG_SLACK.to_seconds())
+        self._add(f"{what}-ingest-lag", cleaner_metric(source, cleaner_metrics.INGEST_LAG, "Maximum"),
+                  limit.to_milliseconds(),
+                  f"the {source} cleaner staged a record {limit.to_seconds():g} s or more after it arrived (healthy: "
+                  f"the {window} s batching window and seconds of cleaning): the cleaner is slow, retrying or behind, "
+                  "and the live tables fall behind")
 
     def commit_lag(self, queue: sqs.Queue, what: str) -> None:
         """The oldest message waiting in `queue` (a notification of a staged batch) is COMMIT_LAG_LIMIT old: the

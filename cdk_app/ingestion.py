@@ -1,4 +1,4 @@
-"""Ingestion stack: every source into the lake, and the alarms that say when one stalls.
+"""Ingestion stack: every source into the lake, and the alarms that say when one stalls or turns bad.
 
 - shop events and orders: a Kinesis stream per source, each read by its own instance of the cleaner
   (cdk_app/cleaner.py, config.KINESIS_SOURCES);
@@ -79,6 +79,8 @@ class IngestionStack(Stack):
         cleaners = [(cleaner.component, cleaner) for cleaner in self.cleaners.values()]
         for what, cleaner in cleaners:
             self.alarms.iterator_age(cleaner.function.function, what)
+            self.alarms.ingest_lag(cleaner.source, what)
+            self.alarms.quarantine_rate(cleaner.source, what)
         for what, part in (*cleaners, ("api-connector", self.api_connector), ("file-loader", self.file_loader)):
             self.alarms.errors(part.function.function, what)
             self.alarms.dead_letters(part.dead_letters, what)

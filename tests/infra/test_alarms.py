@@ -1,6 +1,7 @@
 """Alarms: ingestion's (dead letters waiting, functions failing or throttled, the cleaner lagging its stream or its
-Kafka topic, streams refusing writes) to one topic; the batch side's (runs failing, no run succeeding, schedules'
-dead letters, throttles) to the pipeline alerts topic; each topic subscribes cdk.json's `alert_emails`."""
+Kafka topic, streams refusing writes, a source's quarantine rate over its limit, records staged late) to one topic;
+the batch side's (runs failing, no run succeeding, schedules' dead letters, throttles) to the pipeline alerts topic;
+each topic subscribes cdk.json's `alert_emails`."""
 from __future__ import annotations
 
 import json
@@ -10,9 +11,11 @@ from aws_cdk import App
 from aws_cdk.assertions import Template
 
 from cdk_app import maintenance
-from cdk_app.alarms import KAFKA_LAG_LIMIT
+from cdk_app.alarms import ITERATOR_AGE_LIMIT, KAFKA_LAG_LIMIT, QUARANTINE_RATE_MIN_RECORDS
 from cdk_app.app_builder import build
-from cdk_app.config import CONTEXT_KEY, load
+from cdk_app.config import CONTEXT_KEY, KINESIS_SOURCES, EnvConfig, load
+from lambdas.cleaner import metrics as cleaner_metrics
+from lambdas.common import environment
 from tests.fixtures.cdk import SKIP_BUNDLING, cdk_context
 from tests.infra.helpers import flatten_arn, logical_id, only, resources
 
@@ -51,7 +54,8 @@ def test_every_alarm_watches_its_resource_and_publishes_to_the_topic(ingestion) 
     config = load(env)
     topic = logical_id(template, "AWS::SNS::Topic")
     alarms = _alarms(template)
-    expected = {config.resource_name(f"{cleaner}-iterator-age") for cleaner in CLEANERS}
+    expected = {config.resource_name(f"{cleaner}-{what}") for cleaner in CLEANERS
+                for what in ("iterator-age", "ingest-lag", "quarantine-rate")}
     for part in PARTS:
         expected |= {config.resource_name(f"{part}-errors"), config.resource_name(f"{part}-dead-letters")}
     expected |= {config.resource_name(f"{part}-errors") for part in RUN_BY_HAND}
@@ -61,9 +65,11 @@ def test_every_alarm_watches_its_resource_and_publishes_to_the_topic(ingestion) 
     expected |= {config.resource_name(f"{part}-{what}") for part in LIVE
                  for what in ("errors", "throttles", "dead-letters", "commit-lag")}
     assert set(alarms) == expected
-    for alarm in alarms.values():
+    for name, alarm in alarms.items():
         assert alarm["AlarmActions"] == [{"Ref": topic}]
-        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        # a quarantine rate at its limit passes, as in the batch run's quality check and `lakehouse watch`
+        assert alarm["ComparisonOperator"] == ("GreaterThanThreshold" if name.endswith("-quarantine-rate")
+                                               else "GreaterThanOrEqualToThreshold")
         assert alarm["TreatMissingData"] == "notBreaching"
     for part in PARTS + RUN_BY_HAND:
         function = logical_id(template, "AWS::Lambda::Function", FunctionName=config.resource_name(part))
@@ -82,6 +88,71 @@ def test_every_alarm_watches_its_resource_and_publishes_to_the_topic(ingestion) 
         assert (lag["MetricName"], lag["Statistic"], lag["Threshold"]) == ("IteratorAge", "Maximum", 30 * 60 * 1000)
         function = logical_id(template, "AWS::Lambda::Function", FunctionName=config.resource_name(cleaner))
         assert lag["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function}}]
+
+
+def _cleaner_emf(template: Template, config: EnvConfig, source: str) -> tuple[str, list[dict[str, str]]]:
+    """(namespace, dimensions) the cleaner of `source` emits its EMF metrics with: the namespace and SOURCE its
+    function is given (POWERTOOLS_METRICS_NAMESPACE), the service dimension Powertools adds."""
+    [function] = [r["Properties"] for r in resources(template, "AWS::Lambda::Function").values()
+                  if r["Properties"].get("FunctionName") == config.cleaner_for(source)]
+    variables = function["Environment"]["Variables"]
+    return variables[environment.METRICS_NAMESPACE], [
+        {"Name": cleaner_metrics.SERVICE_DIMENSION, "Value": cleaner_metrics.SERVICE},
+        {"Name": cleaner_metrics.SOURCE_DIMENSION, "Value": variables[environment.SOURCE]}]
+
+
+def _cleaner_alarm(alarms: dict[str, dict], config: EnvConfig, source: str, what: str) -> dict:
+    """The alarm `what` of the cleaner of `source`: lakehouse-<env>-cleaner[-<source>]-<what>."""
+    component = config.cleaner_for(source).removeprefix(config.resource_name(""))
+    return alarms[config.resource_name(f"{component}-{what}")]
+
+
+def _evaluate(expression: str, **values: float) -> float:
+    """One data point of a metric-math expression of IF, comparisons and arithmetic over `values` (by metric id)."""
+    return eval(expression, {"__builtins__": {}, "IF": lambda test, then, otherwise: then if test else otherwise},
+                values)
+
+
+def test_quarantine_rate_per_source_from_the_cleaners_emf_metrics(ingestion) -> None:
+    env, template = ingestion
+    config = load(env)
+    alarms = _alarms(template)
+    received, quarantined = cleaner_metrics.RECORDS_IN, cleaner_metrics.QUARANTINED
+    for source in KINESIS_SOURCES:
+        rate = _cleaner_alarm(alarms, config, source, "quarantine-rate")
+        namespace, dimensions = _cleaner_emf(template, config, source)
+        read = {m["Id"]: m["MetricStat"] for m in rate["Metrics"] if "MetricStat" in m}
+        assert sorted(read) == sorted((received, quarantined))
+        for metric_id, stat in read.items():  # each id is the metric's EMF name, summed per 5 minutes
+            assert stat["Metric"] == {"Namespace": namespace, "MetricName": metric_id, "Dimensions": dimensions}
+            assert (stat["Stat"], stat["Period"]) == ("Sum", 300)
+        [expression] = [m for m in rate["Metrics"] if "Expression" in m]
+        assert expression["ReturnData"] is True
+        limit = config.quality.max_quarantine_rate[source]
+        assert (rate["Threshold"], rate["EvaluationPeriods"], rate["DatapointsToAlarm"]) == (limit, 1, 1)
+        assert (rate["ComparisonOperator"], rate["TreatMissingData"]) == ("GreaterThanThreshold", "notBreaching")
+
+        def judged(records: int, bad: int) -> float:
+            return _evaluate(expression["Expression"], **{received: records, quarantined: bad})
+        assert judged(1000, 150) == pytest.approx(0.15)  # quarantined / records_in
+        assert judged(2, 1) == 0 and judged(QUARANTINE_RATE_MIN_RECORDS - 1, QUARANTINE_RATE_MIN_RECORDS - 1) == 0
+        assert judged(QUARANTINE_RATE_MIN_RECORDS, QUARANTINE_RATE_MIN_RECORDS) == 1  # all bad, from the minimum on
+
+
+def test_ingest_lag_per_cleaner_two_minutes_beyond_the_batching_window(ingestion) -> None:
+    env, template = ingestion
+    config = load(env)
+    alarms = _alarms(template)
+    window_ms = config.cleaner_batching_window_seconds * 1000
+    for source in KINESIS_SOURCES:
+        lag = _cleaner_alarm(alarms, config, source, "ingest-lag")
+        namespace, dimensions = _cleaner_emf(template, config, source)
+        assert (lag["Namespace"], lag["MetricName"], lag["Dimensions"]) == \
+            (namespace, cleaner_metrics.INGEST_LAG, dimensions)
+        # the handler emits milliseconds; no Unit on the alarm, which would have to match it
+        assert _threshold(lag) == (namespace, cleaner_metrics.INGEST_LAG, "Maximum", 300, window_ms + 2 * 60 * 1000,
+                                   1, 1) and "Unit" not in lag
+        assert lag["Threshold"] < ITERATOR_AGE_LIMIT.to_milliseconds()  # minutes late, well before an outage
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
