@@ -8,7 +8,8 @@ and the metrics are made here by name, so the stacks don't import each other's v
 Widgets: alarm states; per stream its ingestion rate (IncomingRecords) and iterator age
 (GetRecords.IteratorAgeMilliseconds), per cleaner its IteratorAge, and with MSK its Kafka OffsetLag;
 per source the cleaner's clean, quarantined and duplicate counts (its EMF metrics,
-lambdas/cleaner/metrics.py); per workflow its outcomes and durations (Step Functions); per Glue
+lambdas/cleaner/metrics.py), its quarantine rate against its limit (the expression its alarm reads,
+cdk_app/alarms.py) and its ingest lag; per workflow its outcomes and durations (Step Functions); per Glue
 job its ETL time (`--enable-metrics`, cdk_app/glue_jobs.py); per Athena workgroup the bytes scanned;
 per dead-letter queue its depth; per function its errors and throttles.
 """
@@ -26,16 +27,15 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct, IConstruct
 
-from cdk_app.alarms import PERIOD, function_name
+from cdk_app.alarms import (PERIOD, QUARANTINE_RATE_MIN_RECORDS, cleaner_metric, function_name,
+                            quarantine_rate_expression)
 from cdk_app.cleaner import Cleaner
-from cdk_app.config import PROJECT, EnvConfig
+from cdk_app.config import EnvConfig
 from cdk_app.msk import MskIngestion
 from cdk_app.python_function import PythonFunction
 from lambdas.cleaner import metrics as cleaner_metrics
 
 COMPONENT = "operations"  # the stack's and the dashboard's name component
-# every function's POWERTOOLS_METRICS_NAMESPACE (cdk_app/python_function.py), so the cleaners' EMF namespace
-EMF_NAMESPACE = PROJECT
 BATCH_PERIOD = Duration.hours(1)  # workflows, jobs and queries: a few runs an hour at most
 ROW_WIDTH = 24  # a dashboard's grid is 24 columns wide
 HEIGHT = 6
@@ -115,10 +115,20 @@ class OperationsDashboard(Construct):
                                     for f in found.kafka_consumers]))
         self._row(*ingestion)
         self._row(*(Graph(f"Cleaned {source} (records per 5 minutes)", [
-            _metric(EMF_NAMESPACE, name, {cleaner_metrics.SERVICE_DIMENSION: cleaner_metrics.SERVICE,
-                                                    cleaner_metrics.SOURCE_DIMENSION: source}, "Sum", name)
+            cleaner_metric(source, name, "Sum", label=name)
             for name in (cleaner_metrics.CLEAN, cleaner_metrics.QUARANTINED, cleaner_metrics.DUPLICATES)],
             stacked=True) for source in found.cleaners))
+        # a graph per source: two expressions in one graph could not both call their metrics records_in, quarantined
+        limits = env.quality.max_quarantine_rate
+        self._row(
+            *(Graph(f"Quarantine rate {source} (5 minutes; 0 below {QUARANTINE_RATE_MIN_RECORDS} records)",
+                    [quarantine_rate_expression(source, label=source)],
+                    limits=(cloudwatch.HorizontalAnnotation(value=limits[source], label="limit (alarm above)"),))
+              for source in found.cleaners),
+            Graph("Cleaner ingest lag (ms, maximum)",
+                  [cleaner_metric(source, cleaner_metrics.INGEST_LAG, "Maximum", label=source)
+                   for source in found.cleaners]),
+        )
         machines = {name: Stack.of(self).format_arn(service="states", resource="stateMachine", resource_name=name,
                                                     arn_format=ArnFormat.COLON_RESOURCE_NAME)
                     for name in found.state_machines}
@@ -152,7 +162,8 @@ class OperationsDashboard(Construct):
         width = ROW_WIDTH // len(graphs)
         self.dashboard.add_widgets(*(cloudwatch.GraphWidget(
             title=graph.title, left=list(graph.metrics), stacked=graph.stacked, width=width, height=HEIGHT,
-            legend_position=cloudwatch.LegendPosition.BOTTOM) for graph in graphs))
+            left_annotations=list(graph.limits) or None, legend_position=cloudwatch.LegendPosition.BOTTOM)
+            for graph in graphs))
 
 
 @dataclass(frozen=True)
@@ -160,6 +171,7 @@ class Graph:
     title: str
     metrics: Sequence[cloudwatch.IMetric]
     stacked: bool = False
+    limits: Sequence[cloudwatch.HorizontalAnnotation] = ()  # lines drawn across the graph
 
 
 def _metric(namespace: str, name: str, dimensions: Mapping[str, str], statistic: str, label: str,

@@ -73,6 +73,32 @@ def test_the_cleaners_emf_counts_per_source_by_the_names_the_handler_emits(stage
     assert (cleaner_metrics.SERVICE_DIMENSION, cleaner_metrics.SOURCE_DIMENSION) == ("service", "source")
 
 
+def test_each_sources_quarantine_rate_as_its_alarm_reads_it_and_the_cleaners_ingest_lag(stage) -> None:
+    env, deployed = stage
+    config = load(env)
+    widgets = {w["properties"]["title"]: w["properties"]
+               for w in dashboard_widgets(Template.from_stack(deployed.operations)) if w["type"] == "metric"}
+    alarms = {r["Properties"]["AlarmName"]: r["Properties"]
+              for r in resources(Template.from_stack(deployed.ingestion), "AWS::CloudWatch::Alarm").values()}
+    dimensions = {cleaner_metrics.SERVICE_DIMENSION: cleaner_metrics.SERVICE}
+    for source in KINESIS_SOURCES:
+        [graph] = [w for title, w in widgets.items() if title.startswith(f"Quarantine rate {source} ")]
+        [(_, _, _, drawn), *read] = metric_rows({"properties": graph})
+        component = config.cleaner_for(source).removeprefix(config.resource_name(""))
+        alarm = alarms[config.resource_name(f"{component}-quarantine-rate")]
+        [alarmed] = [m["Expression"] for m in alarm["Metrics"] if "Expression" in m]
+        assert drawn["expression"] == alarmed  # the very expression the alarm judges
+        assert [(ns, name, dims, options["id"], options["stat"]) for ns, name, dims, options in read] == [
+            (PROJECT, name, {**dimensions, cleaner_metrics.SOURCE_DIMENSION: source}, name, "Sum")
+            for name in (cleaner_metrics.RECORDS_IN, cleaner_metrics.QUARANTINED)]
+        assert [line["value"] for line in graph["annotations"]["horizontal"]] == \
+            [config.quality.max_quarantine_rate[source]]
+    assert [(ns, name, dims, options["stat"]) for ns, name, dims, options in
+            metric_rows({"properties": widgets["Cleaner ingest lag (ms, maximum)"]})] == [
+        (PROJECT, cleaner_metrics.INGEST_LAG, {**dimensions, cleaner_metrics.SOURCE_DIMENSION: source}, "Maximum")
+        for source in KINESIS_SOURCES]
+
+
 def test_every_workflow_its_outcomes_and_run_time(stage) -> None:
     env, deployed = stage
     config = load(env)
