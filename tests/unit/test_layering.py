@@ -47,3 +47,14 @@ def test_code_that_runs_in_aws_never_imports_the_local_runtime(path: Path) -> No
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_sub_packages_never_import_the_front_door(path: Path) -> None:
     assert not imported_modules(path) & FRONT_DOOR, f"{path.relative_to(ROOT)} imports the CLI or the demo"
+
+
+# Lambda runs the functions on Python 3.12; this machine tests them on 3.11 (decision 0006). The standard
+# library modules 3.12 removed (What's New in Python 3.12, "Removed") would import here and fail there.
+REMOVED_IN_3_12 = {"distutils", "imp", "asynchat", "asyncore", "smtpd"}
+
+
+@pytest.mark.parametrize("path", python_files("lambdas", "iceberg_tables"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_function_code_imports_nothing_python_3_12_removed(path: Path) -> None:
+    removed = {name for name in imported_modules(path) if name.split(".")[0] in REMOVED_IN_3_12}
+    assert not removed, f"{path.relative_to(ROOT)} imports {sorted(removed)}, which Lambda's Python 3.12 lacks"
