@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from benchmarks import cleaner
 from benchmarks.__main__ import update_page
@@ -93,3 +94,27 @@ def test_the_baseline_does_the_cleaners_work(tmp_path: Path, monkeypatch) -> Non
     assert manifest["quarantined"] > 0 and manifest["duplicates"] > 0
     (quarantine,) = (tmp_path / "staging").rglob("quarantine/**/*.parquet")
     assert [q["raw_payload"] for q in baseline.quarantine] == pq.read_table(quarantine).column("raw_payload").to_pylist()
+
+
+def test_the_freshness_benchmarks_quick_parameters_validate(capsys) -> None:
+    from benchmarks import freshness
+
+    quick = freshness.parse_args(["--rate", "200", "--seconds", "20", "--no-write"])
+    assert (quick.spec.rate, quick.spec.seconds, quick.spec.events, quick.spec.markers) == (200, 20, 4000, 20)
+    assert freshness.parse_args([]).spec == freshness.LoadSpec(rate=1000, seconds=300)  # the full run's defaults
+    for bad, said in ((["--rate", "0"], "rate must be more than 0"), (["--seconds", "-1"], "seconds must be more"),
+                      (["--commits", "1"], "--commits must be at least 2")):
+        with pytest.raises(SystemExit) as exit_:
+            freshness.parse_args(bad)
+        assert exit_.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_the_freshness_ledger_check_allows_the_merges_duplicates_only() -> None:
+    from benchmarks.freshness import ledger_matches
+
+    staged = {"batches": 20, "received": 4020, "clean": 3830, "quarantined": 140, "duplicates": 50}
+    merged = {**staged, "clean": 3820, "duplicates": 60}  # ten re-sends fell in another batch than their original
+    assert ledger_matches(merged, staged, 4020, 3820)
+    assert not ledger_matches(merged, staged, 4021, 3820)  # a record sent and never received
+    assert not ledger_matches({**merged, "batches": 19}, staged, 4020, 3820)
+    assert not ledger_matches({**merged, "clean": 3819, "duplicates": 61}, staged, 4020, 3820)
