@@ -23,7 +23,7 @@ SUPERSET_LOCK := dashboards/requirements-superset-lock.txt
 UV := $(VENV)/bin/uv
 LOCK_ARGS := --generate-hashes --python-version 3.11 --custom-compile-command "make lock" --quiet
 
-.PHONY: help setup demo screenshots test test-fast bench synth lock clean
+.PHONY: help setup demo screenshots test test-fast bench synth lock docs clean
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
@@ -89,6 +89,9 @@ synth: $(VENV)/stamp $(WHEELHOUSE) node_modules/stamp  ## synthesize every envir
 lock: $(VENV)/stamp  ## re-resolve requirements*.in into the hashed locks (ARGS="--upgrade-package botocore --upgrade-package moto"), then run make test
 	$(UV) pip compile requirements.in -o $(LOCK) $(LOCK_ARGS) $(ARGS)
 	$(UV) pip compile dashboards/requirements-superset.in -o $(SUPERSET_LOCK) $(LOCK_ARGS) $(ARGS)
+
+docs: setup  ## serve the docs site (mkdocs.yml, docs/) on http://127.0.0.1:8000; the tests build it with --strict
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/python -m mkdocs serve -a 127.0.0.1:8000 $(ARGS)
 
 clean:  ## remove the local lake and build outputs (not the venvs)
 	rm -rf .lakehouse $(BUILD) cdk.out
