@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -66,9 +66,10 @@ def user_values(env: str, context: Mapping[str, Any], environ: Mapping[str, str]
     return found
 
 
-def refuse_placeholders(config: EnvConfig) -> None:
-    """Raise ConfigError naming each key of `config` that still holds a cdk.json placeholder, and how to set it."""
-    for key in USER_KEYS:
+def refuse_placeholders(config: EnvConfig, keys: Sequence[str] = USER_KEYS) -> None:
+    """Raise ConfigError naming each of `keys` of `config` that still holds a cdk.json placeholder, and how to
+    set it."""
+    for key in keys:
         value = getattr(config, key)
         if is_placeholder(key, value):
             raise ConfigError(
@@ -216,9 +217,18 @@ class EnvConfig:
         """Each Kinesis source has its own instance of the cleaner (lambdas/cleaner/, SOURCE=source)."""
         return self.function_name("cleaner") if source == "clickstream" else self.function_name(f"cleaner_{source}")
 
+    def cleaner_dead_letter_queue_for(self, source: str) -> str:
+        """The on-failure queue of a Kinesis source's cleaner mapping: the batches it gave up on."""
+        return f"{self.cleaner_for(source)}-dlq"
+
     @property
     def state_machine_name(self) -> str:
         return self.resource_name("batch-pipeline")
+
+    @property
+    def replay_state_machine_name(self) -> str:
+        """The replay workflow: a time range of the raw zone re-cleaned and merged again (cdk_app/replay.py)."""
+        return self.resource_name("replay")
 
     @property
     def workgroup_name(self) -> str:

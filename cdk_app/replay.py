@@ -117,7 +117,7 @@ class ReplayWorkflow(Construct):
             actions=["secretsmanager:GetSecretValue"], resources=[pii_key.secret_arn]))
         allow_key(role, key)
 
-        name = env.resource_name("replay")
+        name = env.replay_state_machine_name
         batch_pipeline = env.state_machine_name
         machine_role = iam.Role(self, "MachineRole", assumed_by=iam.ServicePrincipal("states.amazonaws.com"))
         machine_role.add_to_principal_policy(iam.PolicyStatement(

@@ -328,15 +328,22 @@ def run_maintenance() -> None:
 
 
 def _run_workflow(arn_field: str, payload: dict[str, str] | None = None) -> None:
+    """Run a state machine of the running `lakehouse up`, named by its field of the provisioned resources."""
     from lakehouse.cloud.pipeline import NoLocalCloud, connect_to_local_cloud
-    from lakehouse.operations import workflows
 
     try:
         info = connect_to_local_cloud(LocalLake.default())
     except NoLocalCloud as error:
         console.print(f"[red]{error}")
         raise typer.Exit(2) from None
-    execution = workflows.run(getattr(info.resources, arn_field), payload, on_change=_step_printer())
+    _follow_workflow(getattr(info.resources, arn_field), payload)
+
+
+def _follow_workflow(arn: str, payload: dict[str, str] | None) -> None:
+    """Start an execution of the state machine `arn`, print its steps as they change, exit 1 unless it succeeds."""
+    from lakehouse.operations import workflows
+
+    execution = workflows.run(arn, payload, on_change=_step_printer())
     console.print(f"execution {execution.arn.rsplit(':', 1)[-1]}: {execution.outcome}")
     totals = (execution.output or {}).get("totals")
     if totals:  # the replay's re-cleaning
@@ -357,15 +364,14 @@ def smoke(
     """Check an environment end to end: put events, run the batch pipeline, find them with Athena, check the ledger."""
     from cdk_app import config
     from lakehouse.cloud.pipeline import NoLocalCloud
+    from lakehouse.operations import deployed
     from lakehouse.operations import smoke as smoke_test
 
     try:
         if env_name == "local":
             target = smoke_test.local_target(LocalLake.default())
         else:
-            env = config.load(env_name, overrides=config.user_values(env_name, {}, os.environ))
-            config.refuse_placeholders(env)
-            target = smoke_test.aws_target(env)
+            target = smoke_test.aws_target(deployed.environment(env_name))
     except (config.ConfigError, NoLocalCloud) as error:
         console.print(f"[red]{error}")
         raise typer.Exit(2) from None
@@ -389,18 +395,19 @@ def _utc_time(value: Optional[str]) -> Optional[datetime]:
     return parsed.astimezone(timezone.utc)
 
 
-@app.command(epilog="Example: lakehouse replay --from 2026-03-01T00:00:00Z --to 2026-03-01T06:00:00Z")
+@app.command(epilog="Example: lakehouse replay --from 2026-03-01T00:00:00Z --to 2026-03-01T06:00:00Z --env dev")
 def replay(
-    dlq: Annotated[bool, typer.Option("--dlq", help="Replay the cleaner's on-failure queue.")] = False,
+    dlq: Annotated[bool, typer.Option("--dlq", help="Replay the cleaners' on-failure queues.")] = False,
     start: Annotated[Optional[datetime], typer.Option(
         "--from", parser=_utc_time, metavar="TIME", help="Re-clean the raw zone's batches that arrived from "
         "this ISO-8601 time (with an offset)...")] = None,
     end: Annotated[Optional[datetime], typer.Option(
         "--to", parser=_utc_time, metavar="TIME", help="...until this one (exclusive), then merge them.")] = None,
+    env_name: EnvName = "local",
 ) -> None:
-    """Local only: reprocess without duplicates: the batches the cleaner gave up on (--dlq), or the raw zone of a
-    time range through the cleaner, the merges, gold and the quality checks (--from/--to, the replay workflow).
-    In AWS, docs/runbooks/replay.md."""
+    """Reprocess without duplicates: the batches the cleaners gave up on (--dlq), or the raw zone of a time
+    range through the cleaner, the merges, gold and the quality checks (--from/--to, the replay workflow);
+    docs/runbooks/replay.md."""
     from lakehouse.cloud.pipeline import NoLocalCloud, connect_to_local_cloud
 
     if dlq == (start is not None or end is not None):
@@ -408,6 +415,9 @@ def replay(
                                  "(a time range of the raw zone)")
     if not dlq and (start is None or end is None or start >= end):
         raise typer.BadParameter("--from and --to are both needed, --from before --to")
+    if env_name != "local":
+        _replay_deployed(env_name, dlq, start, end)
+        return
     lake = LocalLake.default()
     try:
         info = connect_to_local_cloud(lake)
@@ -419,6 +429,35 @@ def replay(
     else:
         assert start is not None and end is not None
         _run_workflow("replay_state_machine_arn", {"from": start.isoformat(), "to": end.isoformat()})
+
+
+def _replay_deployed(env_name: str, dlq: bool, start: Optional[datetime], end: Optional[datetime]) -> None:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from lakehouse.operations import deployed
+
+    env = _deployed_env(env_name)
+    try:
+        if dlq:
+            _replay_dlq(deployed.kinesis_sources(env), deployed.raw_uri(env))
+        else:
+            assert start is not None and end is not None
+            _follow_workflow(deployed.replay_state_machine_arn(env), {"from": start.isoformat(), "to": end.isoformat()})
+    except (BotoCoreError, ClientError) as error:
+        console.print(f"[red]{env_name}: {error}")
+        raise typer.Exit(1) from None
+
+
+def _deployed_env(env_name: str):  # noqa: ANN202 - cdk_app.config.EnvConfig, imported lazily
+    """The deployed environment, or exit 2 naming what is wrong with it (unknown, placeholder account)."""
+    from cdk_app import config
+    from lakehouse.operations import deployed
+
+    try:
+        return deployed.environment(env_name)
+    except config.ConfigError as error:
+        console.print(f"[red]{error}")
+        raise typer.Exit(2) from None
 
 
 def _replay_dlq(sources: dict[str, dict[str, str]], raw_uri: str) -> None:
@@ -458,6 +497,10 @@ def _query_format(value: str) -> str:
     if value not in QUERY_FORMATS:
         raise typer.BadParameter(f"must be one of {', '.join(QUERY_FORMATS)}, got {value!r}")
     return value
+
+
+OutputFormat = Annotated[str, typer.Option("--format", help="table, csv or json (an array of objects).",
+                                           callback=_query_format)]
 
 
 def _query_sql(sql: Optional[str], file: Optional[Path]) -> str:
@@ -509,21 +552,24 @@ def _print_rows(columns: list[str], rows: list[tuple], output_format: str) -> No
 
 
 @app.command(epilog="Example: lakehouse query \"SELECT country, sum(events) FROM gold.daily_kpis GROUP BY 1\" "
-                     "--format csv")
+                     "--format csv --env dev")
 def query(
     sql: Annotated[Optional[str], typer.Argument(
         help="Athena (Trino) SQL, e.g. SELECT * FROM gold.daily_kpis (or --input).")] = None,
     file: Annotated[Optional[Path], typer.Option(
         "--input", help="Read the statement from this SQL file instead.", dir_okay=False)] = None,
-    output_format: Annotated[str, typer.Option(
-        "--format", help="table, csv or json (an array of objects).", callback=_query_format)] = "table",
+    output_format: OutputFormat = "table",
+    env_name: EnvName = "local",
 ) -> None:
-    """Local only: run Athena SQL on the local lake (transpiled by sqlglot, executed by DuckDB). In AWS, the
-    same SQL runs in Athena's workgroup lakehouse-<env>-analytics."""
+    """Run Athena SQL: on the local lake (transpiled by sqlglot, executed by DuckDB), or with --env in the
+    deployed environment's Athena workgroup lakehouse-<env>-analytics (every value comes back as text)."""
     from lakehouse.analytics import athena
     from lakehouse.lake.catalog import local_catalog
 
     statement = _query_sql(sql, file)
+    if env_name != "local":
+        _print_rows(*_query_deployed(env_name, statement), output_format)
+        return
     lake = _existing_lake()
     try:
         columns, rows = athena.query(local_catalog(lake.warehouse, lake.catalog_db), statement)
@@ -533,11 +579,30 @@ def query(
     _print_rows(columns, rows, output_format)
 
 
-@app.command(epilog="Example: lakehouse status --limit 5")
-def status(limit: Annotated[int, typer.Option(help="How many runs.", callback=_positive)] = 20) -> None:
-    """Local only: recent runs and steps from ops.pipeline_runs of the local lake."""
+def _query_deployed(env_name: str, statement: str) -> tuple[list[str], list[tuple]]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from lakehouse.operations import deployed
+    from lambdas.common.athena import QueryFailed
+
+    env = _deployed_env(env_name)
+    try:
+        return deployed.query(env, statement)
+    except QueryFailed as error:
+        console.print(f"[red]{error}")
+        raise typer.Exit(2) from None
+    except (BotoCoreError, ClientError) as error:
+        console.print(f"[red]{env_name} (Athena workgroup {env.workgroup_name}, {env.region}): {error}")
+        raise typer.Exit(1) from None
+
+
+@app.command(epilog="Example: lakehouse status --limit 5 --env dev")
+def status(limit: Annotated[int, typer.Option(help="How many runs.", callback=_positive)] = 20,
+           output_format: OutputFormat = "table", env_name: EnvName = "local") -> None:
+    """Recent runs and steps from ops.pipeline_runs: of the local lake, or of a deployed environment (--env)."""
     query(f"SELECT run_id, step, status, started_at, received, clean, quarantined, duplicates "
-          f"FROM ops.pipeline_runs ORDER BY started_at DESC LIMIT {limit}")
+          f"FROM ops.pipeline_runs ORDER BY started_at DESC LIMIT {limit}", output_format=output_format,
+          env_name=env_name)
 
 
 @app.command(epilog="Example: lakehouse watch --minutes 30   or   lakehouse watch --once")

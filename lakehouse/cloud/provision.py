@@ -134,7 +134,7 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
         stream, function = env.stream_for(source), env.cleaner_for(source)
         kinesis.create_stream(StreamName=stream, ShardCount=max(1, env.kinesis_shards))
         kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.1})
-        dlq = sqs.create_queue(QueueName=f"{function}-dlq")["QueueUrl"]
+        dlq = sqs.create_queue(QueueName=env.cleaner_dead_letter_queue_for(source))["QueueUrl"]
         sources[source] = {"stream": stream, "function": function, "dlq_url": dlq}
     fx_secret = boto3.client("secretsmanager").create_secret(
         Name=env.resource_name("fx-api-key"), SecretString=json.dumps({"api_key": FIXTURE_API_KEY}))["Name"]

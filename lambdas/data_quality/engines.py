@@ -1,18 +1,20 @@
 """Where the checks' SQL runs: Athena in AWS, the project's DuckDB stand-in for Athena locally.
 
 The environment chooses (QUALITY_ENGINE): `athena` needs ATHENA_WORKGROUP (its enforced settings
-name the results location and encryption); `duckdb` reads the local Iceberg catalog through
-lakehouse/analytics/athena.py, which transpiles the same Athena SQL. Both return rows of numbers (or None).
+name the results location and encryption); `duckdb` is the local runtime's Athena stand-in, which the
+local runtime hands in (`use_local_engine`, decision 0005): code that runs in AWS never imports it. Both
+return rows of numbers (or None); a failed Athena query raises lambdas.common.athena.QueryFailed.
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
 import boto3
 from pyiceberg.catalog import Catalog
+
+from lambdas.common.athena import run_query
 
 ENV_ENGINE = "QUALITY_ENGINE"
 ENV_WORKGROUP = "ATHENA_WORKGROUP"
@@ -22,10 +24,6 @@ NumberRow = tuple[float | None, ...]
 
 class EngineConfigError(ValueError):
     """The environment names no usable query engine: the message says what to set."""
-
-
-class QueryFailed(RuntimeError):
-    """Athena ended a query FAILED or CANCELLED: the message has its reason and query id."""
 
 
 class Engine(Protocol):
@@ -47,27 +45,15 @@ def number(value: Any) -> float | None:
 
 
 class AthenaEngine:
-    """Athena through boto3: start, poll until terminal, read the (small) result."""
-
-    TERMINAL_FAILURES = ("FAILED", "CANCELLED")
+    """Athena through boto3 (lambdas/common/athena.py), each cell read as a number."""
 
     def __init__(self, workgroup: str, client: Any = None, poll_seconds: float = 0.5) -> None:
         self._workgroup, self._poll = workgroup, poll_seconds
         self._client = client or boto3.client("athena")
 
     def rows(self, sql: str) -> list[NumberRow]:
-        query_id = self._client.start_query_execution(QueryString=sql, WorkGroup=self._workgroup)["QueryExecutionId"]
-        while True:
-            status = self._client.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]
-            if status["State"] == "SUCCEEDED":
-                break
-            if status["State"] in self.TERMINAL_FAILURES:
-                raise QueryFailed(f"Athena query {query_id} {status['State']}: "
-                                  f"{status.get('StateChangeReason', 'no reason given')}\n  in: {sql}")
-            time.sleep(self._poll)  # the Lambda's timeout bounds a query that never ends
-        result = self._client.get_query_results(QueryExecutionId=query_id)["ResultSet"]["Rows"]
-        # a SELECT's first row holds the column names
-        return [tuple(number(cell.get("VarCharValue")) for cell in row["Data"]) for row in result[1:]]
+        _, rows = run_query(self._client, sql, self._workgroup, self._poll)
+        return [tuple(number(value) for value in row) for row in rows]
 
     def close(self) -> None:
         """Nothing to free: each query is its own."""

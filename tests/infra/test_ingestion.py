@@ -58,7 +58,7 @@ def test_kinesis_mapping_follows_config(ingestion, source: str) -> None:
                  if r["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [stream, "Arn"]}]
     function = logical_id(template, "AWS::Lambda::Function", FunctionName=_cleaner(env, source))
     assert mapping["FunctionName"] == {"Ref": function}
-    queue = logical_id(template, "AWS::SQS::Queue", QueueName=f"{_cleaner(env, source)}-dlq")
+    queue = logical_id(template, "AWS::SQS::Queue", QueueName=config.cleaner_dead_letter_queue_for(source))
     expected = cleaner_mapping_settings(config, queue)
     assert {k: mapping.get(k) for k in expected} == expected
 
@@ -125,7 +125,7 @@ def test_cleaner_writes_only_its_raw_and_staging_prefixes(ingestion, source: str
     }
     (listing,) = [s for s in statements if "s3:ListBucket" in as_list(s["Action"])]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"manifests/{source}/*", f"positions/{source}/*"]}}
-    queue = logical_id(template, "AWS::SQS::Queue", QueueName=f"{_cleaner(env, source)}-dlq")
+    queue = logical_id(template, "AWS::SQS::Queue", QueueName=config.cleaner_dead_letter_queue_for(source))
     own_queue = repr({"Fn::GetAtt": [queue, "QueueName"]})
     assert grants(role_statements(template, _cleaner(env, source)), "sqs") == {
         f"arn:aws:sqs:{config.region}:{config.account}:{name}": ["sqs:SendMessage"]

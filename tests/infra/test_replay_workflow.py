@@ -40,7 +40,7 @@ def test_the_function_reads_the_stream_sources_raw_and_writes_their_staging_only
 def test_the_state_machine_is_the_asl_file_and_may_start_only_the_batch_pipeline(ingestion) -> None:
     env, template = ingestion
     config = load(env)
-    machine = _machine(template, config.resource_name("replay"))
+    machine = _machine(template, config.replay_state_machine_name)
     assert json.loads(machine["DefinitionString"]) == ASL  # the file as written; names come as substitutions
     substitutions = machine["DefinitionSubstitutions"]
     function = logical_id(template, "AWS::Lambda::Function", FunctionName=config.function_name("replay"))

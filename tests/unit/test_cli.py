@@ -36,6 +36,9 @@ runner = CliRunner()
     (["dashboards", "--port", "70000"], "must be between 1 and 65535, got 70000"),
     (["demo", "--port", "0"], "must be between 1 and 65535, got 0"),
     (["smoke", "--env", "staging"], "unknown environment 'staging': cdk.json defines dev, local, prod"),
+    (["query", "SELECT 1", "--env", "staging"], "unknown environment 'staging': cdk.json defines dev, local, prod"),
+    (["status", "--env", "staging"], "unknown environment 'staging': cdk.json defines dev, local, prod"),
+    (["replay", "--dlq", "--env", "staging"], "unknown environment 'staging': cdk.json defines dev, local, prod"),
     (["query"], "give exactly one of the SQL argument or --input query.sql"),
     (["query", "SELECT 1", "--input", "tests/unit/test_cli.py"], "give exactly one of the SQL argument or --input"),
     (["query", "--input", "no/such/query.sql"], "Invalid value for '--input': no such file: no/such/query.sql"),
@@ -72,7 +75,7 @@ def _commands() -> list[tuple[str, ...]]:
 
 
 LOCAL_ONLY = {("demo",), ("dashboards",), ("screenshots",), ("up",), ("run", "batch"), ("run", "maintenance"),
-              ("replay",), ("query",), ("status",), ("watch",)}
+              ("watch",)}
 
 
 @pytest.mark.parametrize("command", _commands(), ids=" ".join)
