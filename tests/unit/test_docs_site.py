@@ -83,6 +83,12 @@ def test_the_decision_index_is_current() -> None:
         "docs/decisions/index.md is stale: run `python docs/tools/decision_index.py`"
 
 
+def test_the_cli_reference_is_current() -> None:
+    cli_reference = _tool("cli_reference")
+    assert cli_reference.PAGE.read_text() == cli_reference.render(), \
+        "docs/reference/cli.md is stale: run python docs/tools/cli_reference.py"
+
+
 def test_every_record_has_a_status_and_a_date() -> None:
     records = _decision_index().records()
     assert len(records) == len(list((DOCS / "decisions").glob("[0-9][0-9][0-9][0-9]-*.md")))
