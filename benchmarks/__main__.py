@@ -8,11 +8,11 @@ import re
 from pathlib import Path
 from collections.abc import Callable
 
-from benchmarks import batch, cleaner, freshness
+from benchmarks import batch, cleaner, freshness, live_tables
 
 # name: its section of the page, from the rounds asked for
 BENCHMARKS: dict[str, Callable[[int], str]] = {"cleaner": cleaner.section, "batch": batch.section,
-                                               "listing": batch.listing_section,
+                                               "listing": batch.listing_section, "live_tables": live_tables.section,
                                                "freshness": freshness.section}
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 _HEADER = ("# Performance\n\nMeasured by `make bench` (`python -m benchmarks`), which rewrites each section below "

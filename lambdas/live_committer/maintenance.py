@@ -104,7 +104,7 @@ class Maintained:
         return {"trimmed_files": self.trimmed_files, "trimmed_batches": self.trimmed_batches,
                 "compacted_files": self.compacted_files, "compacted_into": len(self.compacted_into),
                 "expired_snapshots": self.expired_snapshots, "orphans_deleted": len(self.orphans_deleted),
-                "unknown_files": len(self.unknown_files)}
+                "unknown_files": len(set(self.unknown_files))}
 
 
 def merged_batches(catalog: Catalog, table: str, since: datetime) -> dict[str, datetime]:
