@@ -199,6 +199,10 @@ class EnvConfig:
     batch_heartbeat_hours: int = 3
     # Superset on ECS Fargate (cdk_app/dashboards.py, docs/dashboards.md)
     dashboards: DashboardsSettings = field(default_factory=lambda: DashboardsSettings())
+    # the live committer's cadence per live table (decision 0504): a delivery whose oldest notification is younger
+    # waits until it is this old, then commits with what arrived meanwhile. 0..60 s; 0 (the default) commits every
+    # delivery. At most 60, so a deferred message stays well under the commit-lag alarm (oldest message >= 120 s).
+    live_commit_every_seconds: int = 0
 
     def resource_name(self, component: str) -> str:
         """Physical name of a resource, e.g. `lakehouse-dev-cleaner`."""
@@ -281,6 +285,7 @@ _CHECKS: dict[str, tuple[type, Any]] = {
     "region": (str, lambda v: bool(v)),
     "raw_data_events_trail": (bool, lambda v: True),
     "batch_heartbeat_hours": (int, lambda v: 1 <= v <= 24),  # a CloudWatch alarm looks back one day at most
+    "live_commit_every_seconds": (int, lambda v: 0 <= v <= 60),  # at most half the commit-lag alarm's 120 s
 }
 
 # A role or user of some account, by ARN; `*` allowed in the path or name (ArnLike: SSO roles carry a random suffix)

@@ -3,7 +3,9 @@
 The cleaners send each staged batch's notification (lambdas/contracts/live.py) to the queue, in its table's
 message group: Lambda runs one invocation per group at a time, so commits to a table never conflict. The function
 registers the clean staging files in the live tables (Iceberg add_files) and reports a failed table's messages
-for redelivery; after MAX_RECEIVES receives a message goes to the FIFO dead-letter queue.
+for redelivery; after MAX_RECEIVES receives a message goes to the FIFO dead-letter queue. With the environment's
+live_commit_every_seconds (cdk.json, decision 0504) it defers a table's young notifications by their visibility, so
+a table gets one commit per that many seconds at most (or per full delivery).
 
 Least privilege: it reads the staged clean files of the sources with a live table, reads and updates the live
 database's tables in the Glue catalog, and writes their data and metadata files under the warehouse's live folder.
@@ -31,8 +33,10 @@ from cdk_app.queues import RETENTION
 from cdk_app.schedules import SCHEDULE_RETRIES
 from cdk_app.secure_bucket import removal_policy
 from iceberg_tables.catalogs import ENV_WAREHOUSE_URI
+from lambdas.common.environment import LIVE_QUEUE_URL
 from lambdas.contracts import live
 from lambdas.contracts.lake_layout import clean_prefix
+from lambdas.live_committer.handler import COMMIT_EVERY, FIFO_BATCH, MAX_RECEIVES
 from lambdas.live_committer.maintenance import LEDGER, QUEUE_RETENTION, SCHEDULE_EVERY, maintain_body
 
 FOLDER = "live_committer"  # lambdas/live_committer/
@@ -41,11 +45,11 @@ TIMEOUT = Duration.minutes(1)  # a commit reads a few Parquet footers and writes
 # Lambda's advice for an SQS source: at least six times the function's timeout, so a message is not redelivered
 # while its retries of a throttled invocation still run.
 VISIBILITY_TIMEOUT = Duration.seconds(6 * TIMEOUT.to_seconds())
-BATCH_SIZE = 10  # SQS FIFO's maximum per delivery: everything waiting for a table becomes one commit
-MAX_RECEIVES = 5  # a table's messages fail this often (each a failed commit) before they are parked
-# What Lambda's SQS event source mapping calls as the function's role (AWS's AWSLambdaSQSQueueExecutionRole);
-# CDK's SqsEventSource would add sqs:GetQueueUrl and sqs:ChangeMessageVisibility, which it does not use.
-CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+BATCH_SIZE = FIFO_BATCH  # SQS FIFO's maximum per delivery: everything waiting for a table becomes one commit
+# What Lambda's SQS event source mapping calls as the function's role (AWS's AWSLambdaSQSQueueExecutionRole),
+# and the deferral's ChangeMessageVisibilityBatch (IAM's sqs:ChangeMessageVisibility); CDK's SqsEventSource would
+# add sqs:GetQueueUrl too, which nothing calls.
+CONSUME = ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility")
 # How often each live table is maintained (decision 0503, maintenance.SCHEDULE_EVERY)
 MAINTENANCE_SCHEDULE = f"rate({int(SCHEDULE_EVERY.total_seconds() // 60)} minutes)"
 # a maintain message that cannot be sent is retried until the next one is due: no dead-letter queue, a lost one
@@ -93,7 +97,8 @@ class LiveCommitter(Construct):
             self, "Function", env=env, folder=FOLDER, key=key, extra_sources=["iceberg_tables"],
             bundled=["pyiceberg"],  # an unpartitioned table: no transforms, so no pyiceberg-core
             with_pyarrow=True, timeout=TIMEOUT, memory_mb=1024,
-            environment={ENV_WAREHOUSE_URI: f"s3://{warehouse}"},
+            environment={ENV_WAREHOUSE_URI: f"s3://{warehouse}", LIVE_QUEUE_URL: self.queue.queue_url,
+                         COMMIT_EVERY: str(env.live_commit_every_seconds)},
         )
         self.mapping = lambda_.EventSourceMapping(
             self, "Mapping", target=self.function.function, event_source_arn=self.queue.queue_arn,

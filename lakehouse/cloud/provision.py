@@ -29,10 +29,10 @@ from lambdas.common import environment
 from lambdas.contracts import clickstream, lake_layout, live
 from lambdas.data_quality.engines import DUCKDB, ENV_ENGINE, use_local_engine
 from lambdas.data_quality.thresholds import ENV_THRESHOLDS
+from lambdas.live_committer.handler import COMMIT_EVERY, MAX_RECEIVES
 from lambdas.live_committer.maintenance import QUEUE_RETENTION
 
 ASL_DIR = PROJECT_ROOT / "step_functions"
-LIVE_MAX_RECEIVES = 5  # then a notification goes to the live queue's dead-letter queue
 
 _TRUST = {"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Action": "sts:AssumeRole",
@@ -152,7 +152,9 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
         "api_connector": environment.api_connector(fx_api_base_url, fx_secret, lake.raw_uri, lake.staging_uri),
         "file_loader": landing.function_environment(lake),
         "run_lease": {},
-        "live_committer": local_catalog,
+        # its cadence (decision 0504), 0 locally: every delivery commits
+        "live_committer": {**local_catalog, environment.LIVE_QUEUE_URL: live_queue,
+                           COMMIT_EVERY: str(env.live_commit_every_seconds)},
     }
     arns = {function: _create_function(role, function, env.function_name(function), variables)
             for function, variables in function_env.items()}
@@ -202,7 +204,7 @@ def provision(env: EnvConfig, lake: LocalLake, fx_api_base_url: str) -> Provisio
 
 
 def _live_queue(env: EnvConfig) -> str:
-    """The live committer's FIFO queue, with its FIFO dead-letter queue after LIVE_MAX_RECEIVES receives."""
+    """The live committer's FIFO queue, with its FIFO dead-letter queue after MAX_RECEIVES receives (as CDK's)."""
     sqs = boto3.client("sqs")
     fifo = {"FifoQueue": "true", "ContentBasedDeduplication": "false"}
     dlq = sqs.create_queue(QueueName=env.live_commit_queue_name.replace(".fifo", "-dlq.fifo"), Attributes=fifo)
@@ -211,7 +213,7 @@ def _live_queue(env: EnvConfig) -> str:
     return sqs.create_queue(QueueName=env.live_commit_queue_name, Attributes={
         **fifo, "ContentBasedDeduplication": "true",
         "MessageRetentionPeriod": str(int(QUEUE_RETENTION.total_seconds())),
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(LIVE_MAX_RECEIVES)}),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}),
     })["QueueUrl"]
 
 

@@ -3,8 +3,12 @@
 As Lambda's SQS pollers do: receive up to BatchSize messages (a FIFO queue hands out a message group's
 messages in order, and none of a group while some are in flight), invoke the function through the
 Lambda API with the SQS event, delete what it handled, and leave the rest to reappear after the
-visibility timeout: a function error leaves them all, ReportBatchItemFailures leaves the failed ones.
+visibility timeout: a function error leaves them all, ReportBatchItemFailures leaves the failed ones,
+untouched. So a failed message whose visibility the function changed itself (the live committer's deferral,
+decision 0504) reappears when the function said, and FIFO holds its group until then, as in AWS.
 The queue's redrive policy (maxReceiveCount) moves a message that keeps failing to its dead-letter queue.
+Each record carries the message's attributes (SentTimestamp, ApproximateReceiveCount, MessageGroupId...), as
+Lambda's do.
 """
 from __future__ import annotations
 

@@ -8,6 +8,10 @@ what it costs") shows the arithmetic.
 
 Latency: each part has a typical and a worst figure; the worst case is their sum, which bounds the p95 (every
 part at its worst at once is rarer than one event in twenty).
+
+Commits: the committer's cadence (cdk.json live_commit_every_seconds, decision 0504) defers a table's notifications
+until the oldest is that old, unless a delivery is full (SQS FIFO: 10). So a table gets at most one commit per
+cadence, but at least one per 10 notifications, and never more than one per notification or per commit time.
 """
 from __future__ import annotations
 
@@ -42,6 +46,7 @@ SQS_LONG_POLL_S = 20  # the longest long poll: an idle poller's empty receive ev
 KMS_DATA_KEY_REUSE_S = 300  # SQS SSE-KMS: a data key per principal every 5 minutes (the queue's default)
 LOG_BYTES_PER_INVOCATION = 1500  # ours: START, END, REPORT and the committer's one "committed" line
 DEFAULT_MAINTENANCE_S = 15 * 60  # if cdk_app/live_committer.py has no MAINTENANCE_SCHEDULE
+DEFERRAL_S = 0.05  # ours: a deferring invocation makes one SQS request (ChangeMessageVisibilityBatch), no catalog
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class ProdSettings:
     maintenance_every_s: float
     maintenance_assumed: bool  # True: cdk_app/live_committer.py had no schedule, DEFAULT_MAINTENANCE_S assumed
     live_tables: int
+    commit_every_s: float = 0.0  # the committer's cadence per table (cdk.json live_commit_every_seconds); 0: none
 
 
 def prod_settings(env: str = "prod") -> ProdSettings:
@@ -72,7 +78,8 @@ def prod_settings(env: str = "prod") -> ProdSettings:
         window_s=settings.cleaner_batching_window_seconds, committer_batch_size=live_committer.BATCH_SIZE,
         committer_memory_mb=committer_memory_mb(Path(live_committer.__file__)),
         maintenance_every_s=rate_seconds(schedule) if schedule else DEFAULT_MAINTENANCE_S,
-        maintenance_assumed=schedule is None, live_tables=len(live.TABLE_OF_SOURCE))
+        maintenance_assumed=schedule is None, live_tables=len(live.TABLE_OF_SOURCE),
+        commit_every_s=settings.live_commit_every_seconds)
 
 
 def committer_memory_mb(source: Path) -> int:
@@ -152,11 +159,11 @@ class Shape:
         return cls(rate, per_shard, wait, min(settings.batch_size, max(1, round(per_shard * wait))),
                    settings.shards / wait)
 
-    def invocations_per_s(self, commit_s: float, commit_every_s: float | None = None) -> float:
-        """Committer invocations a second: one per notification while a commit takes less than the gap between
-        two, else back to back (each delivery taking what waited); with `commit_every_s` (coalesced commits, not
-        built: a what-if), at most one per that many seconds."""
-        return min(self.batches_per_s, 1 / max(commit_s, commit_every_s or 0.0))
+    def commits_per_s(self, commit_s: float, commit_every_s: float = 0.0, delivery: int = 10) -> float:
+        """Commits to the table a second: one per notification while a commit takes less than the gap between two,
+        else back to back (each delivery taking what waited); with a cadence, at most one per `commit_every_s`; but
+        a delivery holds `delivery` notifications at most (SQS FIFO: 10), and a full one commits at once."""
+        return min(self.batches_per_s, max(1 / max(commit_s, commit_every_s), self.batches_per_s / delivery))
 
 
 @dataclass(frozen=True)
@@ -187,13 +194,15 @@ class Latency:
 
 def latency(settings: ProdSettings, cleaner: CleanerFigures, commit: MeasuredCommit, rate: float,
             commit_every_s: float | None = None) -> Latency:
-    """Event -> queryable in AWS at `rate` events a second, part by part (`commit_every_s`: a what-if of commits
-    coalesced to one per that many seconds, which a notification then waits for)."""
+    """Event -> queryable in AWS at `rate` events a second, part by part (`commit_every_s`: the committer's cadence,
+    settings.commit_every_s unless given; a notification waits for it)."""
     shape = Shape.of(settings, rate)
+    every = settings.commit_every_s if commit_every_s is None else commit_every_s
     compute = cleaner.ms_per_record * shape.records_per_batch / 1000
     writes = commit.cleaner_files_per_batch
     commit_typical, commit_worst = commit.aws_seconds(0), commit.aws_seconds(1)
-    busy = min(1.0, shape.batches_per_s * commit_typical)  # the share of time the table's committer is busy
+    commits = shape.commits_per_s(commit_typical, every, settings.committer_batch_size)
+    busy = min(1.0, commits * commit_typical)  # the share of time the table's committer is busy
     return Latency(rate, (
         Part("Kinesis, then Lambda's poll of the shard", *KINESIS_TO_POLL_S, "Kinesis low-latency guide"),
         Part(f"the cleaner's batching window ({settings.env}: {settings.window_s:g} s, batch {settings.batch_size}, "
@@ -204,8 +213,11 @@ def latency(settings: ProdSettings, cleaner: CleanerFigures, commit: MeasuredCom
         Part("SQS FIFO: send, then the committer's long poll", *SQS_DELIVERY_S, "SQS long polling"),
         Part("waiting for the table's previous commit", commit_typical * busy / 2, commit_worst,
              "one invocation per message group at a time"),
-        *([Part(f"waiting for the coalesced commit (every {commit_every_s:g} s)", commit_every_s / 2, commit_every_s,
-                "what-if")] if commit_every_s else []),
+        # deferred until the delivery's oldest is `every` old (whole seconds, rounded down), then received again;
+        # typically half the gap between two commits
+        *([Part(f"the committer's cadence (live_commit_every_seconds: {every:g} s)", min(every, 1 / commits) / 2,
+                every + SQS_DELIVERY_S[1], "cdk.json; deferred by visibility, then SQS's long poll again (decision "
+                "0504)")] if every else []),
         Part("the commit", commit_typical, commit_worst,
              f"measured {commit.seconds * 1000:.0f} ms + {commit.file_reads + commit.file_writes:.0f} S3 and "
              f"{commit.glue_requests:.0f} Glue requests"),
@@ -241,10 +253,16 @@ class Cost:
 def monthly_cost(settings: ProdSettings, commit: MeasuredCommit, rate: float = COST_RATE,
                  event_bytes: int = EVENT_BYTES, commit_every_s: float | None = None) -> Cost:
     """What the live path adds to the bill in a month at `rate` events a second (the cleaners, the stream and
-    the batch run anyway). On-demand prices, no free tier. `commit_every_s`: the coalesced what-if."""
+    the batch run anyway). On-demand prices, no free tier. `commit_every_s`: the committer's cadence,
+    settings.commit_every_s unless given."""
     shape = Shape.of(settings, rate)
+    every = settings.commit_every_s if commit_every_s is None else commit_every_s
     commit_s = commit.aws_seconds(0)
-    commits = shape.invocations_per_s(commit_s, commit_every_s) * SECONDS_PER_MONTH
+    commits = shape.commits_per_s(commit_s, every, settings.committer_batch_size) * SECONDS_PER_MONTH
+    # with a cadence, each commit that is not of a full delivery waited one deferring delivery; one per commit
+    # bounds them (at prod's rate every commit is of a full delivery whose first messages were deferred once)
+    deferrals = commits if every else 0.0
+    files_per_commit = shape.batches_per_s * SECONDS_PER_MONTH / commits  # each file's footer: one GET (1 measured)
     maintenances = settings.live_tables * SECONDS_PER_MONTH / settings.maintenance_every_s
     # a maintenance trims, compacts and expires: up to three commits' requests on top of its measured time
     maintenance_s = commit.maintenance_seconds + 3 * (commit_s - commit.seconds)
@@ -252,19 +270,24 @@ def monthly_cost(settings: ProdSettings, commit: MeasuredCommit, rate: float = C
     notifications = shape.batches_per_s * SECONDS_PER_MONTH
     # a notification (about 300 bytes: the batch's file and ledger, never its events) is one 64 KB chunk
     sqs = (notifications + maintenances  # sends: the cleaners', the scheduler's
-           + commits + maintenances  # receives that return messages (a maintain message may share one; counted apart)
+           + commits + deferrals + maintenances  # receives that return messages (a maintain message may share one;
+           # counted apart)
            + SQS_POLLERS * SECONDS_PER_MONTH / SQS_LONG_POLL_S  # idle pollers' empty receives
-           + commits + maintenances)  # deletes (one DeleteMessageBatch per delivery)
+           + commits + maintenances  # deletes (one DeleteMessageBatch per delivery)
+           + deferrals)  # the deferrals' ChangeMessageVisibilityBatch
     work = commits + 3 * maintenances
     kms = 3 * SECONDS_PER_MONTH / KMS_DATA_KEY_REUSE_S  # the cleaner's and the scheduler's sends, the committer's receives
-    log_gb = (commits + maintenances) * LOG_BYTES_PER_INVOCATION / 1e9
+    invocations = commits + deferrals + maintenances
+    log_gb = invocations * LOG_BYTES_PER_INVOCATION / 1e9
     rows = [
-        ("committer requests", commits + maintenances, "invocations", prices.LAMBDA_REQUESTS),
-        ("committer duration", (commits * commit_s + maintenances * maintenance_s) * gb, "GB-s",
-         prices.LAMBDA_GB_SECONDS_X86),
+        ("committer requests", invocations, "invocations", prices.LAMBDA_REQUESTS),
+        # the footers of a commit's files are read in parallel (pyiceberg's executor): no longer a commit
+        ("committer duration", (commits * commit_s + deferrals * DEFERRAL_S + maintenances * maintenance_s) * gb,
+         "GB-s", prices.LAMBDA_GB_SECONDS_X86),
         ("SQS FIFO requests", sqs, "requests", prices.SQS_FIFO_REQUESTS),
         ("S3 PUTs of the commits", work * commit.file_writes, "requests", prices.S3_STANDARD_PUTS),
-        ("S3 GETs of the commits", work * commit.file_reads, "requests", prices.S3_STANDARD_GETS),
+        ("S3 GETs of the commits", work * commit.file_reads + commits * (files_per_commit - 1), "requests",
+         prices.S3_STANDARD_GETS),
         ("Glue catalog requests", work * commit.glue_requests, "requests", prices.GLUE_CATALOG_REQUESTS),
         ("KMS requests (SQS data keys)", kms, "requests", prices.KMS_REQUESTS),
         ("CloudWatch Logs of the committer", log_gb, "GB", prices.CLOUDWATCH_LOGS_INGESTED),

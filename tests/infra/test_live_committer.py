@@ -15,6 +15,7 @@ from iceberg_tables.specs import SILVER_EVENTS
 from iceberg_tables.views import FRESH_EVENTS
 from lambdas.contracts import live
 from lambdas.contracts.live import live_table
+from lambdas.live_committer.handler import COMMIT_ATTEMPTS, COMMIT_EVERY
 from lambdas.live_committer.maintenance import QUEUE_RETENTION, SNAPSHOT_RETENTION, maintain_body
 from tests.infra.helpers import as_list, flatten_arn, logical_id, only, resources, role_statements
 
@@ -53,8 +54,10 @@ def test_the_commit_queue_is_fifo_encrypted_tls_only_and_parks_failures_in_a_fif
         assert "Fn::ImportValue" in properties["KmsMasterKeyId"]  # the lake key
     # the cleaner sends a deduplication id, which SQS prefers; the maintenance schedule sends none (decision 0503)
     assert commits["Properties"]["ContentBasedDeduplication"] is True
+    # a message's commit is tried COMMIT_ATTEMPTS times, after at most one receive that deferred it (decision 0504)
     assert commits["Properties"]["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq, "Arn"]},
-                                                      "maxReceiveCount": 5}
+                                                      "maxReceiveCount": 1 + COMMIT_ATTEMPTS}
+    assert COMMIT_ATTEMPTS == 5
     assert dead_letters["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
     # no message outlives the snapshots that the committer's duplicate check reads: the maintenance keeps them longer
     assert commits["Properties"]["MessageRetentionPeriod"] == QUEUE_RETENTION.total_seconds()
@@ -83,6 +86,17 @@ def test_the_committer_is_fed_in_batches_of_ten_and_reports_partial_failures(ing
     assert properties["Environment"]["Variables"]["WAREHOUSE_URI"] == f"s3://{bucket_name(config, 'warehouse')}"
 
 
+def test_the_committer_gets_its_environments_cadence_and_its_queue_to_defer_on(ingestion) -> None:
+    env, template = ingestion
+    config = load(env)
+    queue, _ = _queue(template, config.live_commit_queue_name)
+    variables = only_function(template, config)["Environment"]["Variables"]
+    assert variables[COMMIT_EVERY] == str(config.live_commit_every_seconds)
+    assert variables["LIVE_QUEUE_URL"] == {"Ref": queue}
+    # decision 0504: a cadence, under half the commit-lag alarm's 120 s, so a deferral never raises it
+    assert 0 < config.live_commit_every_seconds <= 60
+
+
 def test_the_committer_may_do_exactly_its_work(ingestion) -> None:
     env, template = ingestion
     config = load(env)
@@ -96,7 +110,8 @@ def test_the_committer_may_do_exactly_its_work(ingestion) -> None:
     assert found == sorted([
         (["logs:CreateLogStream", "logs:PutLogEvents"], [flatten_arn({"Fn::GetAtt": [logs, "Arn"]})], None),
         (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"], None),
-        (["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+        # the mapping's calls, and the deferral's visibility change (decision 0504); not sqs:GetQueueUrl
+        (["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
          [f"arn:aws:sqs:{config.region}:{config.account}:{config.live_commit_queue_name}"], None),
         (["s3:GetObject"], sorted(f"arn:aws:s3:::{staging}/clean/{source}/*" for source in live.TABLE_OF_SOURCE), None),
         (["glue:GetDatabase", "glue:GetTable", "glue:UpdateTable"],

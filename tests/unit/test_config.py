@@ -207,12 +207,20 @@ def test_dashboards_can_sign_in_through_another_oidc_provider() -> None:
     assert config.load("dev", context).dashboards.oidc == config.OidcSettings(**OIDC)
 
 
+def test_the_live_commit_cadence_is_off_locally_and_at_most_half_the_commit_lag_alarm_in_aws() -> None:
+    assert config.load("local").live_commit_every_seconds == 0  # every delivery commits: local freshness unchanged
+    assert all(0 < config.load(env).live_commit_every_seconds <= 60 for env in ("dev", "prod"))  # decision 0504
+
+
 @pytest.mark.parametrize(("key", "value", "message"), [
     ("alert_emails", "ops@example.org", "'alert_emails' must be a list of e-mail addresses"),
     ("alert_emails", ["not-an-address"], "'alert_emails' must be a list of e-mail addresses"),
     ("alert_emails", ["a@example.org", "a@example.org"], "'alert_emails' lists an address twice"),
     ("batch_heartbeat_hours", 0, "invalid value 0 for 'batch_heartbeat_hours'"),
     ("batch_heartbeat_hours", 25, "invalid value 25 for 'batch_heartbeat_hours'"),
+    ("live_commit_every_seconds", -1, "invalid value -1 for 'live_commit_every_seconds'"),
+    ("live_commit_every_seconds", 61, "invalid value 61 for 'live_commit_every_seconds'"),  # the alarm is 120 s
+    ("live_commit_every_seconds", 2.5, "invalid value 2.5 for 'live_commit_every_seconds'"),
     ("dashboards", True, "'dashboards' must be an object with exactly the keys"),
     ("dashboards", {"enabled": True}, "'dashboards' must be an object with exactly the keys"),
     ("dashboards", {"enabled": "yes", "certificate_arn": None, "domain_name": None, "min_tasks": 1, "max_tasks": 1},

@@ -3,6 +3,7 @@ recomputed by hand, the settings read from where they are defined, and the load'
 wall-clock assertions: benchmarks measure time, tests never assert it)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -58,15 +59,58 @@ def test_the_monthly_cost_of_one_case_recomputed_by_hand() -> None:
 
 
 def test_a_committer_slower_than_the_batches_runs_back_to_back() -> None:
-    assert Shape.of(SETTINGS, 100).invocations_per_s(5.0) == pytest.approx(0.2)
+    assert Shape.of(SETTINGS, 100).commits_per_s(5.0) == pytest.approx(0.2)
 
 
-def test_coalesced_commits_wait_and_cost_less() -> None:
-    assert Shape.of(SETTINGS, 100).invocations_per_s(0.82, commit_every_s=30) == pytest.approx(1 / 30)
-    every = live_model.latency(SETTINGS, CLEANER, COMMIT, 100, commit_every_s=30)
-    assert every.worst_s == pytest.approx(live_model.latency(SETTINGS, CLEANER, COMMIT, 100).worst_s + 30)
-    assert (live_model.monthly_cost(SETTINGS, COMMIT, 100, commit_every_s=30).total_usd
-            < live_model.monthly_cost(SETTINGS, COMMIT, 100).total_usd)
+def test_the_cadence_commits_once_per_its_seconds_or_per_full_delivery() -> None:
+    shape = Shape.of(SETTINGS, 100)  # 0.4 notifications a second to the table
+    assert shape.commits_per_s(0.82, 25) == pytest.approx(0.04)  # a full delivery of 10 every 25 s
+    assert shape.commits_per_s(0.82, 60) == pytest.approx(0.04)  # a longer cadence cannot hold more than 10
+    one_shard = Shape.of(replace(SETTINGS, shards=1), 25)  # 0.1 a second: 3 in 30 s
+    assert one_shard.commits_per_s(0.82, 30) == pytest.approx(1 / 30)
+    assert one_shard.commits_per_s(0.82, 0) == pytest.approx(0.1)  # no cadence: one per notification
+
+
+CADENCE = replace(SETTINGS, commit_every_s=25)  # prod's live_commit_every_seconds
+
+
+def test_the_latency_with_the_cadence_recomputed_by_hand() -> None:
+    without = live_model.latency(SETTINGS, CLEANER, COMMIT, 100)
+    model = live_model.latency(CADENCE, CLEANER, COMMIT, 100)
+    parts = {p.name.split(" (")[0]: (p.typical_s, p.worst_s) for p in model.parts}
+    # held until the oldest is 25 s old, then SQS's long poll again (1 s at worst); typically half of the 25 s
+    # between two commits (0.04 a second)
+    assert parts["the committer's cadence"] == pytest.approx((12.5, 25 + 1.0))
+    # the committer is busy 0.04 x 0.82 of the time, not 0.4 x 0.82
+    assert parts["waiting for the table's previous commit"] == pytest.approx((0.82 * (0.04 * 0.82) / 2, 4.7))
+    assert model.worst_s == pytest.approx(without.worst_s + 26)  # 27.4025 + 26 = 53.4025
+    assert model.typical_s == pytest.approx(without.typical_s - 0.82 * 0.4 * 0.82 / 2 + 0.82 * 0.04 * 0.82 / 2
+                                            + 12.5)
+    assert model.dominant.name.startswith("the committer's cadence")
+    assert live_model.latency(SETTINGS, CLEANER, COMMIT, 100, commit_every_s=25).worst_s == model.worst_s
+
+
+def test_the_monthly_cost_with_the_cadence_recomputed_by_hand() -> None:
+    cost = live_model.monthly_cost(CADENCE, COMMIT, 100)
+    items = {item.name: item for item in cost.items}
+    commits = 0.04 * 730 * 3600  # 105,120: a full delivery of 10 notifications every 25 s
+    deferrals = commits  # the first messages of each delivery waited once
+    maintenances = 2 * 730 * 3600 / 900  # 5,840
+    assert cost.commits_per_s == pytest.approx(0.04)
+    assert items["committer requests"].quantity == pytest.approx(commits + deferrals + maintenances)  # 216,080
+    gb_seconds = commits * 0.82 + deferrals * 0.05 + maintenances * (0.5 + 3 * 0.72)
+    assert items["committer duration"].quantity == pytest.approx(gb_seconds)
+    assert items["S3 PUTs of the commits"].quantity == pytest.approx((commits + 3 * maintenances) * 7)  # 858,480
+    assert items["S3 PUTs of the commits"].usd == pytest.approx(858_480 / 1000 * 0.005)  # 4.29
+    # 7 reads a commit, and the footers of the 9 more files of a 10-file commit
+    assert items["S3 GETs of the commits"].quantity == pytest.approx((commits + 3 * maintenances) * 7 + commits * 9)
+    assert items["Glue catalog requests"].quantity == pytest.approx((commits + 3 * maintenances) * 6)
+    notifications, idle_receives = 0.4 * 730 * 3600, 5 * 730 * 3600 / 20
+    # sends; receives (the commits', the deferrals', the maintain messages'); deletes; the visibility changes
+    assert items["SQS FIFO requests"].quantity == pytest.approx(
+        notifications + maintenances + commits + deferrals + maintenances + idle_receives + commits + maintenances
+        + deferrals)
+    assert cost.total_usd < live_model.monthly_cost(SETTINGS, COMMIT, 100).total_usd / 5
 
 
 def test_prods_settings_are_read_where_they_are_defined() -> None:
@@ -74,6 +118,7 @@ def test_prods_settings_are_read_where_they_are_defined() -> None:
     assert (prod.shards, prod.batch_size, prod.window_s, prod.region) == (
         env.kinesis_shards, env.cleaner_batch_size, env.cleaner_batching_window_seconds, env.region)
     assert prod.committer_memory_mb > 0 and prod.committer_batch_size == 10
+    assert prod.commit_every_s == env.live_commit_every_seconds
 
 
 def test_the_committers_memory_is_read_from_its_construct(tmp_path: Path) -> None:
