@@ -19,6 +19,10 @@ the project's real code into moto's task execution, in-process:
    never became the API's `stateMachineArn` (a KeyError), and the child's result would keep the
    API's casing instead of `ExecutionArn`, `Status`, `Output`. We restore it from botocore's model,
    with times as epoch millis.
+7. Kinesis shards: moto's GetRecords walks every record of the shard from the first, and races PutRecords
+   on the same dict ("OrderedDict mutated during iteration", a 500) once producers and pollers run
+   together under sustained load. A shard's reads and writes take one lock, and a read starts at the
+   iterator's position: moto numbers a shard's records 1, 2, 3... in the order they arrive.
 
 `tests/integration/test_moto_patches.py` tests each one. Pinned to moto==5.2.5.
 """
@@ -46,6 +50,7 @@ from moto.awslambda.models import LambdaFunction
 from moto.core.config import default_user_config
 from moto.core.utils import utcnow
 from moto.glue.models import FakeJob, FakeJobRun
+from moto.kinesis.models import Record, Shard
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
     state_task_service_callback as _callback_module,
 )
@@ -284,6 +289,30 @@ def _sfn_normalise_response(self: StateTaskServiceSfn, response: Any, boto_servi
                              .output_shape)
 
 
+_SHARD_LOCK = threading.Lock()  # one for every shard: a put or a read holds it for microseconds
+
+
+def _put_record(self: Shard, partition_key: str, data: str, explicit_hash_key: str) -> str:
+    """moto's Shard.put_record (the next sequence number after the newest), under the shard lock, finding the
+    newest without listing every key."""
+    with _SHARD_LOCK:
+        sequence_number = next(reversed(self.records), 0) + 1
+        self.records[sequence_number] = Record(partition_key, data, sequence_number, explicit_hash_key)
+    return str(sequence_number)
+
+
+def _get_records(self: Shard, last_sequence_id: str, limit: int | None) -> tuple[list[Record], int, int]:
+    """moto's Shard.get_records (the records after `last_sequence_id`, the last one returned, how far behind the
+    newest record they are), reading by sequence number instead of scanning, under the shard lock."""
+    last = int(last_sequence_id)
+    with _SHARD_LOCK:
+        newest = next(reversed(self.records), 0) if self.records else 0
+        end = newest if limit is None else min(newest, last + limit)
+        results = [self.records[n] for n in range(last + 1, end + 1) if n in self.records]
+        behind = self.records[newest].created_at - results[-1].created_at if results else 0.0
+    return results, (results[-1].sequence_number if results else last), int(behind * 1000)
+
+
 def apply() -> None:
     """Apply all patches once per process, before the first execution starts."""
     global _applied
@@ -297,4 +326,6 @@ def apply() -> None:
     LambdaFunction._invoke_lambda = _invoke_lambda
     StateTaskServiceSfn._normalise_parameters = _sfn_normalise_parameters
     StateTaskServiceSfn._normalise_response = _sfn_normalise_response
+    Shard.put_record = _put_record
+    Shard.get_records = _get_records
     _applied = True

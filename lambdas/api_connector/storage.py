@@ -1,14 +1,10 @@
 """Idempotent, atomic file writes on the lake, for `file://` and `s3://` URIs alike.
 
 Built on lambdas/common/storage.py (one code path for the local lake and S3; docs/decisions/0402).
-What this adds: a file whose content would not change is not written at
-all (a re-run changes nothing, not even a modification time), and a local file is written under a
-hidden temporary name and renamed, so a reader never sees half a file. An S3 object is atomic
-already: it appears only when its upload completes.
+What this adds: a file whose content would not change is not written at all (a re-run changes nothing,
+not even a modification time). Every write is atomic (lambdas/common/storage.py `writing`).
 """
 from __future__ import annotations
-
-import uuid
 
 import pyarrow.fs as pafs
 
@@ -33,7 +29,7 @@ def put(uri: str, data: bytes) -> bool:
     """Write `data` unless the file already holds exactly it; True if it was written."""
     if read(uri) == data:
         return False
-    _write_atomically(uri, data)
+    write_bytes(uri, data)
     return True
 
 
@@ -42,7 +38,7 @@ def put_once(uri: str, data: bytes) -> bool:
     fs, path = _locate(uri)
     if fs.get_file_info(path).type == pafs.FileType.File:
         return False
-    _write_atomically(uri, data)
+    write_bytes(uri, data)
     return True
 
 
@@ -53,21 +49,3 @@ def remove(uri: str) -> bool:
         return False
     fs.delete_file(path)
     return True
-
-
-def _write_atomically(uri: str, data: bytes) -> None:
-    fs, path = resolve(uri)
-    if not isinstance(fs, pafs.LocalFileSystem):
-        write_bytes(uri, data)
-        return
-    folder, name = uri.rsplit("/", 1)
-    # A leading dot: Spark, pyarrow datasets and DuckDB globs skip hidden files.
-    temporary = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
-    temporary_path = resolve(temporary)[1]
-    try:
-        write_bytes(temporary, data)
-        fs.move(temporary_path, path)  # rename(2): atomic within one filesystem
-    except BaseException:
-        if fs.get_file_info(temporary_path).type == pafs.FileType.File:
-            fs.delete_file(temporary_path)
-        raise

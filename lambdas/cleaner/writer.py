@@ -22,7 +22,7 @@ from lambdas.cleaner.batch import CleanedBatch
 from lambdas.cleaner.events import Delivery
 from lambdas.cleaner.schemas import CLEAN_SCHEMAS, QUARANTINE_SCHEMA, TIMESTAMP
 from lambdas.common.manifests import write_manifest
-from lambdas.common.storage import Locations, resolve, write_bytes
+from lambdas.common.storage import Locations, write_bytes, writing
 from lambdas.contracts import clickstream, lake_layout
 
 CLEAN_SCHEMA = CLEAN_SCHEMAS[clickstream.SOURCE]  # the clickstream's, which silver_merge reads
@@ -172,6 +172,6 @@ def _quarantine_table(batch: CleanedBatch) -> pa.Table:
 def _write_parquet(uri: str, table: pa.Table, unique: tuple[str, ...] = ()) -> None:
     """Dictionary-encode every column but the `unique` ones and timestamps: trying a dictionary on
     columns that never repeat costs time and gains nothing."""
-    fs, path = resolve(uri)
     repeating = [f.name for f in table.schema if f.name not in unique and not pa.types.is_timestamp(f.type)]
-    pq.write_table(table, path, filesystem=fs, use_dictionary=repeating)
+    with writing(uri) as (fs, path):  # whole or not at all: a live table may have registered the file
+        pq.write_table(table, path, filesystem=fs, use_dictionary=repeating)

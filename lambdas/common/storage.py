@@ -1,10 +1,16 @@
 """One code path for the lake's files on `file://` (the local lake) and `s3://` (AWS, moto, LocalStack).
 
-Every function that writes the lake resolves its URIs here (docs/decisions/0402).
+Every function that writes the lake resolves its URIs here (docs/decisions/0402). A reader never sees half a
+file: an S3 object appears only when its upload completes, and a local file is written under a hidden temporary
+name and renamed into place (`writing`). That matters where a file is rewritten under its own name while it is
+read: a redelivered batch restages its files, which the live tables may already have registered.
 """
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -37,11 +43,31 @@ def read_bytes(uri: str) -> bytes:
         return stream.read()
 
 
-def write_bytes(uri: str, data: bytes) -> None:
+@contextmanager
+def writing(uri: str) -> Iterator[tuple[pafs.FileSystem, str]]:
+    """(filesystem, path) to write `uri`'s content at; once the block ends, the file is `uri`, whole. S3 writes
+    in place; a local file goes under a hidden name beside it (Spark, pyarrow datasets and DuckDB globs skip
+    names with a leading dot), then rename(2) moves it into place atomically."""
     fs, path = resolve(uri)
-    # compression=None: pyarrow would otherwise gzip a ".gz" name a second time.
-    with fs.open_output_stream(path, compression=None) as out:
-        out.write(data)
+    if not isinstance(fs, pafs.LocalFileSystem):
+        yield fs, path
+        return
+    folder, name = path.rsplit("/", 1)
+    temporary = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
+    try:
+        yield fs, temporary
+        fs.move(temporary, path)
+    except BaseException:
+        if fs.get_file_info(temporary).type == pafs.FileType.File:
+            fs.delete_file(temporary)
+        raise
+
+
+def write_bytes(uri: str, data: bytes) -> None:
+    with writing(uri) as (fs, path):
+        # compression=None: pyarrow would otherwise gzip a ".gz" name a second time.
+        with fs.open_output_stream(path, compression=None) as out:
+            out.write(data)
 
 
 @lru_cache(maxsize=4)

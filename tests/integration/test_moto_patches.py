@@ -233,3 +233,39 @@ def test_other_threads_keep_their_stdout_while_a_function_runs(tmp_path: Any, mo
     log = (tmp_path / f"{arn.rsplit(':', 1)[-1]}.log").read_text()
     assert "from the function" in log and "from the main thread" not in log
     assert "from the main thread" in capsys.readouterr().out
+
+
+def test_kinesis_serves_reads_while_producers_write_and_reads_start_at_the_iterator() -> None:
+    """Patch 7: under concurrent PutRecords, every GetRecords succeeds, and the records come back once each, in
+    order, however many the shard already holds."""
+    kinesis = boto3.client("kinesis")
+    stream = _name("stream")
+    kinesis.create_stream(StreamName=stream, ShardCount=1)
+    kinesis.get_waiter("stream_exists").wait(StreamName=stream, WaiterConfig={"Delay": 0.1})
+    writers, per_writer = 4, 200
+
+    def produce(writer: int) -> None:
+        client = boto3.client("kinesis")
+        for start in range(0, per_writer, 50):
+            client.put_records(StreamName=stream, Records=[
+                {"Data": f"{writer}:{n}".encode(), "PartitionKey": "k"} for n in range(start, start + 50)])
+
+    threads = [threading.Thread(target=produce, args=(w,)) for w in range(writers)]
+    for thread in threads:
+        thread.start()
+    shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard,
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    read: list[dict[str, Any]] = []
+    while len(read) < writers * per_writer:  # reads race the writers until everything is in
+        response = kinesis.get_records(ShardIterator=iterator, Limit=70)
+        read += response["Records"]
+        iterator = response["NextShardIterator"]
+    for thread in threads:
+        thread.join()
+
+    numbers = [int(r["SequenceNumber"]) for r in read]
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers) == writers * per_writer
+    assert sorted(r["Data"].decode() for r in read) == sorted(f"{w}:{n}" for w in range(writers)
+                                                              for n in range(per_writer))
+    assert kinesis.get_records(ShardIterator=iterator)["Records"] == []
