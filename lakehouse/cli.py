@@ -8,7 +8,7 @@ import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 from rich.console import Console
@@ -323,12 +323,18 @@ def run_batch() -> None:
 
 @run_app.command("maintenance", epilog="Example: lakehouse run maintenance")
 def run_maintenance() -> None:
-    """Local only: run table maintenance (compaction, snapshot expiry, orphan files, manifests) and show its steps."""
-    _run_workflow("maintenance_state_machine_arn")
+    """Local only: run table maintenance (compaction, snapshot expiry, orphan files, manifests) and show its steps;
+    and ask the live committer to maintain the live tables now, as their schedule does every 15 minutes."""
+    from lakehouse.cloud.pipeline import send_live_maintenance
+
+    _run_workflow("maintenance_state_machine_arn", after=lambda resources: console.print(
+        f"live tables to maintain next: {', '.join(send_live_maintenance(resources.live_queue_url))}"))
 
 
-def _run_workflow(arn_field: str, payload: dict[str, str] | None = None) -> None:
-    """Run a state machine of the running `lakehouse up`, named by its field of the provisioned resources."""
+def _run_workflow(arn_field: str, payload: dict[str, str] | None = None,
+                  after: Callable[[Any], None] | None = None) -> None:
+    """Run a state machine of the running `lakehouse up`, named by its field of the provisioned resources; then
+    `after(resources)`, if given."""
     from lakehouse.cloud.pipeline import NoLocalCloud, connect_to_local_cloud
 
     try:
@@ -337,6 +343,8 @@ def _run_workflow(arn_field: str, payload: dict[str, str] | None = None) -> None
         console.print(f"[red]{error}")
         raise typer.Exit(2) from None
     _follow_workflow(getattr(info.resources, arn_field), payload)
+    if after is not None:
+        after(info.resources)
 
 
 def _follow_workflow(arn: str, payload: dict[str, str] | None) -> None:

@@ -21,6 +21,7 @@ from cdk_app.config import EnvConfig
 from iceberg_tables.views import MINUTE_EVENTS, MINUTE_SESSIONS
 from lakehouse.analytics.athena import query
 from lambdas.contracts import lake_layout, live
+from lambdas.live_committer.committer import STAGED_FILES
 
 RATE_WINDOW = timedelta(minutes=5)  # the AWS quarantine-rate alarm's period
 COMMIT_LAG_LIMIT = timedelta(minutes=2)  # the AWS commit-lag alarm's threshold
@@ -66,9 +67,11 @@ def _recent_manifests(staging: Path, source: str, since: datetime) -> list[tuple
 
 
 def _last_commit(catalog: Catalog, table: str) -> datetime | None:
-    snapshots = catalog.load_table(table).metadata.snapshots
-    return (datetime.fromtimestamp(max(s.timestamp_ms for s in snapshots) / 1000, tz=timezone.utc)
-            if snapshots else None)
+    """The newest snapshot that registered staged files: a maintenance commit (trim, compaction) is no sign that
+    notifications are being committed."""
+    registered = [s.timestamp_ms for s in catalog.load_table(table).metadata.snapshots
+                  if s.summary is not None and STAGED_FILES in s.summary.additional_properties]
+    return datetime.fromtimestamp(max(registered) / 1000, tz=timezone.utc) if registered else None
 
 
 def look(catalog: Catalog, staging: Path, env: EnvConfig, now: datetime, minutes: int = 10) -> Look:

@@ -19,6 +19,11 @@ One run, in this order:
 4. **orphans**: files under the table's own location that no retained snapshot references (compacted files of
    expired snapshots, their manifests, old metadata files), once older than ORPHAN_MIN_AGE. Nothing outside the
    location is considered, so a staging file is never deleted (and the committer's role cannot delete one).
+
+The table's batches table (live.<table>_batches, decision 0502), which the same committer appends to with every
+commit, is kept small in the same run: its rows of the last LEDGER_ROWS_KEPT rewritten into one file, then the
+same expiry and orphan removal. Without it, each commit adds a file and a snapshot to it for good, and a commit's
+cost grows with the snapshots (docs/performance.md).
 """
 from __future__ import annotations
 
@@ -68,6 +73,9 @@ TARGET_FILE_BYTES = 64 * 1024 * 1024  # inputs (their Parquet sizes) per compact
 BATCHES_KEY = STAGED_BATCHES.encode()  # a compacted file's Parquet footer: the batches its rows come from
 MAINTENANCE = "lakehouse.maintenance"  # a maintenance commit's summary says which: 'trim' or 'compact'
 LEDGER = "ops.merged_batches"
+# The batches tables keep this much of their per-batch ledgers: the Live dashboard shows the last hour, the local
+# serving file the last two days (lakehouse/analytics/serving.py)
+LEDGER_ROWS_KEPT = timedelta(days=7)
 SOURCE_OF_TABLE = {f"{live.NAMESPACE}.{table}": source for source, table in live.TABLE_OF_SOURCE.items()}
 
 
@@ -99,12 +107,13 @@ class Maintained:
     expired_snapshots: int = 0
     orphans_deleted: list[str] = field(default_factory=list)
     unknown_files: list[str] = field(default_factory=list)  # no batch known: left alone
+    ledger_rows_kept: int | None = None  # the batches table's rows after its compaction (None: not compacted)
 
     def counts(self) -> dict[str, int]:
         return {"trimmed_files": self.trimmed_files, "trimmed_batches": self.trimmed_batches,
                 "compacted_files": self.compacted_files, "compacted_into": len(self.compacted_into),
                 "expired_snapshots": self.expired_snapshots, "orphans_deleted": len(self.orphans_deleted),
-                "unknown_files": len(set(self.unknown_files))}
+                "unknown_files": len(set(self.unknown_files)), "ledger_rows_kept": self.ledger_rows_kept or 0}
 
 
 def merged_batches(catalog: Catalog, table: str, since: datetime) -> dict[str, datetime]:
@@ -127,7 +136,23 @@ def maintain_table(catalog: Catalog, name: str, now: datetime | None = None) -> 
     # a batch was merged no earlier than it was staged, which was before its notification was sent (or replayed)
     oldest = min((s.timestamp_ms for s in table.metadata.snapshots), default=None)
     since = (datetime.fromtimestamp(oldest / 1000, timezone.utc) if oldest else now) - QUEUE_RETENTION - LEDGER_LOOKBACK
-    return maintain(table, lambda: merged_batches(catalog, name, since), now)
+    done = maintain(table, lambda: merged_batches(catalog, name, since), now)
+    maintain_batches_table(catalog.load_table(live.batches_table(name)), now, done)
+    return done
+
+
+def maintain_batches_table(table: Table, now: datetime, done: Maintained) -> None:
+    """The batches table's rows of the last LEDGER_ROWS_KEPT in one file (when it has more than one), then the same
+    expiry and orphan removal as the live table's."""
+    if len(_current_files(table)) >= MIN_INPUT_FILES:
+        rows = table.scan(row_filter=GreaterThanOrEqual("staged_at", (now - LEDGER_ROWS_KEPT).isoformat())).to_arrow()
+        table.overwrite(rows, snapshot_properties={MAINTENANCE: "compact"})
+        done.ledger_rows_kept = rows.num_rows
+        table = table.refresh()
+    live_table_expired, done.expired_snapshots = done.expired_snapshots, 0
+    table = _expire(table, now, done)  # sets the count when it expires any
+    done.expired_snapshots += live_table_expired
+    _remove_orphans(table, now, done)
 
 
 def maintain(table: Table, merged: Callable[[], Mapping[str, datetime]], now: datetime) -> Maintained:

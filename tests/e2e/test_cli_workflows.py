@@ -107,6 +107,7 @@ def test_up_ingest_run_batch_and_status_from_other_processes(local_cloud_process
     assert maintenance.returncode == 0, maintenance.stdout + maintenance.stderr
     # the step as it ended (the history is read to its terminal event), and the execution
     assert "state machine: Maintenance succeeded" in maintenance.stdout and ": SUCCEEDED" in maintenance.stdout
+    assert "live tables to maintain next: live.events, live.order_events" in maintenance.stdout
 
     status = _run(home, "status")
     # the batch run merged every clean event; the replay's child run found nothing new to merge

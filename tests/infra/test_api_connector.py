@@ -10,6 +10,13 @@ from cdk_app.secure_bucket import bucket_name
 from tests.infra.helpers import as_list, grants, logical_id, only, resources, role_statements
 
 
+def _fx_schedule(template: Template, name: str) -> dict:
+    """The FX connector's schedule, by its name: the stack has the live tables' maintenance schedules too."""
+    [schedule] = [r["Properties"] for r in resources(template, "AWS::Scheduler::Schedule").values()
+                  if r["Properties"]["Name"] == name]
+    return schedule
+
+
 def _ids(env: str, template: Template) -> dict[str, str]:
     config = load(env)
     return {
@@ -47,8 +54,7 @@ def test_schedule_follows_config_with_retries_and_a_dead_letter_queue(ingestion)
     env, template = ingestion
     config = load(env)
     ids = _ids(env, template)
-    schedule = only(template, "AWS::Scheduler::Schedule")
-    assert schedule["Name"] == config.resource_name("fx-rates")
+    schedule = _fx_schedule(template, config.resource_name("fx-rates"))
     assert schedule["ScheduleExpression"] == config.fx_schedule
     assert schedule["ScheduleExpressionTimezone"] == "UTC"
     assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
@@ -64,7 +70,7 @@ def test_scheduler_role_may_invoke_the_connector_and_reach_its_queue_only(ingest
     env, template = ingestion
     config = load(env)
     ids = _ids(env, template)
-    role_arn = only(template, "AWS::Scheduler::Schedule")["Target"]["RoleArn"]
+    role_arn = _fx_schedule(template, config.resource_name("fx-rates"))["Target"]["RoleArn"]
     role = template.to_json()["Resources"][role_arn["Fn::GetAtt"][0]]["Properties"]
     [trust] = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}

@@ -23,9 +23,11 @@ from iceberg_tables.migrator import migrate
 from iceberg_tables.specs import ALL_TABLES, LIVE_EVENTS, LIVE_TABLES, OPS_MERGED_BATCHES
 from lakehouse.analytics.athena import query
 from lakehouse.cloud.pipeline import send_live_maintenance
-from lambdas.contracts.live import Notification
+from lambdas.contracts.live import Ledger, Notification
+from lambdas.contracts.live import batches_table as batches_table_of
 from lambdas.live_committer import maintenance
-from lambdas.live_committer.committer import Staged, commit, registered_files
+from lambdas.live_committer.committer import (Staged, StagedLedger, commit, record, recorded_batches,
+                                              registered_files)
 from lambdas.live_committer.handler import handler as live_handler
 from lambdas.live_committer.maintenance import (BATCHES_KEY, MAINTENANCE, QUEUE_RETENTION, SNAPSHOT_RETENTION,
                                                 TRIM_MARGIN, maintain, maintain_body, maintain_table, referenced)
@@ -282,3 +284,26 @@ def test_the_local_schedules_maintain_message_travels_in_the_tables_fifo_group_b
     assert live_handler(event, None) == {"batchItemFailures": []}
     assert [s.summary.get(MAINTENANCE) or s.summary.operation.value for s in live(catalog).metadata.snapshots] == [
         "append", "compact"]
+
+
+def test_the_batches_table_keeps_its_recent_ledgers_in_one_file_and_its_snapshots_bounded(catalog: Catalog) -> None:
+    """Every commit appends to live.events_batches: the same maintenance keeps it from growing a file and a
+    snapshot per commit for good (decision 0502's table, LEDGER_ROWS_KEPT of its rows)."""
+    now = datetime.now(timezone.utc)
+    ages = [maintenance.LEDGER_ROWS_KEPT + timedelta(hours=1), timedelta(hours=2), timedelta(minutes=5)]
+    batches_table = catalog.load_table(batches_table_of(LIVE_EVENTS.full_name))
+    for n, age in enumerate(ages):  # one commit each, as the committer records them
+        ledger = Ledger(staged_at=now - age, received=10, clean=8, quarantined=1, duplicates=1)
+        record(batches_table, [StagedLedger("clickstream", f"b{n}", f"file:///staging/b{n}.parquet", ledger)])
+        batches_table = batches_table.refresh()
+    assert len(data_files(batches_table)) == 3
+
+    done = maintain_table(catalog, LIVE_EVENTS.full_name, now)
+
+    batches_table = batches_table.refresh()
+    assert done.ledger_rows_kept == 2 and len(data_files(batches_table)) == 1
+    assert sorted(batches_table.scan().to_arrow()["batch_id"].to_pylist()) == ["b1", "b2"]  # the last 7 days'
+    assert recorded_batches(batches_table) == {"b0", "b1", "b2"}  # a redelivery of any is still recorded once
+
+    later = maintain_table(catalog, LIVE_EVENTS.full_name, now + SNAPSHOT_RETENTION + timedelta(minutes=1))
+    assert later.expired_snapshots >= 3 and len(batches_table.refresh().metadata.snapshots) == 1
