@@ -54,7 +54,6 @@ SETTLE_TIMEOUT_S = 300  # after the load: how long the markers, then every event
 # the committer's commits timed for the model: by default as many as prod makes between two maintenances, so the
 # maintenance timed after them has prod's amount of work (capped)
 MAX_COMMITS = 400
-COALESCED_S = 30.0  # the what-if shown beside the model: one commit per live table every this many seconds
 
 
 # --- `lakehouse up` as a child process ----------------------------------------------------------------------
@@ -464,8 +463,6 @@ class Figures:
     model: live_model.Latency
     cost: live_model.Cost
     quick: bool
-    coalesced: live_model.Latency  # the what-if: one commit per table every COALESCED_S
-    coalesced_cost: live_model.Cost
 
 
 def commits_between_maintenances(prod: live_model.ProdSettings) -> int:
@@ -484,9 +481,7 @@ def run(spec: LoadSpec, commits: int | None = None, progress: Any = print) -> Fi
     local = under_load(spec, progress=progress)
     rate = live_model.COST_RATE
     return Figures(local=local, commit=commit, model=live_model.latency(prod, cleaner, commit, rate),
-                   cost=live_model.monthly_cost(prod, commit, rate), quick=spec != LoadSpec(),
-                   coalesced=live_model.latency(prod, cleaner, commit, rate, commit_every_s=COALESCED_S),
-                   coalesced_cost=live_model.monthly_cost(prod, commit, rate, commit_every_s=COALESCED_S))
+                   cost=live_model.monthly_cost(prod, commit, rate), quick=spec != LoadSpec())
 
 
 def _s(value: float | None) -> str:
@@ -575,10 +570,9 @@ def markdown(f: Figures) -> str:
         f"- Goal under $10 a month: {ok(c.total_usd < 10)}; the largest item is {c.largest.name} "
         f"({c.largest.usd / c.total_usd:.0%}). For comparison: AWS's Game Analytics Pipeline ~$771 and Clickstream "
         f"Analytics on AWS ~$2,214 a month (their own estimates, docs/live.md).",
-        f"- What the commit rate costs: one commit per cleaner batch ({c.commits_per_s:g} a second at prod's settings) "
-        f"drives the PUTs, the Glue requests and the duration alike. A what-if, not built: commits coalesced to one "
-        f"per live table every {COALESCED_S:.0f} s would cost **${f.coalesced_cost.total_usd:,.2f}** a month, with a "
-        f"worst case of **{f.coalesced.worst_s:.1f} s** (goal < 60 s: {ok(f.coalesced.worst_s < 60)}).",
+        f"- The commit rate drives the PUTs, the Glue requests and the duration alike: prod's commit cadence "
+        f"(`live_commit_every_seconds`, decision 0504) and SQS FIFO's 10 messages a delivery make "
+        f"{c.commits_per_s:g} commits a second of the clickstream's live table.",
         "",
         f"Measured {datetime.now(timezone.utc):%Y-%m-%d} on {platform.machine()} ({os.cpu_count()} cores, Python "
         f"{platform.python_version()}); `lakehouse up` took {local.up_start_s:.0f} s to start. Re-run with "
@@ -592,9 +586,7 @@ def _plain(f: Figures) -> dict[str, Any]:
     return {"quick": f.quick, "local": asdict(f.local), "commit": asdict(f.commit),
             "model": {"rate": f.model.rate, "typical_s": f.model.typical_s, "worst_s": f.model.worst_s,
                       "parts": {p.name: [p.typical_s, p.worst_s] for p in f.model.parts}},
-            "cost": {"total_usd": f.cost.total_usd, "items": {i.name: i.usd for i in f.cost.items}},
-            "coalesced": {"every_s": COALESCED_S, "worst_s": f.coalesced.worst_s,
-                          "total_usd": f.coalesced_cost.total_usd}}
+            "cost": {"total_usd": f.cost.total_usd, "items": {i.name: i.usd for i in f.cost.items}}}
 
 
 def section(rounds: int, spec: LoadSpec | None = None) -> str:
