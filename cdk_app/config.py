@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -80,6 +80,33 @@ def refuse_placeholders(config: EnvConfig, keys: Sequence[str] = USER_KEYS) -> N
 
 
 @dataclass(frozen=True)
+class Rule:
+    """What a setting's value must be: `holds(value)`, and `says` it in words (the error, the reference page)."""
+    holds: Callable[[Any], bool]
+    says: str
+
+
+def between(low: int, high: int) -> Rule:
+    return Rule(lambda v: low <= v <= high, f"{low} to {high}")
+
+
+def at_least(low: int) -> Rule:
+    return Rule(lambda v: v >= low, f"at least {low:,}")
+
+
+def one_of(*values: str) -> Rule:
+    return Rule(lambda v: v in values, "one of " + ", ".join(values))
+
+
+def starting_with(*prefixes: str) -> Rule:
+    return Rule(lambda v: v.startswith(prefixes), "starting with " + " or ".join(prefixes))
+
+
+ANY = Rule(lambda v: True, "")
+TYPE_WORDS = {int: "a whole number", str: "a string", bool: "true or false", float: "a number"}
+SCHEDULE = starting_with("cron(", "rate(")
+
+@dataclass(frozen=True)
 class OidcSettings:
     """cdk.json `dashboards.oidc`: an OIDC provider of your own in place of the stack's Cognito user pool. Its
     client secret goes into the secret `lakehouse-<env>-dashboards-oidc-client` after the deploy (docs/dashboards.md)."""
@@ -120,12 +147,14 @@ class DashboardsSettings:
 
 _NULLABLE_DASHBOARDS_KEYS = ("certificate_arn", "domain_name", "oidc")
 HOST_NAME = re.compile(r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
-_DASHBOARDS_CHECKS: dict[str, tuple[type | tuple[type, ...], Any]] = {
-    "enabled": (bool, lambda v: True),
-    "certificate_arn": ((str, type(None)), lambda v: v is None or v.startswith("arn:aws") and ":acm:" in v),
-    "domain_name": ((str, type(None)), lambda v: v is None or bool(HOST_NAME.fullmatch(v))),
-    "min_tasks": (int, lambda v: 1 <= v <= 10),
-    "max_tasks": (int, lambda v: 1 <= v <= 10),
+_DASHBOARDS_CHECKS: dict[str, tuple[type | tuple[type, ...], Rule]] = {
+    "enabled": (bool, ANY),
+    "certificate_arn": ((str, type(None)), Rule(lambda v: v is None or v.startswith("arn:aws") and ":acm:" in v,
+                                                "null, or an ACM certificate's ARN (with domain_name)")),
+    "domain_name": ((str, type(None)), Rule(lambda v: v is None or bool(HOST_NAME.fullmatch(v)),
+                                            "null, or the host name users open (with certificate_arn)")),
+    "min_tasks": (int, between(1, 10)),
+    "max_tasks": (int, Rule(lambda v: 1 <= v <= 10, "1 to 10, at least min_tasks")),
 }
 
 
@@ -137,10 +166,11 @@ def _dashboards(env: str, value: Any) -> DashboardsSettings:
     if not isinstance(value, dict) or value.keys() != wanted:
         raise ConfigError(f"environment '{env}': 'dashboards' must be an object with exactly the keys "
                           f"{sorted(wanted)}, got {value!r}")
-    for key, (typ, ok) in _DASHBOARDS_CHECKS.items():
+    for key, (typ, rule) in _DASHBOARDS_CHECKS.items():
         item = value[key]
-        if not isinstance(item, typ) or (typ is int and isinstance(item, bool)) or not ok(item):
-            raise ConfigError(f"environment '{env}': invalid value {item!r} for 'dashboards.{key}'")
+        if not isinstance(item, typ) or (typ is int and isinstance(item, bool)) or not rule.holds(item):
+            raise ConfigError(f"environment '{env}': invalid value {item!r} for 'dashboards.{key}' "
+                              f"(expected {rule.says or typ.__name__})")
     if (value["certificate_arn"] is None) != (value["domain_name"] is None):
         raise ConfigError(f"environment '{env}': 'dashboards.certificate_arn' and 'dashboards.domain_name' go "
                           "together (HTTPS needs the name users open), set both or neither")
@@ -168,22 +198,22 @@ def _emails(env: str, value: Any) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class EnvConfig:
     name: str
-    account: str
-    region: str
+    account: str  # the AWS account the environment deploys to (a placeholder until set: decision 0223)
+    region: str  # the AWS region of every stack of the environment
     kinesis_shards: int  # 0 = on-demand capacity
-    cleaner_batch_size: int
-    cleaner_batching_window_seconds: int
-    cleaner_max_retries: int
-    glue_worker_type: Literal["G.1X", "G.2X", "G.4X", "G.8X"]
-    glue_workers: int
-    glue_timeout_minutes: int
-    raw_retention_days: int
+    cleaner_batch_size: int  # records per cleaner invocation, at most (the event source mapping's BatchSize)
+    cleaner_batching_window_seconds: int  # how long the mapping gathers records before it invokes
+    cleaner_max_retries: int  # retries of a failing batch before it goes to the on-failure queue
+    glue_worker_type: Literal["G.1X", "G.2X", "G.4X", "G.8X"]  # the Glue jobs' worker size
+    glue_workers: int  # workers per Glue job run
+    glue_timeout_minutes: int  # a Glue job run is stopped after this long
+    raw_retention_days: int  # the raw zone's records expire after this long (replays reach back this far)
     staging_retention_days: int  # staging's files expire by lifecycle; raw keeps them replayable (decision 0114)
     snapshot_retention_hours: int  # time travel the daily maintenance keeps on every table
-    athena_bytes_scanned_cutoff: int
-    removal_policy: Literal["destroy", "retain"]
+    athena_bytes_scanned_cutoff: int  # the analytics workgroup cancels a query that scans more bytes
+    removal_policy: Literal["destroy", "retain"]  # what a stack's deletion does to buckets, keys and tables
     msk_enabled: bool  # also ingest from MSK Serverless (Kafka)
-    cleaner_max_record_age_seconds: int
+    cleaner_max_record_age_seconds: int  # older records go to the on-failure queue unprocessed (-1: never)
     fx_api_base_url: str  # the FX-rates HTTP API; locally a fixture server replaces it
     fx_schedule: str  # EventBridge Scheduler expression of the FX connector
     batch_schedule: str  # EventBridge Scheduler expression of the batch pipeline
@@ -263,29 +293,31 @@ class EnvConfig:
         return self.resource_name(job.replace("_", "-"))
 
 
-_CHECKS: dict[str, tuple[type, Any]] = {
-    "kinesis_shards": (int, lambda v: 0 <= v <= 500),
-    "cleaner_batch_size": (int, lambda v: 1 <= v <= 10000),
-    "cleaner_batching_window_seconds": (int, lambda v: 0 <= v <= 300),
-    "cleaner_max_retries": (int, lambda v: 0 <= v <= 10000),
-    "glue_worker_type": (str, lambda v: v in ("G.1X", "G.2X", "G.4X", "G.8X")),
-    "glue_workers": (int, lambda v: 2 <= v <= 299),
-    "glue_timeout_minutes": (int, lambda v: 1 <= v <= 2880),
-    "raw_retention_days": (int, lambda v: v >= 1),
-    "staging_retention_days": (int, lambda v: v >= 2),
-    "snapshot_retention_hours": (int, lambda v: v >= 1),
-    "athena_bytes_scanned_cutoff": (int, lambda v: v >= 10_000_000),
-    "removal_policy": (str, lambda v: v in ("destroy", "retain")),
-    "msk_enabled": (bool, lambda v: True),
-    "cleaner_max_record_age_seconds": (int, lambda v: v == -1 or 60 <= v <= 604800),
-    "fx_api_base_url": (str, lambda v: v.startswith(("https://", "http://127.0.0.1"))),
-    "fx_schedule": (str, lambda v: v.startswith(("cron(", "rate("))),
-    "batch_schedule": (str, lambda v: v.startswith(("cron(", "rate("))),
-    "account": (str, lambda v: len(v) == 12 and v.isdigit()),
-    "region": (str, lambda v: bool(v)),
-    "raw_data_events_trail": (bool, lambda v: True),
-    "batch_heartbeat_hours": (int, lambda v: 1 <= v <= 24),  # a CloudWatch alarm looks back one day at most
-    "live_commit_every_seconds": (int, lambda v: 0 <= v <= 60),  # at most half the commit-lag alarm's 120 s
+# Every scalar setting of an environment: its type and its rule (docs/reference/config.md is made from these).
+_CHECKS: dict[str, tuple[type, Rule]] = {
+    "kinesis_shards": (int, Rule(lambda v: 0 <= v <= 500, "0 (on-demand) to 500")),
+    "cleaner_batch_size": (int, between(1, 10000)),
+    "cleaner_batching_window_seconds": (int, between(0, 300)),
+    "cleaner_max_retries": (int, between(0, 10000)),
+    "glue_worker_type": (str, one_of("G.1X", "G.2X", "G.4X", "G.8X")),
+    "glue_workers": (int, between(2, 299)),
+    "glue_timeout_minutes": (int, between(1, 2880)),
+    "raw_retention_days": (int, at_least(1)),
+    "staging_retention_days": (int, Rule(lambda v: v >= 2, "at least 2, at most raw_retention_days")),
+    "snapshot_retention_hours": (int, at_least(1)),
+    "athena_bytes_scanned_cutoff": (int, at_least(10_000_000)),
+    "removal_policy": (str, one_of("destroy", "retain")),
+    "msk_enabled": (bool, ANY),
+    "cleaner_max_record_age_seconds": (int, Rule(lambda v: v == -1 or 60 <= v <= 604800,
+                                                 "-1 (no limit) or 60 to 604800")),
+    "fx_api_base_url": (str, starting_with("https://", "http://127.0.0.1")),
+    "fx_schedule": (str, SCHEDULE),
+    "batch_schedule": (str, SCHEDULE),
+    "account": (str, Rule(lambda v: len(v) == 12 and v.isdigit(), "12 digits")),
+    "region": (str, Rule(bool, "an AWS region")),
+    "raw_data_events_trail": (bool, ANY),
+    "batch_heartbeat_hours": (int, between(1, 24)),  # a CloudWatch alarm looks back one day at most
+    "live_commit_every_seconds": (int, between(0, 60)),  # at most half the commit-lag alarm's 120 s
 }
 
 # A role or user of some account, by ARN; `*` allowed in the path or name (ArnLike: SSO roles carry a random suffix)
@@ -334,10 +366,11 @@ def load(env: str, context: dict[str, Any] | None = None, overrides: Mapping[str
     missing, unknown = wanted - raw.keys(), raw.keys() - wanted
     if missing or unknown:
         raise ConfigError(f"environment '{env}': missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")
-    for key, (typ, ok) in _CHECKS.items():
+    for key, (typ, rule) in _CHECKS.items():
         value = raw[key]
-        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)) or not ok(value):
-            raise ConfigError(f"environment '{env}': invalid value {value!r} for '{key}'")
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)) or not rule.holds(value):
+            expected = ", ".join(filter(None, (TYPE_WORDS[typ], rule.says)))
+            raise ConfigError(f"environment '{env}': invalid value {value!r} for '{key}' (expected {expected})")
     if raw["staging_retention_days"] > raw["raw_retention_days"]:
         raise ConfigError(f"environment '{env}': 'staging_retention_days' ({raw['staging_retention_days']}) must not "
                           f"exceed 'raw_retention_days' ({raw['raw_retention_days']}): staging that expires before "

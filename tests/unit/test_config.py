@@ -250,3 +250,17 @@ def test_a_bad_alerts_or_dashboards_setting_is_named(key: str, value: object, me
     context[config.CONTEXT_KEY]["dev"][key] = value
     with pytest.raises(config.ConfigError, match=f"environment 'dev': {message}"):
         config.load("dev", context)
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("glue_workers", 1, "(expected a whole number, 2 to 299)"),
+    ("glue_worker_type", "G.3X", "(expected a string, one of G.1X, G.2X, G.4X, G.8X)"),
+    ("kinesis_shards", True, "(expected a whole number, 0 (on-demand) to 500)"),
+    ("msk_enabled", "yes", "(expected true or false)"),
+])
+def test_a_bad_value_is_refused_with_what_is_expected(key: str, value: object, expected: str) -> None:
+    raw = config.environments()
+    context = {config.CONTEXT_KEY: {**raw, "dev": {**raw["dev"], key: value}}}
+    with pytest.raises(config.ConfigError) as refused:
+        config.load("dev", context)
+    assert str(refused.value) == f"environment 'dev': invalid value {value!r} for '{key}' {expected}"

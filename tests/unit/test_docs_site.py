@@ -89,6 +89,12 @@ def test_the_cli_reference_is_current() -> None:
         "docs/reference/cli.md is stale: run python docs/tools/cli_reference.py"
 
 
+def test_the_config_reference_is_current() -> None:
+    config_reference = _tool("config_reference")
+    assert config_reference.PAGE.read_text() == config_reference.render(), \
+        "docs/reference/config.md is stale: run python docs/tools/config_reference.py"
+
+
 def test_every_record_has_a_status_and_a_date() -> None:
     records = _decision_index().records()
     assert len(records) == len(list((DOCS / "decisions").glob("[0-9][0-9][0-9][0-9]-*.md")))
