@@ -36,7 +36,7 @@ from iceberg_tables.catalogs import ENV_WAREHOUSE_URI
 from lambdas.common.environment import LIVE_QUEUE_URL
 from lambdas.contracts import live
 from lambdas.contracts.lake_layout import clean_prefix
-from lambdas.live_committer.handler import COMMIT_EVERY, FIFO_BATCH, MAX_RECEIVES
+from lambdas.live_committer.settings import COMMIT_EVERY, FIFO_BATCH, MAX_RECEIVES
 from lambdas.live_committer.maintenance import LEDGER, QUEUE_RETENTION, SCHEDULE_EVERY, maintain_body
 
 FOLDER = "live_committer"  # lambdas/live_committer/

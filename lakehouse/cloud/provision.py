@@ -29,7 +29,7 @@ from lambdas.common import environment
 from lambdas.contracts import clickstream, lake_layout, live
 from lambdas.data_quality.engines import DUCKDB, ENV_ENGINE, use_local_engine
 from lambdas.data_quality.thresholds import ENV_THRESHOLDS
-from lambdas.live_committer.handler import COMMIT_EVERY, MAX_RECEIVES
+from lambdas.live_committer.settings import COMMIT_EVERY, MAX_RECEIVES
 from lambdas.live_committer.maintenance import QUEUE_RETENTION
 
 ASL_DIR = PROJECT_ROOT / "step_functions"

@@ -35,16 +35,9 @@ from lambdas.common.environment import LIVE_QUEUE_URL
 from lambdas.contracts.live import Notification, parse
 from lambdas.live_committer.committer import commit_notified
 from lambdas.live_committer.maintenance import maintain_request, maintain_table
+from lambdas.live_committer.settings import COMMIT_EVERY, FIFO_BATCH
 
 logger = Logger(service="live_committer")
-
-COMMIT_EVERY = "LIVE_COMMIT_EVERY_SECONDS"  # cdk.json's live_commit_every_seconds (cdk_app/config.py)
-FIFO_BATCH = 10  # SQS FIFO's most messages a delivery: a table with this many waiting commits at once
-COMMIT_ATTEMPTS = 5  # failed commits of a message before the queue parks it in its dead-letter queue
-# The queue's maxReceiveCount: a deferred message is received once more than it is committed, and a message is
-# deferred at most once (on its first receive only: ApproximateReceiveCount 1), so 1 deferral + 5 commit attempts
-# = 6 receives before the dead-letter queue.
-MAX_RECEIVES = 1 + COMMIT_ATTEMPTS
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from iceberg_tables.specs import SILVER_EVENTS
 from iceberg_tables.views import FRESH_EVENTS
 from lambdas.contracts import live
 from lambdas.contracts.live import live_table
-from lambdas.live_committer.handler import COMMIT_ATTEMPTS, COMMIT_EVERY
+from lambdas.live_committer.settings import COMMIT_ATTEMPTS, COMMIT_EVERY
 from lambdas.live_committer.maintenance import QUEUE_RETENTION, SNAPSHOT_RETENTION, maintain_body
 from tests.infra.helpers import as_list, flatten_arn, logical_id, only, resources, role_statements
 

@@ -19,7 +19,8 @@ from lakehouse.cloud.sqs_poller import SqsPoller, SqsPollStats
 from lambdas.common.environment import LIVE_QUEUE_URL
 from lambdas.contracts.live import Notification
 from lambdas.live_committer.committer import registered_files
-from lambdas.live_committer.handler import COMMIT_EVERY, FIFO_BATCH, deferral
+from lambdas.live_committer.handler import deferral
+from lambdas.live_committer.settings import COMMIT_EVERY, FIFO_BATCH
 from lambdas.live_committer.handler import handler as live_handler
 from lambdas.live_committer.maintenance import maintain_body
 from tests.fixtures.kinesis_events import cleaner_lake as lake  # noqa: F401 (a fixture)

@@ -58,3 +58,15 @@ REMOVED_IN_3_12 = {"distutils", "imp", "asynchat", "asyncore", "smtpd"}
 def test_function_code_imports_nothing_python_3_12_removed(path: Path) -> None:
     removed = {name for name in imported_modules(path) if name.split(".")[0] in REMOVED_IN_3_12}
     assert not removed, f"{path.relative_to(ROOT)} imports {sorted(removed)}, which Lambda's Python 3.12 lacks"
+
+
+def test_the_local_runtime_imports_no_handler_module_at_its_own_import() -> None:
+    """A handler's Powertools Logger keeps the stdout it sees when the handler is imported; imported with the
+    local runtime, a function's logs would go to the user's terminal instead of .lakehouse/logs/."""
+    import subprocess
+    import sys
+
+    code = ("import sys, lakehouse.cli, lakehouse.demo, lakehouse.cloud.pipeline, lakehouse.cloud.provision; "
+            "print(sorted(m for m in sys.modules if m.startswith('lambdas.') and m.endswith('.handler')))")
+    imported = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert imported.stdout.strip() == "[]"
