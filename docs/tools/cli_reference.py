@@ -14,6 +14,9 @@ from typing import Any
 
 import typer.main
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling tools, run as a script or loaded by path
+from generated_page import write_or_check  # noqa: E402
+
 PAGE = Path(__file__).resolve().parents[1] / "reference" / "cli.md"
 HEADER = """# The `lakehouse` command line
 
@@ -67,16 +70,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        if not PAGE.exists() or PAGE.read_text() != text:
-            print(f"{PAGE} is stale: run python docs/tools/cli_reference.py")
-            return 1
-        return 0
-    PAGE.parent.mkdir(parents=True, exist_ok=True)
-    PAGE.write_text(text)
-    print(f"wrote {PAGE}")
-    return 0
+    return write_or_check(PAGE, render(), argv, "docs/tools/cli_reference.py")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ from pathlib import Path
 from cdk_app import config
 from lambdas.data_quality.thresholds import Thresholds
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling tools, run as a script or loaded by path
+from generated_page import write_or_check  # noqa: E402
+
 PAGE = Path(__file__).resolve().parents[1] / "reference" / "config.md"
 SOURCE = Path(config.__file__)
 HEADER = """# Configuration reference (`cdk.json`)
@@ -91,16 +94,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        if not PAGE.exists() or PAGE.read_text() != text:
-            print(f"{PAGE} is stale: run python docs/tools/config_reference.py")
-            return 1
-        return 0
-    PAGE.parent.mkdir(parents=True, exist_ok=True)
-    PAGE.write_text(text)
-    print(f"wrote {PAGE}")
-    return 0
+    return write_or_check(PAGE, render(), argv, "docs/tools/config_reference.py")
 
 
 if __name__ == "__main__":

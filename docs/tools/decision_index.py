@@ -23,6 +23,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling tools, run as a script or loaded by path
+from generated_page import write_or_check  # noqa: E402
+
 DECISIONS = Path(__file__).resolve().parents[1] / "decisions"
 INDEX = DECISIONS / "index.md"
 
@@ -157,15 +160,7 @@ def render_index(folder: Path = DECISIONS) -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render_index()
-    if "--check" in argv:
-        if not INDEX.exists() or INDEX.read_text(encoding="utf-8") != text:
-            print(f"{INDEX} is stale: run `python docs/tools/decision_index.py`", file=sys.stderr)
-            return 1
-        return 0
-    INDEX.write_text(text, encoding="utf-8")
-    print(f"wrote {INDEX}")
-    return 0
+    return write_or_check(INDEX, render_index(), argv, "docs/tools/decision_index.py")
 
 
 if __name__ == "__main__":
